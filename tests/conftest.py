@@ -1,0 +1,1 @@
+"""Test-wide configuration; service fixtures live in the conftest of the layer that needs them."""
