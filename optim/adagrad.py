@@ -1,0 +1,241 @@
+"""Adagrad: per-coordinate step sizes from the running sum of squared gradients."""
+
+from __future__ import annotations
+
+from string import Template
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from optim._base import ARG_DOCS, check_ge, default_foreach, group_tensors, to_scalar
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad: each coordinate's step shrinks with the square root of its summed squared gradients.
+
+    With :math:`g_t = \pm\nabla f(\theta_{t-1})` (negated when ``maximize``), sum
+    :math:`s_0 = \tau` (``initial_accumulator_value``) and decayed rate
+    :math:`\tilde\gamma_t = \gamma / (1 + (t - 1)\eta)`:
+
+    .. math::
+        \begin{aligned}
+            g_t &\leftarrow g_t + \lambda \theta_{t-1} \\
+            s_t &\leftarrow s_{t-1} + g_t^2 \\
+            \theta_t &\leftarrow \theta_{t-1} - \tilde\gamma_t \, g_t / (\sqrt{s_t} + \epsilon)
+        \end{aligned}
+
+    Sparse gradients (``nn.Embedding(sparse=True)``) update only the rows they touch.  State is
+    created at a parameter's first gradient from its group's ``initial_accumulator_value``
+    (torch fills every parameter's state at construction from the constructor's value);
+    ``share_memory()`` creates all of it first, as torch's does, so Hogwild workers share it.
+
+    Args:
+        $params
+        lr (float or Tensor, optional): learning rate :math:`\gamma` (default: 1e-2).
+        lr_decay (float, optional): learning-rate decay :math:`\eta` (default: 0).
+        $weight_decay
+        initial_accumulator_value (float, optional): starting value :math:`\tau` of the sum of
+            squared gradients (default: 0).
+        eps (float, optional): term added to the denominator for numerical stability (default: 1e-10).
+        $foreach
+        $maximize
+        $differentiable
+        fused (bool, optional): accepted for torch compatibility; must be None or False.
+
+    Example:
+        >>> opt = Adagrad(model.parameters(), lr=0.01, lr_decay=1e-4)
+        >>> opt.zero_grad()
+        >>> loss_fn(model(x), y).backward()
+        >>> opt.step()
+
+    Reference:
+        J. Duchi, E. Hazan, Y. Singer, "Adaptive Subgradient Methods for Online Learning and
+        Stochastic Optimization", JMLR 12, 2011.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError(f"Invalid lr: a Tensor lr must have one element, got shape {tuple(lr.shape)}")
+        check_ge("lr", lr)
+        check_ge("lr_decay", lr_decay)
+        check_ge("weight_decay", weight_decay)
+        check_ge("initial_accumulator_value", initial_accumulator_value)
+        check_ge("eps", eps)
+        for flag, value in (("differentiable", differentiable), ("fused", fused)):
+            if value:
+                raise ValueError(f"Invalid {flag}: {flag}=True is not supported by Descent's Adagrad")
+        defaults = dict(
+            lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
+            differentiable=differentiable, fused=fused,
+        )
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("foreach", None)
+            group.setdefault("maximize", False)
+            group.setdefault("differentiable", False)
+            group.setdefault("fused", None)
+        for s in self.state.values():
+            if "step" in s and not torch.is_tensor(s["step"]):
+                s["step"] = torch.tensor(float(s["step"]), dtype=_step_dtype())
+
+    def _state(self, p: Tensor, group: dict) -> dict:
+        state = self.state[p]
+        if not state:
+            state["step"] = torch.tensor(0.0, dtype=_step_dtype())
+            init = group["initial_accumulator_value"]
+            state["sum"] = torch.full_like(
+                p, complex(init, init) if p.is_complex() else init, memory_format=torch.preserve_format
+            )
+        return state
+
+    def share_memory(self) -> None:
+        """Create every parameter's state now and move the sums to shared memory (Hogwild)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._state(p, group)["sum"].share_memory_()
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+
+        for group in self.param_groups:
+            params, grads, sums, steps = [], [], [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self._state(p, group)
+                params.append(_as_real(p))
+                grads.append(_as_real(p.grad) if not p.grad.is_sparse else p.grad)
+                sums.append(_as_real(state["sum"]))
+                steps.append(state["step"])
+            if not params:
+                continue
+
+            foreach = group["foreach"]
+            if foreach is None:
+                foreach = default_foreach(params)
+            # foreach kernels take dense tensors only
+            update = _multi_tensor_adagrad if foreach and not any(g.is_sparse for g in grads) else _single_tensor_adagrad
+            update(
+                params, grads, sums, steps,
+                lr=to_scalar(group["lr"]), weight_decay=group["weight_decay"], lr_decay=group["lr_decay"],
+                eps=group["eps"], maximize=group["maximize"],
+            )
+        return loss
+
+
+if Adagrad.__doc__:  # None under python -OO
+    Adagrad.__doc__ = Template(Adagrad.__doc__).safe_substitute(ARG_DOCS)
+
+
+def _step_dtype() -> torch.dtype:
+    # torch keeps 'step' in float64 only when that is the default dtype; match it for state_dict parity
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _as_real(t: Tensor) -> Tensor:
+    # a complex coordinate adapts as two independent real ones, as in torch
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+def _single_tensor_adagrad(
+    params: list[Tensor],
+    grads: list[Tensor],
+    sums: list[Tensor],
+    steps: list[Tensor],
+    *,
+    lr: float,
+    weight_decay: float,
+    lr_decay: float,
+    eps: float,
+    maximize: bool,
+) -> None:
+    """One Adagrad step, tensor by tensor (sparse gradients touch only their rows)."""
+    for param, grad, state_sum, step_t in zip(params, grads, sums, steps):
+        step_t += 1
+        grad = -grad if maximize else grad
+        if weight_decay != 0:
+            if grad.is_sparse:
+                raise RuntimeError("Adagrad: weight_decay is not compatible with sparse gradients")
+            grad = grad.add(param, alpha=weight_decay)
+        clr = lr / (1 + (step_t.item() - 1) * lr_decay)
+
+        if grad.is_sparse:
+            grad = grad.coalesce()  # the update is non-linear in the gradient: indices must be unique
+            indices, values = grad._indices(), grad._values()
+            state_sum.add_(torch.sparse_coo_tensor(indices, values.pow(2), grad.size(), check_invariants=False))
+            std_values = state_sum.sparse_mask(grad)._values().sqrt_().add_(eps)
+            param.add_(torch.sparse_coo_tensor(indices, values / std_values, grad.size(), check_invariants=False), alpha=-clr)
+        else:
+            state_sum.addcmul_(grad, grad, value=1)
+            param.addcdiv_(grad, state_sum.sqrt().add_(eps), value=-clr)
+
+
+def _multi_tensor_adagrad(
+    params: list[Tensor],
+    grads: list[Tensor],
+    sums: list[Tensor],
+    steps: list[Tensor],
+    *,
+    lr: float,
+    weight_decay: float,
+    lr_decay: float,
+    eps: float,
+    maximize: bool,
+) -> None:
+    """One Adagrad step over ``torch._foreach_*`` kernels, per (device, dtype) group."""
+    for dev_params, dev_grads, dev_sums, dev_steps in group_tensors(params, grads, sums, steps).values():
+        _increment(dev_steps)
+        owned = False  # whether dev_grads is our temporary (safe to modify in place)
+        if maximize:
+            dev_grads = torch._foreach_neg(dev_grads)
+            owned = True
+        if weight_decay != 0:
+            if owned:
+                torch._foreach_add_(dev_grads, dev_params, alpha=weight_decay)
+            else:
+                dev_grads = torch._foreach_add(dev_grads, dev_params, alpha=weight_decay)
+                owned = True
+
+        minus_clr = [-lr / (1 + (s.item() - 1) * lr_decay) for s in dev_steps]
+        torch._foreach_addcmul_(dev_sums, dev_grads, dev_grads, value=1)
+        std = torch._foreach_sqrt(dev_sums)
+        torch._foreach_add_(std, eps)
+        if owned:
+            torch._foreach_mul_(dev_grads, minus_clr)
+            numerator = dev_grads
+        else:
+            numerator = torch._foreach_mul(dev_grads, minus_clr)
+        torch._foreach_addcdiv_(dev_params, numerator, std)
+
+
+def _increment(steps: list[Tensor]) -> None:
+    # CPU step counters: one wrapped tensor for all instead of wrapping the 1 per counter
+    if steps[0].is_cpu:
+        torch._foreach_add_(steps, torch.tensor(1.0), alpha=1.0)
+    else:
+        torch._foreach_add_(steps, 1)

@@ -1,0 +1,380 @@
+"""Adam and AdamW, plus the plumbing the Adam family (Adamax, NAdam, RAdam) shares.
+
+State layout is torch's (``step`` a 0-dim CPU tensor, ``exp_avg``, ``exp_avg_sq``,
+``max_exp_avg_sq``), so a ``torch.optim.Adam`` state_dict loads here and continues unchanged.
+
+Both update paths fold the bias correction of the second moment into the scalars instead of
+dividing the whole ``sqrt(v)`` buffer by it::
+
+    lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)  ==  (lr * sqrt(bc2) / bc1) * m / (sqrt(v) + eps * sqrt(bc2))
+
+which saves one pass over every parameter per step.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from optim._base import ARG_DOCS, check_ge, check_range, default_foreach, group_tensors, to_scalar
+
+# --- shared by the Adam family --------------------------------------------------------------
+
+
+def _check_adam_args(lr, betas, eps: float, weight_decay: float) -> None:
+    """The hyperparameter checks every Adam-family constructor makes, named like the arguments."""
+    if isinstance(lr, torch.Tensor) and lr.numel() != 1:
+        raise ValueError(f"Invalid lr: a Tensor lr must have 1 element, got {lr.numel()}")
+    check_ge("lr", lr)
+    check_ge("eps", eps)
+    if len(betas) != 2:
+        raise ValueError(f"Invalid betas: {betas} (must be a pair)")
+    for i, beta in enumerate(betas):
+        check_range(f"betas[{i}]", to_scalar(beta), 0.0, 1.0)
+    check_ge("weight_decay", weight_decay)
+
+
+def _reject_unsupported(**flags) -> None:
+    """torch's capturable/differentiable/fused are accepted so signatures match, but only False/None works."""
+    for name, value in flags.items():
+        if value:
+            raise ValueError(f"Invalid {name}: {value} ({name}=True is not supported; leave it False)")
+
+
+def _float_betas(betas) -> tuple[float, float]:
+    # torch allows 1-element tensor betas (for capturable graphs); without capturable they are plain numbers.
+    return tuple(float(to_scalar(b)) for b in betas)
+
+
+def _scalar_dtype() -> torch.dtype:
+    # torch keeps 'step' (and NAdam's 'mu_product') in float64 only when that is the default dtype.
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _new_step() -> torch.Tensor:
+    """A fresh 'step' counter: a 0-dim CPU tensor, as torch stores it when capturable is off."""
+    return torch.tensor(0.0, dtype=_scalar_dtype())
+
+
+def _steps_from_numbers(optimizer: torch.optim.Optimizer, *keys: str) -> None:
+    """Turn numeric per-parameter counters (old pickles) into tensors, as torch's ``__setstate__`` does."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            for key in keys:
+                if key in state and not torch.is_tensor(state[key]):
+                    state[key] = torch.tensor(float(state[key]), dtype=_scalar_dtype())
+
+
+def _increment_steps(steps: list[torch.Tensor]) -> None:
+    # One wrapped 1.0 for all CPU counters: a Python 1 would be wrapped into a tensor per counter.
+    if steps[0].is_cpu:
+        torch._foreach_add_(steps, torch.tensor(1.0), alpha=1.0)
+    else:
+        torch._foreach_add_(steps, 1)
+
+
+def _real(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Complex tensors as real views (last dim 2): every Adam-family update is elementwise on both parts."""
+    return [torch.view_as_real(t) if t.is_complex() else t for t in tensors]
+
+
+def _dense_grad(p: torch.Tensor, optimizer_name: str) -> torch.Tensor:
+    if p.grad.is_sparse:
+        raise RuntimeError(f"{optimizer_name} does not support sparse gradients")
+    return p.grad
+
+
+def _with_arg_docs(doc: str) -> str:
+    """Fill ``{name}`` placeholders with the shared argument text (str.format would trip on LaTeX braces)."""
+    for key in ("params", "foreach", "maximize", "capturable", "differentiable"):
+        doc = doc.replace("{" + key + "}", ARG_DOCS[key])
+    return doc
+
+
+def _run_closure(closure):
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
+# --- Adam -----------------------------------------------------------------------------------
+
+
+class Adam(torch.optim.Optimizer):
+    r"""Adam, with optional AMSGrad and decoupled (AdamW) weight decay.
+
+    Update rule, for gradient :math:`g_t` (negated when ``maximize``) of parameters :math:`\theta`:
+
+    .. math::
+        g_t &\leftarrow g_t + \lambda\theta_{t-1}
+            \quad\text{(or } \theta_{t-1} \leftarrow (1 - \gamma\lambda)\theta_{t-1}
+            \text{ when decoupled)} \\
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
+        v_t &= \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
+        \hat v_t &= \max(\hat v_{t-1}, v_t) \text{ if amsgrad else } v_t \\
+        \theta_t &= \theta_{t-1} - \gamma \frac{m_t / (1 - \beta_1^t)}
+            {\sqrt{\hat v_t / (1 - \beta_2^t)} + \epsilon}
+
+    Args:
+        {params}
+        lr (float or Tensor, optional): learning rate :math:`\gamma` (default: 1e-3).
+        betas (Tuple[float, float], optional): :math:`(\beta_1, \beta_2)`, decay rates of the first and
+            second moment averages, each in [0, 1) (default: (0.9, 0.999)).
+        eps (float, optional): :math:`\epsilon`, added to the denominator for numerical stability
+            (default: 1e-8).
+        weight_decay (float, optional): :math:`\lambda` (default: 0).
+        amsgrad (bool, optional): use the running maximum of :math:`v_t` (AMSGrad) (default: False).
+        {foreach}
+        {maximize}
+        {capturable}
+        {differentiable}
+        fused (bool, optional): accepted for torch compatibility; must be None or False.
+        decoupled_weight_decay (bool, optional): decay the weights directly, as AdamW, instead of
+            adding :math:`\lambda\theta` to the gradient (default: False).
+
+    Example:
+        >>> opt = Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
+        >>> loss_fn(model(x), y).backward()
+        >>> opt.step()
+        >>> opt.zero_grad()
+
+    Reference: Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015
+    (https://arxiv.org/abs/1412.6980); AMSGrad: Reddi, Kale & Kumar, "On the Convergence of Adam
+    and Beyond", ICLR 2018 (https://openreview.net/forum?id=ryQu7f-RZ).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | torch.Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        _check_adam_args(lr, betas, eps, weight_decay)
+        _reject_unsupported(capturable=capturable, differentiable=differentiable, fused=fused)
+        defaults = dict(
+            lr=lr,
+            betas=_float_betas(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in (("amsgrad", False), ("maximize", False), ("foreach", None), ("capturable", False),
+                               ("differentiable", False), ("fused", None), ("decoupled_weight_decay", False)):
+                group.setdefault(key, value)
+        _steps_from_numbers(self, "step")
+
+    def _init_group(self, group):
+        params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            params.append(p)
+            grads.append(_dense_grad(p, "Adam"))
+            state = self.state[p]
+            if not state:
+                state["step"] = _new_step()
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if group["amsgrad"]:
+                    state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            if group["amsgrad"]:
+                max_exp_avg_sqs.append(state["max_exp_avg_sq"])
+            steps.append(state["step"])
+        return params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = _run_closure(closure)
+        for group in self.param_groups:
+            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = self._init_group(group)
+            if not params:
+                continue
+            foreach = group["foreach"]
+            update = _multi_tensor_adam if (default_foreach(params) if foreach is None else foreach) \
+                else _single_tensor_adam
+            beta1, beta2 = group["betas"]
+            update(
+                params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps,
+                amsgrad=group["amsgrad"],
+                beta1=beta1,
+                beta2=beta2,
+                lr=float(to_scalar(group["lr"])),
+                weight_decay=group["weight_decay"],
+                eps=group["eps"],
+                maximize=group["maximize"],
+                decoupled_weight_decay=group["decoupled_weight_decay"],
+            )
+        return loss
+
+
+class AdamW(Adam):
+    r"""AdamW: Adam whose weight decay shrinks the weights directly instead of entering the moments.
+
+    Update rule, for gradient :math:`g_t` (negated when ``maximize``) of parameters :math:`\theta`:
+
+    .. math::
+        \theta_{t-1} &\leftarrow (1 - \gamma\lambda)\,\theta_{t-1} \\
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
+        v_t &= \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
+        \hat v_t &= \max(\hat v_{t-1}, v_t) \text{ if amsgrad else } v_t \\
+        \theta_t &= \theta_{t-1} - \gamma \frac{m_t / (1 - \beta_1^t)}
+            {\sqrt{\hat v_t / (1 - \beta_2^t)} + \epsilon}
+
+    Args:
+        {params}
+        lr (float or Tensor, optional): learning rate :math:`\gamma` (default: 1e-3).
+        betas (Tuple[float, float], optional): :math:`(\beta_1, \beta_2)`, each in [0, 1)
+            (default: (0.9, 0.999)).
+        eps (float, optional): :math:`\epsilon` (default: 1e-8).
+        weight_decay (float, optional): decoupled decay coefficient :math:`\lambda` (default: 1e-2).
+        amsgrad (bool, optional): use the running maximum of :math:`v_t` (AMSGrad) (default: False).
+        {maximize}
+        {foreach}
+        {capturable}
+        {differentiable}
+        fused (bool, optional): accepted for torch compatibility; must be None or False.
+
+    Example:
+        >>> opt = AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+        >>> loss_fn(model(x), y).backward()
+        >>> opt.step()
+
+    Reference: Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019
+    (https://arxiv.org/abs/1711.05101).
+    """
+
+    def __init__(
+        self,
+        params,
+        lr: float | torch.Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        super().__init__(
+            params, lr, betas, eps, weight_decay, amsgrad,
+            foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
+            fused=fused, decoupled_weight_decay=True,
+        )
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
+
+for _cls in (Adam, AdamW):
+    _cls.__doc__ = _with_arg_docs(_cls.__doc__)
+
+
+def _single_tensor_adam(
+    params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps,
+    *, amsgrad, beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay,
+) -> None:
+    """One parameter at a time; allocates at most two parameter-sized temporaries."""
+    for i, param in enumerate(params):
+        grad = -grads[i] if maximize else grads[i]
+        step_t = state_steps[i]
+        step_t += 1
+        step = step_t.item()
+
+        if weight_decay != 0:
+            if decoupled_weight_decay:
+                param.mul_(1 - lr * weight_decay)
+            else:
+                grad = grad.add(param, alpha=weight_decay)
+
+        param, grad, exp_avg, exp_avg_sq = _real([param, grad, exp_avgs[i], exp_avg_sqs[i]])
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        second_moment = exp_avg_sq
+        if amsgrad:
+            (max_sq,) = _real([max_exp_avg_sqs[i]])
+            torch.maximum(max_sq, exp_avg_sq, out=max_sq)
+            second_moment = max_sq
+
+        bias_correction1 = 1 - beta1**step
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        denom = second_moment.sqrt().add_(eps * bias_correction2_sqrt)
+        param.addcdiv_(exp_avg, denom, value=-lr * bias_correction2_sqrt / bias_correction1)
+
+
+def _multi_tensor_adam(
+    params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps,
+    *, amsgrad, beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay,
+) -> None:
+    """All parameters of one (device, dtype) at once with ``torch._foreach_*``.
+
+    Per (device, dtype) group: 6 elementwise passes (torch's foreach Adam makes 7), one more each for
+    AMSGrad, maximize and weight decay; one temporary for ``sqrt(v)``, plus one for the gradient
+    when it has to be negated or decayed."""
+    if not params:
+        return
+    moments = (exp_avgs, exp_avg_sqs, max_exp_avg_sqs) if amsgrad else (exp_avgs, exp_avg_sqs)
+    for lists in group_tensors(params, grads, state_steps, *moments).values():
+        device_params, device_grads, device_steps, *device_moments = lists
+        device_params, device_grads, *device_moments = (
+            _real(t) for t in (device_params, device_grads, *device_moments)
+        )
+        device_exp_avgs, device_exp_avg_sqs = device_moments[:2]
+
+        if maximize:
+            device_grads = torch._foreach_neg(device_grads)
+        _increment_steps(device_steps)
+
+        if weight_decay != 0:
+            if decoupled_weight_decay:
+                torch._foreach_mul_(device_params, 1 - lr * weight_decay)
+            elif maximize:  # the negated gradients are already our own copy
+                torch._foreach_add_(device_grads, device_params, alpha=weight_decay)
+            else:
+                device_grads = torch._foreach_add(device_grads, device_params, alpha=weight_decay)
+
+        torch._foreach_lerp_(device_exp_avgs, device_grads, 1 - beta1)
+        torch._foreach_mul_(device_exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(device_exp_avg_sqs, device_grads, device_grads, 1 - beta2)
+        del device_grads  # free the gradient copy before allocating sqrt(v)
+
+        second_moments = device_exp_avg_sqs
+        if amsgrad:
+            second_moments = device_moments[2]
+            torch._foreach_maximum_(second_moments, device_exp_avg_sqs)
+
+        steps = [s.item() for s in device_steps]
+        bias_correction2_sqrts = [(1 - beta2**s) ** 0.5 for s in steps]
+        step_sizes = [-lr * b2 / (1 - beta1**s) for s, b2 in zip(steps, bias_correction2_sqrts)]
+        denom = torch._foreach_sqrt(second_moments)
+        torch._foreach_add_(denom, [eps * b2 for b2 in bias_correction2_sqrts])
+        torch._foreach_addcdiv_(device_params, device_exp_avgs, denom, step_sizes)

@@ -1,0 +1,300 @@
+"""Time one ``step()`` of each Descent optimizer against torch.optim's implementations.
+
+For every solver that steps without a closure or a model, on ``n_params`` float32 parameters
+split into ``n_tensors`` tensors with fixed random gradients: our per-tensor loop
+(``foreach=False``) and multi-tensor path (``foreach=True``), and where torch has the algorithm,
+torch's for-loop, foreach and fused implementations (fused where torch supports it on the
+device).  Each is the median of ``repeats`` steps after a warm-up, with the device synchronized
+around every step.  Solvers torch lacks are compared with torch's Adam (foreach and fastest) as a
+reference point.
+
+Achieved bandwidth is the bytes the algorithm must move per step, reading the parameter, its
+gradient and every parameter-sized state tensor and writing the parameter and the state back,
+divided by the time; the same run measures ``copy_`` between two buffers of ``n_params`` floats
+as the device's practical ceiling.
+
+    >>> result = run_benchmark(device="cpu", n_params=10_000_000, n_tensors=50, repeats=20)
+    >>> print(format_table(result))
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+# our catalog name -> torch.optim class name, where torch implements the same algorithm
+TORCH_COUNTERPARTS = {
+    "sgd": "SGD", "adagrad": "Adagrad", "adadelta": "Adadelta", "asgd": "ASGD", "rprop": "Rprop",
+    "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW", "adamax": "Adamax", "nadam": "NAdam",
+    "radam": "RAdam",
+}
+# benchmarked settings where the defaults are not the common case (SGD is timed with momentum)
+SETTINGS = {"sgd": {"lr": 0.01, "momentum": 0.9}}
+REFERENCE = "adam"  # torch optimizer the solvers without a counterpart are compared with
+WARMUP_STEPS = 3
+
+
+@dataclass
+class Row:
+    optimizer: str
+    implementation: str  # "ours loop", "ours foreach", "ours" (no flag), "torch for-loop", "torch foreach", "torch fused"
+    ms: float
+    bytes_per_step: int
+    reference: str = ""  # the torch optimizer the ratios compare with
+    torch_fastest_ms: float | None = None  # the reference's times, measured in the same rounds
+    torch_foreach_ms: float | None = None
+
+    @property
+    def vs_torch_fastest(self) -> float | None:
+        return self.ms / self.torch_fastest_ms if self.torch_fastest_ms else None
+
+    @property
+    def vs_torch_foreach(self) -> float | None:
+        return self.ms / self.torch_foreach_ms if self.torch_foreach_ms else None
+
+    @property
+    def gbps(self) -> float:
+        return self.bytes_per_step / (self.ms * 1e-3) / 1e9
+
+
+@dataclass
+class BenchResult:
+    device: str
+    n_params: int
+    n_tensors: int
+    repeats: int
+    copy_gbps: float
+    torch_version: str
+    threads: int | None = None
+    best_of: int = 1
+    rows: list[Row] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _sync(device):
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_params(n_params: int, n_tensors: int, device, seed: int = 0):
+    """``n_tensors`` float32 leaf tensors of (nearly) equal size summing to ``n_params``, with gradients."""
+    import torch
+
+    if not 1 <= n_tensors <= n_params:
+        raise ValueError(f"tensors: need 1 <= tensors <= params, got {n_tensors} and {n_params}")
+    g = torch.Generator().manual_seed(seed)
+    sizes = [n_params // n_tensors + (1 if i < n_params % n_tensors else 0) for i in range(n_tensors)]
+    params = []
+    for size in sizes:
+        p = (torch.randn(size, generator=g) * 0.1).to(device).requires_grad_(True)
+        p.grad = (torch.randn(size, generator=g) * 0.01).to(device)
+        params.append(p)
+    return params
+
+
+def time_interleaved(opts: dict, device, repeats: int, warmup: int = WARMUP_STEPS) -> dict[str, float]:
+    """Median milliseconds of one ``step()`` per optimizer, stepping them in turn, one step each
+    per round, so that load from other processes falls on all of them alike."""
+    for _ in range(warmup):
+        for opt in opts.values():
+            opt.step()
+    _sync(device)
+    times: dict[str, list[float]] = {label: [] for label in opts}
+    for _ in range(repeats):
+        for label, opt in opts.items():
+            start = time.perf_counter()
+            opt.step()
+            _sync(device)
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(t) * 1e3 for label, t in times.items()}
+
+
+def copy_bandwidth(n_params: int, device, repeats: int) -> float:
+    """GB/s of ``dst.copy_(src)`` on ``n_params`` float32 (one read and one write per element)."""
+    import torch
+
+    src = torch.randn(n_params, device=device)
+    dst = torch.empty_like(src)
+    times = []
+    for i in range(repeats + WARMUP_STEPS):
+        _sync(device)
+        start = time.perf_counter()
+        dst.copy_(src)
+        _sync(device)
+        if i >= WARMUP_STEPS:
+            times.append(time.perf_counter() - start)
+    return 2 * src.element_size() * n_params / statistics.median(times) / 1e9
+
+
+def bytes_per_step(opt, params) -> int:
+    """Bytes an update must move: read param, grad and state; write param and state (parameter-sized
+    state tensors only; step counters and other scalars are negligible)."""
+    total = 0
+    for p in params:
+        states = [v for v in opt.state[p].values() if hasattr(v, "shape") and v.shape == p.shape]
+        total += p.numel() * p.element_size() * (3 + 2 * len(states))
+    return total
+
+
+def _ours(name: str, params, foreach):
+    from optim.factory import build_optimizer
+
+    return build_optimizer(params, name, SETTINGS.get(name, {}), foreach=foreach)
+
+
+def _torch(name: str, params, impl: str):
+    import torch
+
+    cls = getattr(torch.optim, TORCH_COUNTERPARTS[name])
+    hparams = dict(SETTINGS.get(name, {}))
+    if name == "sgd":
+        hparams.setdefault("lr", 0.01)
+    flags = {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
+    return cls(params, **hparams, **flags)
+
+
+def _measure(builders: dict, n_params, n_tensors, device, repeats, best_of) -> dict[str, tuple[float, int]]:
+    """{label: (best median ms, bytes per step)} for optimizers built by ``builders`` on copies of
+    the same parameters; an implementation torch lacks for this optimizer/device is left out."""
+    base = make_params(n_params, n_tensors, device)
+    opts, params_of = {}, {}
+    for label, build in builders.items():
+        params = [p.detach().clone().requires_grad_(True) for p in base]
+        for p, b in zip(params, base):
+            p.grad = b.grad.clone()
+        try:
+            opts[label] = build(params)
+            opts[label].step()  # fused/foreach support is checked on the first step
+        except (RuntimeError, ValueError, TypeError):
+            opts.pop(label, None)
+            continue
+        params_of[label] = params
+    best: dict[str, float] = {}
+    for _ in range(best_of):
+        for label, ms in time_interleaved(opts, device, repeats).items():
+            best[label] = min(ms, best.get(label, ms))
+    return {label: (best[label], bytes_per_step(opts[label], params_of[label])) for label in opts}
+
+
+def benchable(names=None) -> tuple[list[str], dict[str, str]]:
+    """Solvers that step on plain parameters without a closure, and why the others are left out."""
+    from optim import catalog
+
+    names = sorted(catalog.SOLVERS) if names is None else names
+    chosen, skipped = [], {}
+    for name in names:
+        entry = catalog.solver(name)
+        if entry.needs_closure:
+            skipped[name] = "needs a closure (several loss evaluations per step)"
+        elif entry.needs_model:
+            skipped[name] = "needs the model's forward pass"
+        else:
+            chosen.append(name)
+    return chosen, skipped
+
+
+def run_benchmark(
+    device: str = "cpu", n_params: int = 10_000_000, n_tensors: int = 50, repeats: int = 20,
+    only: list[str] | None = None, threads: int | None = None, best_of: int = 1,
+) -> BenchResult:
+    """Time every benchable solver (or ``only`` those).  Each row is the median of ``repeats``
+    steps, the best such median of ``best_of`` rounds; ``threads`` sets torch's intra-op CPU
+    threads for the run (on a machine shared with other jobs one thread gives steadier numbers)."""
+    import torch
+
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads: must be >= 1, got {threads}")
+    if best_of < 1 or repeats < 1:
+        raise ValueError(f"repeats, best_of: must be >= 1, got {repeats} and {best_of}")
+    previous = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        return _run(torch.device(device), n_params, n_tensors, repeats, only, best_of)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(dev, n_params: int, n_tensors: int, repeats: int, only: list[str] | None, best_of: int) -> BenchResult:
+    import torch
+
+    from optim import catalog
+
+    if only:
+        unknown = [n for n in only if n not in catalog.SOLVERS]
+        if unknown:
+            raise ValueError(f"only: unknown solvers {unknown}; known: {sorted(catalog.SOLVERS)}")
+    names, skipped = benchable(only)
+    result = BenchResult(
+        device=str(dev), n_params=n_params, n_tensors=n_tensors, repeats=repeats,
+        copy_gbps=copy_bandwidth(n_params, dev, repeats), torch_version=torch.__version__, skipped=skipped,
+        threads=torch.get_num_threads() if dev.type == "cpu" else None, best_of=best_of,
+    )
+    for name in names:
+        reference = name if name in TORCH_COUNTERPARTS else REFERENCE
+        builders = {}
+        for foreach, label in ((False, "ours loop"), (True, "ours foreach")) if _accepts_foreach(name) else (
+            (None, "ours"),
+        ):
+            builders[label] = lambda p, f=foreach, n=name: _ours(n, p, f)
+        for impl in ("for-loop", "foreach", "fused"):
+            builders[f"torch {impl}"] = lambda p, i=impl, n=reference: _torch(n, p, i)
+        measured = _measure(builders, n_params, n_tensors, dev, repeats, best_of)
+        theirs = {label: ms for label, (ms, _) in measured.items() if label.startswith("torch")}
+        fastest = min(theirs.values(), default=None)
+        foreach_ms = theirs.get("torch foreach")
+        for label, (ms, nbytes) in measured.items():
+            if label.startswith("torch") and reference != name:
+                continue  # the reference's own rows are printed under its name
+            result.rows.append(
+                Row(name, label, ms, nbytes, reference=reference, torch_fastest_ms=fastest, torch_foreach_ms=foreach_ms)
+            )
+    return result
+
+
+def _accepts_foreach(name: str) -> bool:
+    import inspect
+
+    from optim import catalog
+
+    return "foreach" in inspect.signature(catalog.load_class(catalog.solver(name))).parameters
+
+
+COLUMNS = ("optimizer", "implementation", "ms/step", "vs torch fastest", "vs torch foreach", "GB/s", "compared with")
+
+
+def _cells(row: Row) -> tuple[str, ...]:
+    def ratio(x):
+        return "-" if x is None else f"{x:.2f}x"
+
+    return (
+        row.optimizer, row.implementation, f"{row.ms:.3f}", ratio(row.vs_torch_fastest), ratio(row.vs_torch_foreach),
+        f"{row.gbps:.1f}", f"torch {row.reference}",
+    )
+
+
+def format_table(result: BenchResult, markdown: bool = False) -> str:
+    """The rows as an aligned text table (or a Markdown table), under a line describing the run."""
+    threads = f" ({result.threads} threads)" if result.threads else ""
+    head = (
+        f"device {result.device}{threads}, {result.n_params:,} float32 params in {result.n_tensors} tensors, "
+        f"best of {result.best_of} medians of {result.repeats} steps, torch {result.torch_version}; copy_ bandwidth {result.copy_gbps:.1f} GB/s"
+    )
+    body = [_cells(r) for r in result.rows]
+    if markdown:
+        lines = [head, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    else:
+        widths = [max(len(c) for c in col) for col in zip(COLUMNS, *body)]
+        lines = [head, ""]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in (COLUMNS, *body)]
+    if result.skipped:
+        lines.append("")
+        lines += [f"not timed: {name} ({why})" for name, why in sorted(result.skipped.items())]
+    return "\n".join(lines)
+
+
+__all__ = ["BenchResult", "Row", "TORCH_COUNTERPARTS", "format_table", "run_benchmark", "make_params"]

@@ -1,0 +1,101 @@
+"""The optimizer benchmark on a tiny size: the table's structure, and ratios and bandwidths that
+are computed from the times it measured."""
+
+from __future__ import annotations
+
+import pytest
+
+from optim import catalog
+from optim.bench import TORCH_COUNTERPARTS, bytes_per_step, format_table, make_params, run_benchmark
+
+ONLY = ["sgd", "adam", "lion"]  # torch-named with fused, torch-named, and one torch lacks
+
+
+@pytest.fixture(scope="module")
+def result():
+    return run_benchmark(device="cpu", n_params=10_000, n_tensors=7, repeats=2, only=ONLY, threads=1, best_of=2)
+
+
+def test_rows_cover_every_implementation(result):
+    impls = {}
+    for row in result.rows:
+        impls.setdefault(row.optimizer, []).append(row.implementation)
+    assert set(impls) == set(ONLY)
+    for name in ("sgd", "adam"):  # torch 2.13 has fused SGD and Adam on CPU
+        assert impls[name] == ["ours loop", "ours foreach", "torch for-loop", "torch foreach", "torch fused"]
+    assert impls["lion"] == ["ours loop", "ours foreach"]  # torch has no Lion: compared with torch's Adam
+
+
+def test_ratios_are_computed_from_the_measured_times(result):
+    """Torch-named solvers: ratios to their own torch rows.  Others: to torch's Adam, timed in the
+    same interleaved rounds (so the denominators are carried on the row)."""
+    by_key = {(r.optimizer, r.implementation): r for r in result.rows}
+    for row in result.rows:
+        assert row.ms > 0
+        if row.optimizer in TORCH_COUNTERPARTS:
+            assert row.reference == row.optimizer
+            torch_rows = [r for (opt, impl), r in by_key.items() if opt == row.optimizer and impl.startswith("torch")]
+            assert row.torch_fastest_ms == min(r.ms for r in torch_rows)
+            assert row.torch_foreach_ms == by_key[(row.optimizer, "torch foreach")].ms
+        else:
+            assert row.reference == "adam" and row.torch_fastest_ms <= row.torch_foreach_ms
+        assert row.vs_torch_fastest == pytest.approx(row.ms / row.torch_fastest_ms, rel=1e-12)
+        assert row.vs_torch_foreach == pytest.approx(row.ms / row.torch_foreach_ms, rel=1e-12)
+    assert by_key[("adam", "torch foreach")].vs_torch_foreach == 1.0
+    assert min(r.vs_torch_fastest for r in result.rows if r.optimizer == "sgd" and r.implementation[0] == "t") == 1.0
+
+
+def test_bandwidth_counts_the_bytes_the_update_moves(result):
+    """SGD with momentum: read p, g, buf, write p, buf = 5 float32 per parameter; Adam 7; Lion 5."""
+    per_param = {"sgd": 5, "adam": 7, "lion": 5}
+    for row in result.rows:
+        assert row.bytes_per_step == 4 * 10_000 * per_param[row.optimizer]
+        assert row.gbps == pytest.approx(row.bytes_per_step / (row.ms * 1e-3) / 1e9)
+    assert result.copy_gbps > 0
+
+
+def test_table_text_and_markdown(result):
+    text = format_table(result)
+    lines = text.splitlines()
+    assert "10,000 float32 params in 7 tensors, best of 2 medians of 2 steps" in lines[0]
+    assert "copy_ bandwidth" in lines[0]
+    assert lines[2].split()[:2] == ["optimizer", "implementation"]
+    assert len([ln for ln in lines[3:] if ln and not ln.startswith("not timed")]) == len(result.rows)
+    md = format_table(result, markdown=True).splitlines()
+    assert md[2] == "| optimizer | implementation | ms/step | vs torch fastest | vs torch foreach | GB/s | compared with |"
+    row = next(r for r in result.rows if r.implementation == "ours foreach" and r.optimizer == "adam")
+    cells = [c.strip() for c in md[4 + result.rows.index(row)].strip("|").split("|")]
+    assert cells[:3] == ["adam", "ours foreach", f"{row.ms:.3f}"]
+    assert cells[3] == f"{row.vs_torch_fastest:.2f}x"
+
+
+def test_closure_and_model_solvers_are_listed_as_not_timed():
+    result = run_benchmark(device="cpu", n_params=1_000, n_tensors=2, repeats=1, only=["lbfgs"], threads=1)
+    assert result.rows == [] and "closure" in result.skipped["lbfgs"]
+    if "kfac" in catalog.SOLVERS:
+        assert "model" in run_benchmark("cpu", 1_000, 2, 1, only=["kfac"]).skipped["kfac"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"only": ["nosuch"]}, "only"), ({"threads": 0}, "threads"), ({"best_of": 0}, "best_of")],
+)
+def test_bad_options(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        run_benchmark(device="cpu", n_params=100, n_tensors=2, repeats=1, **kwargs)
+
+
+def test_params_are_split_evenly():
+    params = make_params(103, 10, "cpu")
+    assert sum(p.numel() for p in params) == 103
+    assert {p.numel() for p in params} == {10, 11}
+    assert all(p.grad is not None and p.grad.shape == p.shape for p in params)
+
+
+def test_bytes_per_step_ignores_scalar_state():
+    import torch
+
+    params = make_params(100, 2, "cpu")
+    opt = torch.optim.Adam(params)
+    opt.step()
+    assert bytes_per_step(opt, params) == 4 * 100 * 7  # 'step' counters are not parameter-sized
