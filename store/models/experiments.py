@@ -1,0 +1,53 @@
+"""Experiments and their lifecycle ``queued → running → succeeded | failed | cancelled``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from store.models.base import Base, UTCDateTime, utcnow
+from store.models.datasets import Split
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+class Experiment(Base):
+    """One training run.  ``spec`` is the resolved ``ExperimentSpec`` as JSON; ``attempt`` grows
+    by one on every claim and fences a worker that lost its claim out of later writes."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    solver: Mapped[str] = mapped_column(String(64))  # spec.solver.name, for filtering
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    split_id: Mapped[int] = mapped_column(ForeignKey("splits.id", ondelete="RESTRICT"), index=True)
+    queue: Mapped[str] = mapped_column(String(16), default="cpu")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    worker_host: Mapped[str | None] = mapped_column(String(255))
+    device: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    split: Mapped[Split] = relationship(lazy="raise")
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {STATUSES}", name="status"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
+        Index("ix_experiments_status_enqueued_at", "status", "enqueued_at"),
+        Index("ix_experiments_solver", "solver"),
+    )

@@ -1,0 +1,23 @@
+"""Uploaded dataset rows."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from store.models import Dataset
+from store.repositories import valid_id
+
+
+def get(session: Session, dataset_id: int) -> Dataset | None:
+    return session.get(Dataset, dataset_id) if valid_id(dataset_id) else None
+
+
+def add(session: Session, dataset: Dataset) -> Dataset:
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def list_all(session: Session) -> list[Dataset]:
+    return list(session.scalars(select(Dataset).order_by(Dataset.id)))

@@ -1,0 +1,61 @@
+"""Splits and the arrays they select: the worker trains on exactly the rows frozen at creation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from store.datasets.builtin import DatasetInfo, builtin_info, load_builtin
+from store.datasets.storage import info_for, load_arrays
+from store.models import Dataset, Split
+from store.repositories import valid_id
+from store.settings import Settings
+
+
+@dataclass(frozen=True)
+class SplitArrays:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    info: DatasetInfo
+
+
+def get(session: Session, split_id: int) -> Split | None:
+    return session.get(Split, split_id) if valid_id(split_id) else None
+
+
+def add(session: Session, split: Split) -> Split:
+    session.add(split)
+    session.flush()
+    return split
+
+
+def dataset_of(session: Session, split: Split, settings: Settings) -> tuple[DatasetInfo, Dataset | None]:
+    if split.builtin is not None:
+        return builtin_info(split.builtin), None
+    dataset = session.get(Dataset, split.dataset_id)
+    if dataset is None:  # the foreign key forbids it; a clear message if it happens anyway
+        raise LookupError(f"split {split.id}: dataset {split.dataset_id} does not exist")
+    return info_for(dataset), dataset
+
+
+def load_split_arrays(session: Session, split_id: int, settings: Settings) -> SplitArrays:
+    """The train/val/test arrays of split ``split_id`` (``LookupError`` when it does not exist)."""
+    split = get(session, split_id)
+    if split is None:
+        raise LookupError(f"split {split_id} does not exist")
+    info, dataset = dataset_of(session, split, settings)
+    if dataset is None:
+        x, y = load_builtin(split.builtin)
+    else:
+        x, y = load_arrays(settings.upload_dir / dataset.path, dataset.arrays_sha256)
+    parts = {}
+    for part in ("train", "val", "test"):
+        idx = np.asarray(getattr(split, f"{part}_indices"), dtype=np.int64)
+        parts[f"x_{part}"], parts[f"y_{part}"] = x[idx], y[idx]
+    return SplitArrays(info=info, **parts)

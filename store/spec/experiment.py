@@ -1,0 +1,167 @@
+"""The experiment definition: what ``POST /experiments`` accepts, what the database stores and
+what the worker trains.  One pydantic model, shared by api and worker.
+
+Solver, scheduler and architecture sections are discriminated unions on ``name`` built from the
+catalogs, so every solver's own hyperparameters are validated with their bounds and appear in
+the OpenAPI schema.  The solver's ``lr`` is written ``base_lr`` here (the learning rate that a
+scheduler scales).  ``resolve_spec`` fills what depends on the data: the loss from the task,
+the scheduler's length fields from the epochs and the split size, its learning-rate bounds
+(CyclicLR, OneCycleLR) from the solver's ``base_lr``."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from optim import catalog
+from store.datasets.builtin import DatasetInfo
+from store.spec.architectures import ARCHITECTURES, architecture_fit_errors
+from store.spec.from_catalog import model_for_entry, union_of
+
+SOLVER_RENAMES = {"lr": "base_lr"}
+_WARMUP_FIELDS = {
+    "warmup_steps": (int, Field(0, ge=0, description="Optimizer steps of linear warm-up before the schedule.")),
+    "warmup_start_factor": (
+        float,
+        Field(0.0, ge=0.0, le=1.0, description="Warm-up starts at this fraction of base_lr."),
+    ),
+}
+
+SOLVER_MODELS = [model_for_entry(e, prefix="Solver", renames=SOLVER_RENAMES) for e in catalog.SOLVERS.values()]
+SCHEDULER_MODELS = [
+    model_for_entry(e, prefix="Scheduler", extra_fields=_WARMUP_FIELDS) for e in catalog.SCHEDULERS.values()
+]
+ARCHITECTURE_MODELS = [model_for_entry(e, prefix="Architecture") for e in ARCHITECTURES.values()]
+
+
+class _Placeholder(BaseModel):
+    """Stands in for an empty catalog so the module imports while solvers are being added."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["__none__"]
+
+
+SolverSpec = union_of(SOLVER_MODELS or [_Placeholder])
+SchedulerSpec = union_of(SCHEDULER_MODELS or [_Placeholder])
+ArchitectureSpec = union_of(ARCHITECTURE_MODELS)
+
+LossName = Literal["cross_entropy", "hinge", "mse", "huber"]
+CLASSIFICATION_LOSSES = ("cross_entropy", "hinge")
+REGRESSION_LOSSES = ("mse", "huber")
+
+
+class TrainingSpec(BaseModel):
+    """How to train: length, batching, loss, seed, numerics and the gradient tools."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(20, ge=1, le=100_000, description="Passes over the train part.")
+    batch_size: int | None = Field(
+        64, ge=1, description="Samples per step; null trains full batch (plain gradient descent)."
+    )
+    loss: LossName | None = Field(None, description="Default: cross_entropy for classification, mse for regression.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds model init, batching and noise.")
+    grad_clip_norm: float | None = Field(None, gt=0, allow_inf_nan=False, description="Clip the global grad norm.")
+    grad_clip_value: float | None = Field(None, gt=0, allow_inf_nan=False, description="Clip each grad element.")
+    gradient_noise: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="η of annealed Gaussian gradient noise, variance η/(1+t)^0.55 (Neelakantan et al. 2015).",
+    )
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="Mixed precision on CUDA.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: a GPU worker when one is alive.")
+
+
+def _default_scheduler() -> Any:
+    for model in SCHEDULER_MODELS:
+        if model.model_fields["name"].annotation == Literal["constant"]:
+            return model(name="constant")
+    return None
+
+
+class ExperimentSpec(BaseModel):
+    """A whole experiment.  Only ``name``, ``split_id``, ``architecture.name`` and ``solver.name``
+    are required; everything else defaults from the catalogs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=10_000)
+    split_id: int = Field(ge=1)
+    architecture: ArchitectureSpec
+    solver: SolverSpec
+    scheduler: Annotated[SchedulerSpec | None, Field(default_factory=_default_scheduler)]
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=32)
+
+    def solver_hparams(self) -> dict[str, Any]:
+        """The solver's constructor arguments in catalog names (base_lr → lr)."""
+        back = {v: k for k, v in SOLVER_RENAMES.items()}
+        return {back.get(k, k): v for k, v in self.solver.model_dump(exclude={"name"}).items()}
+
+    def scheduler_hparams(self) -> dict[str, Any]:
+        """The scheduler's own arguments (warm-up fields excluded)."""
+        if self.scheduler is None:
+            return {}
+        return self.scheduler.model_dump(exclude={"name", *_WARMUP_FIELDS})
+
+    def architecture_hparams(self) -> dict[str, Any]:
+        return self.architecture.model_dump(exclude={"name"})
+
+
+class SpecError(ValueError):
+    """Problems that need the data to see: each is (location path, message)."""
+
+    def __init__(self, errors: list[tuple[tuple[str | int, ...], str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in errors))
+
+
+def steps_per_epoch(n_train: int, batch_size: int | None) -> int:
+    return 1 if batch_size is None else max(1, math.ceil(n_train / batch_size))
+
+
+def resolve_spec(spec: ExperimentSpec, dataset: DatasetInfo, n_train: int) -> ExperimentSpec:
+    """A copy of ``spec`` with the data-dependent defaults filled in, or ``SpecError``.
+
+    The loss defaults from the task and must suit it; the architecture must take the dataset's
+    sample shape; the scheduler's length fields left out derive from the epochs and the number
+    of steps per epoch."""
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    training = spec.training.model_copy()
+    if training.loss is None:
+        training.loss = "cross_entropy" if dataset.task == "classification" else "mse"
+    if dataset.task == "classification" and training.loss not in CLASSIFICATION_LOSSES:
+        errors.append((("training", "loss"), f"{training.loss} is a regression loss; this dataset is classification"))
+    if dataset.task == "regression" and training.loss not in REGRESSION_LOSSES:
+        errors.append((("training", "loss"), f"{training.loss} needs class labels; this dataset is regression"))
+    for msg in architecture_fit_errors(spec.architecture.name, spec.architecture_hparams(), dataset.feature_shape):
+        errors.append((("architecture",), msg))
+    if training.batch_size is not None and training.batch_size > n_train:
+        training.batch_size = n_train  # one step per epoch either way; keeps steps_per_epoch honest
+    scheduler = spec.scheduler
+    if scheduler is not None:
+        scheduler = _resolve_scheduler(
+            scheduler, training.epochs, steps_per_epoch(n_train, training.batch_size),
+            getattr(spec.solver, "base_lr", None), errors,
+        )
+    if errors:
+        raise SpecError(errors)
+    return spec.model_copy(update={"training": training, "scheduler": scheduler})
+
+
+def _resolve_scheduler(scheduler, epochs: int, per_epoch: int, base_lr: float | None, errors) -> Any:
+    from optim import factory
+
+    entry = catalog.scheduler(scheduler.name)
+    own = scheduler.model_dump(exclude={"name", *_WARMUP_FIELDS})
+    given = {k: v for k, v in own.items() if v is not None}
+    try:
+        filled = factory.derive_scheduler_params(
+            entry, given, epochs=epochs, steps_per_epoch=per_epoch, base_lr=base_lr
+        )
+    except ValueError as exc:
+        errors.append((("scheduler",), str(exc)))
+        return scheduler
+    return scheduler.model_copy(update=filled)

@@ -1,0 +1,85 @@
+"""Turn catalog entries into pydantic models, one per entry, joined as a discriminated union
+on ``name``.  Pydantic then reports a bad value with its full path (``solver.adam.betas.0``)
+and the OpenAPI schema shows every solver's own fields with their defaults and bounds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
+
+from optim.catalog.schema import Hyperparameter
+
+
+def _number(h: Hyperparameter, integer: bool) -> Any:
+    constraints: dict[str, float] = {}
+    if h.minimum is not None:
+        constraints["gt" if h.exclusive_minimum else "ge"] = h.minimum
+    if h.maximum is not None:
+        constraints["lt" if h.exclusive_maximum else "le"] = h.maximum
+    base = int if integer else float
+    return Annotated[base, Field(allow_inf_nan=False, **constraints)] if not integer else Annotated[
+        base, Field(**constraints)
+    ]
+
+
+def field_type(h: Hyperparameter) -> Any:
+    """The python/pydantic type of one hyperparameter."""
+    if h.type in ("float", "int"):
+        t = _number(h, h.type == "int")
+    elif h.type == "bool":
+        t = StrictBool
+    elif h.type == "str":
+        t = str
+    elif h.type == "choice":
+        t = Literal[tuple(h.choices or ())]  # type: ignore[misc]
+    elif h.type == "float_tuple":
+        item = _number(h, False)
+        t = tuple[(item,) * h.length] if h.length else tuple[item, ...]  # type: ignore[misc]
+    else:  # int_list
+        t = list[_number(h, True)]  # type: ignore[misc]
+    if h.nullable or h.derived_from:
+        t = t | None
+    return t
+
+
+def field_default(h: Hyperparameter) -> Any:
+    if h.derived_from:
+        return None  # filled by resolve_spec from the training section
+    if h.required:
+        return ...
+    return h.default
+
+
+def model_for_entry(
+    entry: Any,
+    *,
+    prefix: str,
+    renames: dict[str, str] | None = None,
+    extra_fields: dict[str, tuple[Any, Any]] | None = None,
+) -> type[BaseModel]:
+    """One pydantic model for one catalog entry: ``name: Literal[entry.name]`` plus a field per
+    hyperparameter (``renames`` maps catalog names to the names users write, e.g. lr→base_lr)."""
+    renames = renames or {}
+    fields: dict[str, Any] = {"name": (Literal[entry.name], ...)}  # type: ignore[valid-type]
+    for h in entry.hyperparameters:
+        fields[renames.get(h.name, h.name)] = (
+            field_type(h),
+            Field(field_default(h), description=h.description),
+        )
+    for key, spec in (extra_fields or {}).items():
+        fields.setdefault(key, spec)
+    model_name = prefix + "".join(part.capitalize() for part in entry.name.split("_"))
+    return create_model(
+        model_name,
+        __config__=ConfigDict(extra="forbid"),
+        __doc__=f"{entry.summary}\n\nReference: {entry.reference}",
+        **fields,
+    )
+
+
+def union_of(models: list[type[BaseModel]]) -> Any:
+    """A discriminated union on ``name`` (a single model when there is only one)."""
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[tuple(models)], Field(discriminator="name")]  # noqa: UP007

@@ -1,0 +1,99 @@
+"""The shared experiment spec: catalog-driven validation with paths, defaults, data-dependent resolution."""
+
+import math
+
+import pytest
+from pydantic import ValidationError
+
+from optim import catalog
+from store.datasets import builtin_info
+from store.spec import ExperimentSpec, resolve_spec
+from store.spec.experiment import SpecError, steps_per_epoch
+
+
+def spec(**over):
+    body = {"name": "e", "split_id": 1, "architecture": {"name": "mlp"}, "solver": {"name": "adam"}}
+    body.update(over)
+    return ExperimentSpec.model_validate(body)
+
+
+def error_locs(exc: ValidationError) -> list[tuple]:
+    return [tuple(e["loc"]) for e in exc.errors()]
+
+
+def test_minimal_body_gets_every_default_from_the_catalog():
+    s = spec()
+    entry = catalog.solver("adam")
+    assert s.solver_hparams() == entry.defaults()
+    assert s.solver.base_lr == entry.hyperparameter("lr").default
+    assert s.architecture.depth == 2 and s.training.epochs == 20 and s.training.batch_size == 64
+    assert s.scheduler.name == "constant"
+
+
+@pytest.mark.parametrize(
+    "override, loc",
+    [
+        ({"solver": {"name": "adam", "base_lr": -0.1}}, ("solver", "adam", "base_lr")),
+        ({"solver": {"name": "adam", "betas": [0.9, 1.0]}}, ("solver", "adam", "betas", 1)),
+        ({"solver": {"name": "adam", "momentum": 0.9}}, ("solver", "adam", "momentum")),
+        ({"solver": {"name": "nosuchsolver"}}, ("solver",)),
+        ({"architecture": {"name": "mlp", "depth": 0}}, ("architecture", "mlp", "depth")),
+        ({"training": {"epochs": 0}}, ("training", "epochs")),
+        ({"training": {"batch_size": 0}}, ("training", "batch_size")),
+        ({"training": {"grad_clip_norm": -1}}, ("training", "grad_clip_norm")),
+        ({"scheduler": {"name": "steplr", "gamma": "fast"}}, ("scheduler", "steplr", "gamma")),
+        ({"extra": 1}, ("extra",)),
+    ],
+)
+def test_bad_values_are_reported_with_their_path(override, loc):
+    with pytest.raises(ValidationError) as info:
+        spec(**override)
+    assert loc in error_locs(info.value), error_locs(info.value)
+
+
+def test_full_batch_is_null_batch_size():
+    s = spec(training={"batch_size": None})
+    assert s.training.batch_size is None
+    assert steps_per_epoch(1000, None) == 1
+    assert steps_per_epoch(1000, 64) == math.ceil(1000 / 64)
+
+
+@pytest.mark.parametrize(
+    "dataset, loss, arch, problem",
+    [
+        ("iris", None, {"name": "mlp"}, None),
+        ("diabetes", None, {"name": "mlp"}, None),
+        ("iris", "mse", {"name": "mlp"}, ("training", "loss")),
+        ("diabetes", "hinge", {"name": "linear"}, ("training", "loss")),
+        ("digits", None, {"name": "cnn2d"}, None),
+        ("iris", None, {"name": "cnn2d"}, ("architecture",)),
+        ("iris", None, {"name": "transformer", "d_model": 30, "heads": 4}, ("architecture",)),
+        ("iris", None, {"name": "cnn1d", "kernel_size": 7}, ("architecture",)),
+    ],
+)
+def test_resolution_checks_the_data(dataset, loss, arch, problem):
+    info = builtin_info(dataset)
+    s = spec(architecture=arch, training={"loss": loss})
+    if problem is None:
+        resolved = resolve_spec(s, info, n_train=100)
+        expected = "cross_entropy" if info.task == "classification" else "mse"
+        assert resolved.training.loss == (loss or expected)
+    else:
+        with pytest.raises(SpecError) as err:
+            resolve_spec(s, info, n_train=100)
+        assert problem in [loc for loc, _ in err.value.errors]
+
+
+def test_scheduler_length_derives_from_epochs_and_split_size():
+    s = spec(scheduler={"name": "cosineannealinglr"}, training={"epochs": 7, "batch_size": 32})
+    resolved = resolve_spec(s, builtin_info("iris"), n_train=105)
+    assert resolved.scheduler.T_max == 7  # an epoch-interval scheduler spans the epochs
+    s = spec(scheduler={"name": "onecyclelr"}, training={"epochs": 3, "batch_size": 32})
+    resolved = resolve_spec(s, builtin_info("iris"), n_train=105)
+    assert resolved.scheduler.total_steps == 3 * math.ceil(105 / 32)
+
+
+def test_resolved_spec_round_trips_through_json():
+    s = resolve_spec(spec(scheduler={"name": "steplr"}), builtin_info("wine"), n_train=120)
+    again = ExperimentSpec.model_validate_json(s.model_dump_json())
+    assert again == s

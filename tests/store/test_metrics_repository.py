@@ -1,0 +1,111 @@
+"""Metric ingest and reads on both databases, checked against numpy computed from the points."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from store.repositories import metrics as repo
+from tests.store.helpers import make_experiment
+
+
+def _points(name, steps, values, t0=1000.0):
+    return [(name, int(s), int(s) // 10, float(v), t0 + float(s)) for s, v in zip(steps, values)]
+
+
+def test_resent_batch_inserts_nothing_and_leaves_summary_alone(session):
+    eid = make_experiment(session)
+    batch = _points("train/loss", range(100), np.linspace(2, 1, 100))
+    assert repo.add_points(session, eid, batch) == 100
+    before = [(s.count, s.last_value, s.best_value) for s in repo.summaries(session, [eid])]
+    assert repo.add_points(session, eid, batch) == 0
+    assert repo.add_points(session, eid, batch[40:60] + _points("train/loss", [100], [0.5])) == 1
+    after = repo.summaries(session, [eid])[0]
+    assert before == [(100, 1.0, 1.0)]
+    assert (after.count, after.last_step, after.last_value, after.best_value) == (101, 100, 0.5, 0.5)
+
+
+@pytest.mark.parametrize("name, higher", [("val/loss", False), ("val/accuracy", True), ("test/r2", True),
+                                          ("grad_norm", False)])
+def test_summary_matches_numpy_over_shuffled_batches(session, name, higher):
+    rng = np.random.default_rng(0)
+    steps = np.arange(0, 3000, 3)
+    values = rng.normal(size=len(steps))
+    values[[10, 500]] = np.nan  # diverged points never become "best"
+    eid = make_experiment(session)
+    order = rng.permutation(len(steps))
+    for chunk in np.array_split(order, 7):  # out of order, overlapping nothing
+        repo.add_points(session, eid, _points(name, steps[chunk], values[chunk]))
+    s = repo.summaries(session, [eid])[0]
+    finite = ~np.isnan(values)
+    best = np.nanargmax(values) if higher else np.nanargmin(values)
+    assert s.count == len(steps)
+    assert (s.first_step, s.last_step) == (0, steps[-1])
+    assert s.last_value == pytest.approx(values[-1])
+    assert (s.best_step, s.best_value) == (steps[best], pytest.approx(values[best]))
+    assert s.best_wall_time - s.first_wall_time == pytest.approx(float(steps[best]))
+    assert finite.sum() == len(steps) - 2
+
+
+def test_non_finite_values_are_stored_as_null(session):
+    eid = make_experiment(session)
+    repo.add_points(session, eid, [("train/loss", 0, 0, 1.0, 1.0), ("train/loss", 1, 0, math.inf, 2.0),
+                                   {"name": "train/loss", "step": 2, "value": math.nan, "wall_time": 3.0}])
+    assert [p[2] for p in repo.raw_points(session, eid, "train/loss")] == [1.0, None, None]
+    s = repo.summaries(session, [eid])[0]
+    assert (s.last_step, s.last_value, s.best_step) == (2, None, 0)
+
+
+def _expected_steps(steps, values, width):
+    """Brute-force oracle: in every bucket ``step // width`` the steps of the smallest and the
+    largest value (earliest step on ties)."""
+    chosen = set()
+    for b in np.unique(steps // width):
+        inside = np.flatnonzero(steps // width == b)
+        v = values[inside]
+        chosen.add(int(steps[inside[np.flatnonzero(v == v.min())[0]]]))
+        chosen.add(int(steps[inside[np.flatnonzero(v == v.max())[0]]]))
+    return sorted(chosen)
+
+
+@pytest.mark.parametrize("n, stride, max_points", [
+    (300, 1, 500),  # short: every point
+    (5000, 1, 500),  # 16-step rollups
+    (30_000, 7, 500),  # 256-step rollups over sparse steps
+    (20_000, 1, 6),  # 4096-step rollups
+    (250, 1, 40),  # buckets narrower than any rollup: read the points
+])
+def test_downsampled_series_is_each_buckets_min_and_max(session, n, stride, max_points):
+    rng = np.random.default_rng(n)
+    steps = np.arange(n) * stride + 5
+    values = np.round(np.cumsum(rng.normal(size=n)), 3)  # rounding makes ties happen
+    values[n // 3] += 1e3  # spikes must survive
+    values[2 * n // 3] -= 1e3
+    eid = make_experiment(session)
+    for chunk in np.array_split(rng.permutation(n), 3):
+        repo.add_points(session, eid, _points("train/loss", steps[chunk], values[chunk]))
+    series = repo.series(session, eid, ["train/loss"], max_points)["train/loss"]
+    assert len(series.steps) <= max_points
+    if n <= max_points:
+        assert series.steps == steps.tolist() and series.values == values.tolist()
+        return
+    width = repo.bucket_width(int(steps[0]), int(steps[-1]), max_points)
+    assert series.steps == _expected_steps(steps, values, width)
+    assert series.values == values[np.searchsorted(steps, series.steps)].tolist()
+    assert {int(steps[n // 3]), int(steps[2 * n // 3])} <= set(series.steps)
+
+
+def test_series_many_reads_several_experiments_and_filters_names(session):
+    a, b = make_experiment(session), make_experiment(session)
+    repo.add_points(session, a, _points("x", range(10), range(10)) + _points("y", range(5), range(5)))
+    repo.add_points(session, b, _points("x", range(3), [7, 8, 9]))
+    got = repo.series_many(session, [a, b], ["x"], 500)
+    assert set(got[a]) == {"x"} and got[b]["x"].values == [7.0, 8.0, 9.0]
+    assert repo.series(session, a, None, 500)["y"].steps == [0, 1, 2, 3, 4]
+
+
+def test_max_points_below_four_is_rejected(session):
+    with pytest.raises(ValueError, match="max_points"):
+        repo.series(session, make_experiment(session), None, 3)
