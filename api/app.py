@@ -1,0 +1,114 @@
+"""``create_app``: the FastAPI application factory (``uvicorn --factory api.app:create_app``).
+
+It refuses to start against a database that is not at the newest migration, enqueues through
+an injectable ``enqueuer`` (default: Celery ``send_task`` by name, so the worker is never
+imported), runs the reconciler in the background and serves the dashboard when it is built."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import errors
+from api.catalog.router import router as catalog_router
+from api.datasets.router import router as datasets_router
+from api.experiments.router import router as experiments_router
+from api.health import check_broker
+from api.health import router as health_router
+from api.metrics.router import router as metrics_router
+from api.splits.router import router as splits_router
+from store.db import make_engine, make_sessionmaker
+from store.migrate import current_revision, current_revision_is_head, head_revision
+from store.reconcile import ReconcilerThread
+from store.settings import Settings
+
+API_PREFIX = "/api/v1"
+WEB_STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+
+
+class NotMigratedError(RuntimeError):
+    pass
+
+
+def default_enqueuer(settings: Settings) -> Callable[[int, str], None]:
+    from store.queue import make_celery, send_training
+
+    celery_app = make_celery(settings)
+    return partial(send_training, celery_app)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    enqueuer: Callable[[int, str], None] | None = None,
+    reconcile_interval_s: float | None = None,
+    broker_check: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The app.  ``reconcile_interval_s``: seconds between reconciler passes (default a quarter
+    of ``settings.requeue_after_s``; 0 disables it)."""
+    settings = settings or Settings()
+    engine = None
+    if session_factory is None:
+        engine = make_engine(settings.resolved_database_url)
+        if not current_revision_is_head(engine):
+            found = current_revision(engine)
+            engine.dispose()
+            raise NotMigratedError(
+                f"the database is at migration {found or 'none'}, not {head_revision()}: "
+                "run `descent migrate` (same DESCENT_DATABASE_URL) and start the api again"
+            )
+        session_factory = make_sessionmaker(engine)
+    if reconcile_interval_s is None:
+        reconcile_interval_s = settings.requeue_after_s / 4
+    enqueue = enqueuer or default_enqueuer(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        reconciler = None
+        if reconcile_interval_s > 0:
+            reconciler = ReconcilerThread(session_factory, enqueue, settings.requeue_after_s, reconcile_interval_s)
+            reconciler.start()
+        app.state.reconciler = reconciler
+        try:
+            yield
+        finally:
+            if reconciler is not None:
+                reconciler.stop()
+            if engine is not None:
+                engine.dispose()
+
+    app = FastAPI(
+        title="Descent", version="0.1.0", lifespan=lifespan,
+        description="Define experiments, datasets and splits; read metrics and comparisons.",
+        openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs", redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.session_factory = session_factory
+    app.state.enqueuer = enqueue
+    app.state.broker_check = broker_check or partial(check_broker, settings)
+    errors.install(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (catalog_router, datasets_router, splits_router, experiments_router, metrics_router,
+                   health_router):
+        api.include_router(router)
+    app.include_router(api)
+    # the issue names /docs and /openapi.json at the root as well
+    app.add_api_route("/openapi.json", lambda: app.openapi(), include_in_schema=False)
+    app.add_api_route("/docs", lambda: _docs_redirect(), include_in_schema=False)
+    if WEB_STATIC.is_dir():
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/", StaticFiles(directory=WEB_STATIC, html=True), name="web")
+    return app
+
+
+def _docs_redirect():
+    from fastapi.responses import RedirectResponse
+
+    return RedirectResponse(f"{API_PREFIX}/docs")

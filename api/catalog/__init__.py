@@ -1,0 +1,1 @@
+"""Solvers, schedulers and architectures with their hyperparameters as JSON Schema."""

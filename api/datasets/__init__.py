@@ -1,0 +1,1 @@
+"""Datasets: the built-ins and uploads (csv or npz), validated and stored with a checksum."""

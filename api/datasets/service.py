@@ -1,0 +1,72 @@
+"""Datasets: built-ins come from ``store.datasets``; uploads are parsed, checked, stored as
+arrays under the data folder and recorded with the upload's checksum."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy.orm import Session
+
+from api.datasets.schemas import DatasetPublic
+from api.errors import NotFound, PayloadError
+from store.datasets.builtin import BUILTIN_DATASETS, builtin_info
+from store.datasets.storage import arrays_digest, info_for, save_arrays
+from store.datasets.uploads import UploadError, parse_upload
+from store.models import Dataset
+from store.repositories import datasets as repo
+from store.settings import Settings
+
+
+def builtin_public(name: str) -> DatasetPublic:
+    info = builtin_info(name)
+    return DatasetPublic(id=name, **info.model_dump(exclude={"feature_shape"}), feature_shape=list(info.feature_shape))
+
+
+def upload_public(dataset: Dataset) -> DatasetPublic:
+    info = info_for(dataset)
+    return DatasetPublic(
+        id=dataset.id, **info.model_dump(exclude={"feature_shape"}), feature_shape=list(info.feature_shape),
+        filename=dataset.filename, sha256=dataset.sha256, size_bytes=dataset.size_bytes, created_at=dataset.created_at,
+    )
+
+
+def list_datasets(session: Session) -> list[DatasetPublic]:
+    return [builtin_public(n) for n in BUILTIN_DATASETS] + [upload_public(d) for d in repo.list_all(session)]
+
+
+def resolve(session: Session, ref: int | str) -> tuple[str | None, Dataset | None]:
+    """(built-in name, None) or (None, uploaded row) for a reference; ``LookupError`` if unknown."""
+    if isinstance(ref, str) and not ref.isdigit():
+        if ref in BUILTIN_DATASETS:
+            return ref, None
+        raise LookupError(f"no built-in dataset {ref!r}; known: {sorted(BUILTIN_DATASETS)}")
+    dataset = repo.get(session, int(ref))
+    if dataset is None:
+        raise LookupError(f"dataset {ref} does not exist")
+    return None, dataset
+
+
+def get_dataset(session: Session, ref: str) -> DatasetPublic:
+    try:
+        builtin, dataset = resolve(session, ref)
+    except LookupError as exc:
+        raise NotFound(str(exc)) from None
+    return builtin_public(builtin) if builtin else upload_public(dataset)
+
+
+def create_upload(session: Session, settings: Settings, *, name: str, filename: str, data: bytes,
+                  target: str | None, task: str | None) -> DatasetPublic:
+    try:
+        parsed = parse_upload(filename, data, target, task)
+    except UploadError as exc:
+        raise PayloadError.at(["body", exc.field], str(exc)) from None
+    sha256 = hashlib.sha256(data).hexdigest()
+    digest = arrays_digest(parsed.x, parsed.y)
+    path = save_arrays(settings.upload_dir, digest, parsed.x, parsed.y)
+    dataset = repo.add(session, Dataset(
+        name=name, format=filename.rsplit(".", 1)[-1].lower(), filename=filename[:255],
+        path=path.name, sha256=sha256, arrays_sha256=digest, size_bytes=len(data), target=target,
+        n_samples=len(parsed.x), feature_shape=list(parsed.x.shape[1:]), task=parsed.task,
+        n_classes=len(parsed.classes) if parsed.classes else None, class_counts=parsed.class_counts,
+    ))
+    return upload_public(dataset)

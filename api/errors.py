@@ -1,0 +1,71 @@
+"""Typed errors carrying their status code.  422 is for payload problems only and has the same
+shape as FastAPI's validation errors (``detail: [{loc, msg, type}]``); a missing id is 404, a
+state conflict (cancelling a finished run) 409, an oversized upload 413."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+Loc = Sequence[str | int]
+
+
+class ErrorPublic(BaseModel):
+    detail: str
+
+
+class ApiError(Exception):
+    status_code = 400
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(ApiError):
+    status_code = 404
+
+
+class Conflict(ApiError):
+    status_code = 409
+
+
+class TooLarge(ApiError):
+    status_code = 413
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+
+
+class PayloadError(ApiError):
+    """One or more problems in the request, each at a location (``["body", "solver", "base_lr"]``)."""
+
+    status_code = 422
+
+    def __init__(self, errors: Sequence[tuple[Loc, str]]):
+        self.errors = [(list(loc), msg) for loc, msg in errors]
+        super().__init__("; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in self.errors))
+
+    @classmethod
+    def at(cls, loc: Loc, msg: str) -> PayloadError:
+        return cls([(loc, msg)])
+
+
+def responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses=`` for the error codes a route may answer (422 is FastAPI's own)."""
+    return {code: {"model": ErrorPublic} for code in codes if code != 422}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(PayloadError)
+    async def _payload(_: Request, exc: PayloadError) -> JSONResponse:
+        detail = [{"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in exc.errors]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)

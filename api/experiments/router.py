@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response
+from fastapi.responses import FileResponse
+
+from api.deps import EnqueuerDep, SessionDep, SettingsDep
+from api.errors import NotFound, responses
+from api.experiments import service
+from api.experiments.schemas import ExperimentCreate, ExperimentPage, ExperimentPublic, Status
+
+router = APIRouter(prefix="/experiments", tags=["experiments"])
+
+
+@router.post("", status_code=201, response_model=ExperimentPublic)
+def create_experiment(body: ExperimentCreate, session: SessionDep, settings: SettingsDep,
+                      enqueue: EnqueuerDep) -> ExperimentPublic:
+    """Validate, store as ``queued`` and enqueue once stored.  Only ``name``, ``split_id``,
+    ``architecture.name`` and ``solver.name`` are required."""
+    return service.create(session, settings, enqueue, body)
+
+
+@router.get("", response_model=ExperimentPage)
+def list_experiments(
+    session: SessionDep,
+    status: Status | None = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    split_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    solver: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> ExperimentPage:
+    """Newest first."""
+    return service.list_page(session, status=status, tag=tag, split_id=split_id, solver=solver,
+                             limit=limit, offset=offset)
+
+
+@router.get("/{experiment_id}", response_model=ExperimentPublic, responses=responses(404))
+def get_experiment(experiment_id: int, session: SessionDep) -> ExperimentPublic:
+    return service.get(session, experiment_id)
+
+
+@router.post("/{experiment_id}/cancel", response_model=ExperimentPublic, responses=responses(404, 409))
+def cancel_experiment(experiment_id: int, session: SessionDep) -> ExperimentPublic:
+    """A queued run is cancelled at once; a running one stops within a step."""
+    return service.cancel(session, experiment_id)
+
+
+@router.post("/{experiment_id}/clone", status_code=201, response_model=ExperimentPublic, responses=responses(404))
+def clone_experiment(
+    experiment_id: int, session: SessionDep, settings: SettingsDep, enqueue: EnqueuerDep,
+    overrides: Annotated[dict[str, Any], Body(examples=[{"solver": {"base_lr": 0.01}}])] = None,
+) -> ExperimentPublic:
+    """A new experiment from this one's spec with ``overrides`` merged in (duplicate-and-change)."""
+    return service.clone(session, settings, enqueue, experiment_id, overrides or {})
+
+
+@router.delete("/{experiment_id}", status_code=204, responses=responses(404, 409))
+def delete_experiment(experiment_id: int, session: SessionDep, settings: SettingsDep) -> Response:
+    """Delete a finished experiment with its metrics and checkpoints (cancel a live one first)."""
+    service.delete(session, settings, experiment_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{experiment_id}/checkpoint", response_class=FileResponse, responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "the trained model's state_dict"},
+        **responses(404),
+    },
+)
+def get_checkpoint(experiment_id: int, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    service.get(session, experiment_id)
+    path = settings.checkpoint_path(experiment_id, "final")
+    if not path.is_file():
+        raise NotFound(f"experiment {experiment_id} has no final checkpoint")
+    return FileResponse(path, media_type="application/octet-stream", filename=f"experiment-{experiment_id}.pt")

@@ -1,0 +1,126 @@
+"""Experiments: validate against the split's data, store as ``queued``, enqueue after commit."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from api.deps import Enqueuer, after_commit
+from api.errors import Conflict, NotFound, PayloadError
+from api.experiments.schemas import ExperimentCreate, ExperimentPage, ExperimentPublic
+from optim import catalog
+from store.models import Experiment, utcnow
+from store.repositories import experiments as repo
+from store.repositories import splits as splits_repo
+from store.repositories import workers as workers_repo
+from store.settings import Settings
+from store.spec import ExperimentSpec, resolve_spec
+from store.spec.experiment import SpecError
+
+
+def to_public(e: Experiment) -> ExperimentPublic:
+    return ExperimentPublic.model_validate(e, from_attributes=True)
+
+
+def _get(session: Session, experiment_id: int) -> Experiment:
+    experiment = repo.get(session, experiment_id)
+    if experiment is None:
+        raise NotFound(f"experiment {experiment_id} does not exist")
+    return experiment
+
+
+def get(session: Session, experiment_id: int) -> ExperimentPublic:
+    return to_public(_get(session, experiment_id))
+
+
+def _queue(session: Session, settings: Settings, device: str) -> str:
+    if device == "cuda":
+        return "gpu"
+    if device == "cpu":
+        return "cpu"
+    return "gpu" if workers_repo.alive(session, "gpu", settings.stale_heartbeat_s) else "cpu"
+
+
+def create(session: Session, settings: Settings, enqueue: Enqueuer, spec: ExperimentCreate) -> ExperimentPublic:
+    """Validation order: the body (pydantic, before this), the split, then what needs the data."""
+    split = splits_repo.get(session, spec.split_id)
+    if split is None:
+        raise PayloadError.at(["body", "split_id"], f"split {spec.split_id} does not exist")
+    info, _ = splits_repo.dataset_of(session, split, settings)
+    try:
+        resolved = resolve_spec(spec, info, n_train=len(split.train_indices))
+    except SpecError as exc:
+        raise PayloadError([(("body", *loc), msg) for loc, msg in exc.errors]) from None
+    queue = _queue(session, settings, resolved.training.device)
+    experiment = repo.create(
+        session, name=resolved.name, spec=resolved.model_dump(mode="json"), solver=resolved.solver.name,
+        tags=resolved.tags, split_id=resolved.split_id, queue=queue,
+    )
+    experiment.enqueued_at = utcnow()  # the send below happens only if this commit succeeds
+    session.flush()
+    experiment_id = experiment.id
+    after_commit(session, lambda: enqueue(experiment_id, queue))
+    return to_public(experiment)
+
+
+def list_page(session: Session, **filters: Any) -> ExperimentPage:
+    items, total = repo.list_page(session, **filters)
+    return ExperimentPage(items=[to_public(e) for e in items], total=total,
+                          limit=filters["limit"], offset=filters["offset"])
+
+
+def cancel(session: Session, experiment_id: int) -> ExperimentPublic:
+    experiment = _get(session, experiment_id)
+    if experiment.status in ("succeeded", "failed", "cancelled"):
+        raise Conflict(f"experiment {experiment_id} already {experiment.status}")
+    repo.request_cancel(session, experiment_id)
+    return get(session, experiment_id)
+
+
+def delete(session: Session, settings: Settings, experiment_id: int) -> None:
+    experiment = _get(session, experiment_id)
+    if not repo.delete_finished(session, experiment_id):
+        raise Conflict(f"experiment {experiment_id} is {experiment.status}: cancel it before deleting")
+    folder = settings.checkpoint_path(experiment_id).parent
+    after_commit(session, lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            same_kind = "name" not in value or value["name"] == out[key].get("name")
+            out[key] = _merge(out[key], value) if same_kind else dict(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _spec_for_clone(stored: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The stored spec with ``overrides`` merged in.  A section whose ``name`` changes is
+    replaced, not merged; scheduler length fields derived from the old training section are
+    cleared (so they derive again) unless the overrides set them."""
+    merged = _merge(stored, overrides)
+    scheduler = merged.get("scheduler")
+    if isinstance(scheduler, dict) and scheduler.get("name") in catalog.SCHEDULERS:
+        given = overrides.get("scheduler") or {}
+        for h in catalog.scheduler(scheduler["name"]).hyperparameters:
+            if h.derived_from and h.name not in given:
+                scheduler[h.name] = None
+    return merged
+
+
+def clone(session: Session, settings: Settings, enqueue: Enqueuer, experiment_id: int,
+          overrides: dict[str, Any]) -> ExperimentPublic:
+    source = _get(session, experiment_id)
+    merged = _spec_for_clone(source.spec, overrides)
+    if "name" not in overrides:
+        merged["name"] = f"{source.name} (copy)"[:200]
+    try:
+        spec = ExperimentSpec.model_validate(merged)
+    except ValidationError as exc:
+        raise PayloadError([(("body", *e["loc"]), e["msg"]) for e in exc.errors()]) from None
+    return create(session, settings, enqueue, spec)

@@ -1,0 +1,1 @@
+"""Metric series (downsampled on the server), comparisons across experiments, live streams."""

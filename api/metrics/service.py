@@ -1,0 +1,80 @@
+"""Series reads (downsampled in ``store.repositories.metrics``), comparisons and ingest."""
+
+from __future__ import annotations
+
+import math
+
+from sqlalchemy.orm import Session
+
+from api.errors import NotFound, PayloadError
+from api.metrics.schemas import (
+    CompareExperiment,
+    ComparePublic,
+    MetricsPublic,
+    PointsCreate,
+    SeriesPublic,
+    SummaryRow,
+)
+from store.models import Experiment
+from store.repositories import experiments as experiments_repo
+from store.repositories import metrics as repo
+from store.repositories import valid_id
+
+
+def parse_list(raw: str | None, loc: list[str | int], *, integers: bool = False) -> list | None:
+    if raw is None or not raw.strip():
+        return None
+    items = [item.strip() for item in raw.split(",") if item.strip()]
+    if integers:
+        if not all(item.isdigit() and valid_id(int(item)) for item in items):
+            raise PayloadError.at(loc, "expected a comma-separated list of positive integer ids")
+        return list(dict.fromkeys(int(i) for i in items))
+    return list(dict.fromkeys(items))
+
+
+def _existing(session: Session, ids: list[int]) -> dict[int, Experiment]:
+    found = experiments_repo.get_many(session, ids)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise NotFound(f"experiment(s) {missing} do not exist")
+    return found
+
+
+def _public(series: dict[str, repo.Series]) -> dict[str, SeriesPublic]:
+    return {name: SeriesPublic(steps=s.steps, values=s.values) for name, s in sorted(series.items())}
+
+
+def experiment_series(session: Session, experiment_id: int, names: list[str] | None, max_points: int
+                      ) -> MetricsPublic:
+    _existing(session, [experiment_id])
+    return MetricsPublic(series=_public(repo.series(session, experiment_id, names, max_points)))
+
+
+def compare(session: Session, ids: list[int], names: list[str] | None, max_points: int) -> ComparePublic:
+    experiments = _existing(session, ids)
+    by_experiment = repo.series_many(session, ids, names, max_points)
+    summary = [
+        SummaryRow(
+            experiment_id=s.experiment_id, name=s.name, count=s.count, best_value=s.best_value,
+            best_step=s.best_step, final_value=s.last_value, final_step=s.last_step,
+            time_to_best_s=None if s.best_wall_time is None else max(0.0, s.best_wall_time - s.first_wall_time),
+        )
+        for s in repo.summaries(session, ids, names)
+    ]
+    return ComparePublic(
+        experiments=[
+            CompareExperiment(id=i, name=experiments[i].name, status=experiments[i].status,
+                              series=_public(by_experiment[i]))
+            for i in ids
+        ],
+        summary=summary,
+    )
+
+
+def ingest(session: Session, experiment_id: int, body: PointsCreate) -> int:
+    _existing(session, [experiment_id])
+    points = [
+        (p.name, p.step, p.epoch, p.value if p.value is not None and math.isfinite(p.value) else None, p.wall_time)
+        for p in body.points
+    ]
+    return repo.add_points(session, experiment_id, points)

@@ -1,0 +1,1 @@
+"""Splits: frozen train/val/test index lists over a dataset."""

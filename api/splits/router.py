@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import SessionDep, SettingsDep
+from api.errors import responses
+from api.splits import service
+from api.splits.schemas import SplitCreate, SplitPublic
+
+router = APIRouter(prefix="/splits", tags=["splits"])
+
+
+@router.post("", status_code=201, response_model=SplitPublic)
+def create_split(body: SplitCreate, session: SessionDep, settings: SettingsDep) -> SplitPublic:
+    """Split a dataset into train/val/test; the index lists are frozen and stored."""
+    return service.create_split(session, settings, body)
+
+
+@router.get("/{split_id}", response_model=SplitPublic, responses=responses(404))
+def get_split(split_id: int, session: SessionDep) -> SplitPublic:
+    return service.get_split(session, split_id)

@@ -1,0 +1,61 @@
+"""Splits: computed once with scikit-learn's splitters and frozen, so they reproduce forever."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from api.datasets.service import resolve
+from api.errors import NotFound, PayloadError
+from api.splits.schemas import SplitCreate, SplitPublic
+from store.datasets.builtin import builtin_info, load_builtin
+from store.datasets.storage import StoredDatasetError, load_arrays
+from store.models import Split
+from store.repositories import splits as repo
+from store.settings import Settings
+from store.splits import SplitError, describe, make_split
+
+
+def to_public(split: Split) -> SplitPublic:
+    return SplitPublic(
+        id=split.id, dataset=split.builtin if split.builtin is not None else split.dataset_id,
+        strategy=split.strategy, fractions=split.fractions, seed=split.seed,
+        sizes=split.summary["sizes"], class_counts=split.summary.get("class_counts"), created_at=split.created_at,
+    )
+
+
+def create_split(session: Session, settings: Settings, body: SplitCreate) -> SplitPublic:
+    try:
+        builtin, dataset = resolve(session, body.dataset)
+    except LookupError as exc:
+        raise PayloadError.at(["body", "dataset"], str(exc)) from None
+    if builtin is not None:
+        info = builtin_info(builtin)
+        _, y = load_builtin(builtin)
+        classes = sorted(info.class_counts, key=int) if info.class_counts else None
+    else:
+        try:
+            _, y = load_arrays(settings.upload_dir / dataset.path, dataset.arrays_sha256)
+        except StoredDatasetError as exc:
+            raise PayloadError.at(["body", "dataset"], str(exc)) from None
+        info_task = dataset.task
+        classes = list(dataset.class_counts) if dataset.class_counts else None
+    task = info.task if builtin is not None else info_task
+    fractions = body.fractions.model_dump()
+    try:
+        parts = make_split(y, task, body.strategy, fractions, body.seed)
+    except SplitError as exc:
+        raise PayloadError.at(["body", "strategy" if "stratif" in str(exc) else "fractions"], str(exc)) from None
+    split = repo.add(session, Split(
+        builtin=builtin, dataset_id=None if dataset is None else dataset.id, strategy=body.strategy,
+        fractions=fractions, seed=body.seed, train_indices=parts["train"].tolist(),
+        val_indices=parts["val"].tolist(), test_indices=parts["test"].tolist(),
+        summary=describe(y, parts, classes),
+    ))
+    return to_public(split)
+
+
+def get_split(session: Session, split_id: int) -> SplitPublic:
+    split = repo.get(session, split_id)
+    if split is None:
+        raise NotFound(f"split {split_id} does not exist")
+    return to_public(split)

@@ -1,0 +1,93 @@
+"""The app factory: no torch or worker import, refusal on an unmigrated database, health, docs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import NotMigratedError, create_app
+from store.migrate import upgrade
+from store.settings import Settings
+
+API = "/api/v1"
+
+
+def test_api_builds_without_torch_or_worker(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None
+        sys.modules["worker"] = None
+        from store.migrate import upgrade
+        from store.settings import Settings
+        from api.app import create_app
+        settings = Settings(data_dir={str(tmp_path)!r})
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(settings.resolved_database_url)
+        app = create_app(settings, reconcile_interval_s=0)
+        assert app.openapi()["paths"]
+        assert not any(m == "torch" or m.startswith(("torch.", "worker")) for m in sys.modules if sys.modules[m])
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_unmigrated_database_is_refused_naming_the_command(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    with pytest.raises(NotMigratedError, match="descent migrate"):
+        create_app(settings)
+    upgrade(settings.resolved_database_url)
+    app = create_app(settings, reconcile_interval_s=0, broker_check=lambda: None)
+    with TestClient(app) as c:
+        assert c.get(f"{API}/health").json()["status"] == "ok"
+
+
+def test_cli_migrate_then_api_check(tmp_path):
+    env = {"DESCENT_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "-m", "descent.cli", "migrate"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "database at migration" in run.stdout
+
+
+def _failing():
+    raise ConnectionError("broker down")
+
+
+@pytest.mark.parametrize("broker_check, code, broker_ok", [(lambda: None, 200, True), (_failing, 503, False)])
+def test_health_reports_database_and_broker(settings, session_factory, broker_check, code, broker_ok):
+    app = create_app(settings, session_factory=session_factory, enqueuer=lambda *a: None, reconcile_interval_s=0,
+                     broker_check=broker_check)
+    with TestClient(app) as c:
+        r = c.get(f"{API}/health")
+    assert r.status_code == code
+    assert r.json()["database"] is True and r.json()["broker"] is broker_ok
+
+
+def test_health_reaches_real_redis_and_filesystem_broker(tmp_path):
+    from api.health import check_broker
+    from tests.db_fixtures import REDIS_URL
+
+    check_broker(Settings(data_dir=tmp_path, broker_url=REDIS_URL))
+    check_broker(Settings(data_dir=tmp_path))
+    with pytest.raises(Exception):  # noqa: B017 - whatever kombu raises for a closed port
+        check_broker(Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:1/0"))
+
+
+def test_openapi_and_docs_are_served(client):
+    assert client.get("/openapi.json").json()["info"]["title"] == "Descent"
+    assert client.get(f"{API}/openapi.json").status_code == 200
+    assert client.get(f"{API}/docs").status_code == 200
+
+
+@pytest.mark.parametrize("path, key", [("/solvers", "sgd"), ("/schedulers", "constant"), ("/architectures", "mlp")])
+def test_catalog_lists_entries_with_json_schema(client, path, key):
+    items = {i["name"]: i for i in client.get(API + path).json()}
+    assert key in items
+    schema = items[key]["hyperparameters"]
+    assert schema["type"] == "object" and "properties" in schema

@@ -1,0 +1,136 @@
+"""Enqueue-after-commit and the reconciler against a real Redis broker (Celery send_task)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from api.app import create_app, default_enqueuer
+from store.db import session_scope
+from store.queue import TRAIN_TASK
+from store.reconcile import ReconcilerThread, requeue_stale
+from store.repositories import experiments as repo
+from store.settings import Settings
+from tests.db_fixtures import REDIS_URL
+from tests.store.helpers import age
+
+API = "/api/v1"
+TEST_REDIS_DB = 11  # not the default db, so other suites' queues are untouched
+
+
+def _redis_url() -> str:
+    return make_url(REDIS_URL.replace("redis://", "redis+x://")).set(database=str(TEST_REDIS_DB)) \
+        .render_as_string(hide_password=False).replace("redis+x://", "redis://")
+
+
+@pytest.fixture
+def broker(tmp_path):
+    url = _redis_url()
+    r = redis.Redis.from_url(url)
+    r.delete("cpu", "gpu")
+    yield url, r
+    r.delete("cpu", "gpu")
+    r.close()
+
+
+def sent_ids(r: redis.Redis, queue: str = "cpu") -> list[int]:
+    ids = []
+    for raw in r.lrange(queue, 0, -1):
+        message = json.loads(raw)
+        assert message["headers"]["task"] == TRAIN_TASK
+        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        ids.append(args[0])
+    return sorted(ids)
+
+
+@pytest.fixture
+def redis_client(tmp_path, session_factory, broker):
+    url, r = broker
+    settings = Settings(data_dir=tmp_path / "data", broker_url=url)
+    app = create_app(settings, session_factory=session_factory, reconcile_interval_s=0, broker_check=lambda: None)
+    with TestClient(app) as c:
+        yield c, r
+
+
+def _create(c, split_id) -> dict:
+    return c.post(f"{API}/experiments", json={"name": "r", "split_id": split_id, "architecture": {"name": "mlp"},
+                                               "solver": {"name": "sgd"}})
+
+
+def test_created_experiment_reaches_the_broker_after_commit(redis_client):
+    c, r = redis_client
+    split = c.post(f"{API}/splits", json={"dataset": "iris"}).json()
+    e = _create(c, split["id"]).json()
+    assert sent_ids(r) == [e["id"]]
+
+
+def test_failed_commit_enqueues_nothing(redis_client, session_factory):
+    c, r = redis_client
+    split = c.post(f"{API}/splits", json={"dataset": "iris"}).json()
+
+    def refuse(session):
+        raise RuntimeError("disk full")
+
+    event.listen(session_factory, "before_commit", refuse)
+    try:
+        c_no_raise = TestClient(c.app, raise_server_exceptions=False)
+        response = _create(c_no_raise, split["id"])
+    finally:
+        event.remove(session_factory, "before_commit", refuse)
+    assert response.status_code == 500
+    assert sent_ids(r) == []
+    assert c.get(f"{API}/experiments").json()["total"] == 0
+
+
+def test_lost_message_is_resent_and_a_duplicate_runs_once(redis_client, session_factory, tmp_path):
+    c, r = redis_client
+    split = c.post(f"{API}/splits", json={"dataset": "iris"}).json()
+    eid = _create(c, split["id"]).json()["id"]
+    r.delete("cpu")  # the message is lost
+    enqueue = default_enqueuer(Settings(data_dir=tmp_path, broker_url=_redis_url()))
+    with session_scope(session_factory) as s:
+        assert requeue_stale(s, enqueue, older_than_s=60) == []  # too recent to call lost
+        age(s, eid, created_at=120, enqueued_at=120)
+        assert requeue_stale(s, enqueue, older_than_s=60) == [eid]
+        assert requeue_stale(s, enqueue, older_than_s=60) == []  # re-sent just now
+    assert sent_ids(r) == [eid]
+    # an old delivery that was not lost after all arrives too: only one claim succeeds
+    with session_scope(session_factory) as s:
+        claims = [repo.claim(s, eid, f"w{i}", "cpu", stale_after_s=60) for i in range(2)]
+    assert sum(x is not None for x in claims) == 1
+
+
+def test_reconciler_thread_resends_in_the_background(session_factory, broker, tmp_path, iris_split_id):
+    url, r = broker
+    enqueue = default_enqueuer(Settings(data_dir=tmp_path, broker_url=url))
+    with session_scope(session_factory) as s:
+        eid = repo.create(s, name="lost", spec={}, solver="sgd", tags=[], split_id=iris_split_id, queue="cpu").id
+        age(s, eid, created_at=120)
+    thread = ReconcilerThread(session_factory, enqueue, older_than_s=60, interval_s=0.05)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not sent_ids(r) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        thread.stop()
+    assert sent_ids(r) == [eid]
+
+
+@pytest.fixture
+def iris_split_id(session_factory):
+    from store.models import Split
+
+    with session_scope(session_factory) as s:
+        split = Split(builtin="iris", strategy="random", fractions={"train": 1.0}, seed=0,
+                      train_indices=list(range(150)), val_indices=[], test_indices=[], summary={})
+        s.add(split)
+        s.flush()
+        return split.id

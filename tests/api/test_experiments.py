@@ -1,0 +1,139 @@
+"""POST/GET/cancel/clone/delete /experiments against real databases."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import update
+
+from store.models import Experiment
+
+API = "/api/v1"
+
+
+def body(split, **over):
+    b = {"name": "run", "split_id": split, "architecture": {"name": "mlp"}, "solver": {"name": "sgd"}}
+    b.update(over)
+    return b
+
+
+def test_minimal_body_gets_every_default_and_is_enqueued(client, iris_split, enqueued):
+    r = client.post(f"{API}/experiments", json=body(iris_split["id"]))
+    assert r.status_code == 201, r.text
+    e = r.json()
+    assert e["status"] == "queued" and e["queue"] == "cpu" and e["attempt"] == 0
+    assert e["spec"]["training"]["loss"] == "cross_entropy"  # from the dataset's task
+    assert e["spec"]["solver"]["base_lr"] > 0 and e["spec"]["scheduler"]["name"] == "constant"
+    assert enqueued.sent == [(e["id"], "cpu")]
+    assert client.get(f"{API}/experiments/{e['id']}").json() == e
+
+
+def test_regression_split_defaults_to_mse(client):
+    split = client.post(f"{API}/splits", json={"dataset": "diabetes"}).json()
+    e = client.post(f"{API}/experiments", json=body(split["id"])).json()
+    assert e["spec"]["training"]["loss"] == "mse"
+
+
+@pytest.mark.parametrize("override, loc", [
+    ({"solver": {"name": "sgd", "base_lr": -0.1}}, ["body", "solver", "sgd", "base_lr"]),
+    ({"solver": {"name": "no_such_solver"}}, ["body", "solver"]),
+    ({"solver": {"name": "sgd", "unknown_field": 1}}, ["body", "solver", "sgd", "unknown_field"]),
+    ({"training": {"epochs": 0}}, ["body", "training", "epochs"]),
+    ({"architecture": {"name": "cnn2d"}}, ["body", "architecture"]),  # iris rows are not images
+    ({"training": {"loss": "mse"}}, ["body", "training", "loss"]),  # regression loss on classes
+    ({"split_id": 999_999}, ["body", "split_id"]),
+])
+def test_invalid_bodies_are_422_naming_the_path(client, iris_split, enqueued, override, loc):
+    r = client.post(f"{API}/experiments", json=body(iris_split["id"], **override))
+    assert r.status_code == 422, r.text
+    assert loc in [d["loc"] for d in r.json()["detail"]]
+    assert enqueued.sent == []
+    assert client.get(f"{API}/experiments").json()["total"] == 0
+
+
+def test_device_auto_routes_to_gpu_only_while_a_gpu_worker_is_alive(client, iris_split, session_factory):
+    from store.db import session_scope
+    from store.repositories import workers
+
+    assert client.post(f"{API}/experiments", json=body(iris_split["id"])).json()["queue"] == "cpu"
+    with session_scope(session_factory) as s:
+        workers.beat(s, "gpu-box:1", "gpu-box", ["gpu"], 1)
+    assert client.post(f"{API}/experiments", json=body(iris_split["id"])).json()["queue"] == "gpu"
+    cpu_body = body(iris_split["id"], training={"device": "cpu"})
+    assert client.post(f"{API}/experiments", json=cpu_body).json()["queue"] == "cpu"
+
+
+def _set_status(session_factory, experiment_id, status):
+    with session_factory() as s:
+        s.execute(update(Experiment).where(Experiment.id == experiment_id).values(status=status))
+        s.commit()
+
+
+@pytest.mark.parametrize("status, code, after", [
+    ("queued", 200, "cancelled"), ("running", 200, "running"), ("succeeded", 409, "succeeded"),
+    ("failed", 409, "failed"), ("cancelled", 409, "cancelled"),
+])
+def test_cancel(client, iris_split, session_factory, status, code, after):
+    eid = client.post(f"{API}/experiments", json=body(iris_split["id"])).json()["id"]
+    _set_status(session_factory, eid, status)
+    r = client.post(f"{API}/experiments/{eid}/cancel")
+    assert r.status_code == code
+    got = client.get(f"{API}/experiments/{eid}").json()
+    assert got["status"] == after
+    assert got["cancel_requested"] is (code == 200)
+
+
+@pytest.mark.parametrize("status, code", [("queued", 409), ("running", 409), ("succeeded", 204), ("cancelled", 204)])
+def test_delete(client, iris_split, session_factory, status, code):
+    eid = client.post(f"{API}/experiments", json=body(iris_split["id"])).json()["id"]
+    _set_status(session_factory, eid, status)
+    assert client.delete(f"{API}/experiments/{eid}").status_code == code
+    assert client.get(f"{API}/experiments/{eid}").status_code == (404 if code == 204 else 200)
+
+
+@pytest.mark.parametrize("missing", [4242, 2**31, 2**40])  # past the id column's range too: no row, no 500
+def test_missing_ids_are_404(client, missing):
+    for method, path in [("get", "/experiments/{}"), ("post", "/experiments/{}/cancel"),
+                         ("post", "/experiments/{}/clone"), ("delete", "/experiments/{}"),
+                         ("get", "/experiments/{}/metrics"), ("get", "/experiments/{}/checkpoint")]:
+        path = path.format(missing)
+        assert getattr(client, method)(API + path).status_code == 404, path
+
+
+def test_clone_merges_overrides_and_rederives_scheduler_length(client, iris_split, enqueued):
+    scheduled = body(iris_split["id"], scheduler={"name": "cosineannealinglr"}, training={"epochs": 10})
+    source = client.post(f"{API}/experiments", json=scheduled).json()
+    t_max = source["spec"]["scheduler"]["T_max"]
+    r = client.post(f"{API}/experiments/{source['id']}/clone",
+                    json={"solver": {"base_lr": 0.5}, "training": {"epochs": 20}})
+    assert r.status_code == 201, r.text
+    clone = r.json()
+    assert clone["id"] != source["id"] and clone["name"] == "run (copy)"
+    assert clone["spec"]["solver"] == {**source["spec"]["solver"], "base_lr": 0.5}
+    assert clone["spec"]["scheduler"]["T_max"] == 2 * t_max
+    assert [i for i, _ in enqueued.sent] == [source["id"], clone["id"]]
+    other = client.post(f"{API}/experiments/{source['id']}/clone", json={"solver": {"name": "adam"}}).json()
+    assert other["spec"]["solver"]["name"] == "adam" and "momentum" not in other["spec"]["solver"]
+    bad = client.post(f"{API}/experiments/{source['id']}/clone", json={"solver": {"base_lr": -1}})
+    assert bad.status_code == 422
+
+
+def test_list_filters_and_paginates(client, iris_split):
+    for i in range(3):
+        client.post(f"{API}/experiments", json=body(iris_split["id"], name=f"r{i}", tags=["even"] if i % 2 == 0 else []))
+    client.post(f"{API}/experiments", json=body(iris_split["id"], solver={"name": "adam"}))
+    page = client.get(f"{API}/experiments", params={"limit": 2}).json()
+    assert page["total"] == 4 and len(page["items"]) == 2
+    assert [e["name"] for e in client.get(f"{API}/experiments", params={"tag": "even"}).json()["items"]] == ["r2", "r0"]
+    assert client.get(f"{API}/experiments", params={"solver": "adam"}).json()["total"] == 1
+    assert client.get(f"{API}/experiments", params={"status": "running"}).json()["total"] == 0
+    assert client.get(f"{API}/experiments", params={"status": "bogus"}).status_code == 422
+
+
+def test_checkpoint_is_served_as_bytes(client, iris_split, settings):
+    eid = client.post(f"{API}/experiments", json=body(iris_split["id"])).json()["id"]
+    assert client.get(f"{API}/experiments/{eid}/checkpoint").status_code == 404
+    path = settings.checkpoint_path(eid, "final")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x80weights")
+    r = client.get(f"{API}/experiments/{eid}/checkpoint")
+    assert r.status_code == 200 and r.content == b"\x80weights"

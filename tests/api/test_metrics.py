@@ -1,0 +1,82 @@
+"""Metric ingest, series, compare and the event stream over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sqlalchemy import update
+
+from store.models import Experiment
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def experiment_ids(client, iris_split):
+    body = {"name": "m", "split_id": iris_split["id"], "architecture": {"name": "linear"}, "solver": {"name": "sgd"}}
+    return [client.post(f"{API}/experiments", json=body).json()["id"] for _ in range(3)]
+
+
+def _post_points(client, eid, name, steps, values, t0=0.0):
+    points = [{"name": name, "step": int(s), "epoch": 0, "value": float(v), "wall_time": t0 + float(s)}
+              for s, v in zip(steps, values)]
+    return client.post(f"{API}/experiments/{eid}/metrics", json={"points": points})
+
+
+def test_ingest_is_idempotent_and_series_round_trip(client, experiment_ids):
+    eid = experiment_ids[0]
+    assert _post_points(client, eid, "train/loss", range(10), np.linspace(1, 0.1, 10)).json() == {"inserted": 10}
+    assert _post_points(client, eid, "train/loss", range(10), np.linspace(1, 0.1, 10)).json() == {"inserted": 0}
+    series = client.get(f"{API}/experiments/{eid}/metrics").json()["series"]
+    assert series["train/loss"]["steps"] == list(range(10))
+    np.testing.assert_allclose(series["train/loss"]["values"], np.linspace(1, 0.1, 10))
+
+
+def test_long_series_is_downsampled_and_keeps_its_spike(client, experiment_ids):
+    eid = experiment_ids[0]
+    values = np.zeros(5000)
+    values[1234] = 50.0
+    assert _post_points(client, eid, "grad_norm", range(5000), values).status_code == 200
+    s = client.get(f"{API}/experiments/{eid}/metrics", params={"names": "grad_norm", "max_points": 100}).json()
+    steps = s["series"]["grad_norm"]["steps"]
+    assert len(steps) <= 100 and 1234 in steps
+
+
+def test_compare_returns_series_and_summary_table(client, experiment_ids):
+    a, b, _ = experiment_ids
+    _post_points(client, a, "val/loss", range(5), [3, 1, 2, 0.5, 0.7], t0=100)
+    _post_points(client, b, "val/loss", range(3), [2, 2, 1])
+    _post_points(client, b, "val/accuracy", range(3), [0.5, 0.9, 0.8])
+    r = client.get(f"{API}/compare", params={"ids": f"{a},{b}", "max_points": 500})
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert [e["id"] for e in data["experiments"]] == [a, b]
+    assert data["experiments"][0]["series"]["val/loss"]["values"] == [3, 1, 2, 0.5, 0.7]
+    rows = {(row["experiment_id"], row["name"]): row for row in data["summary"]}
+    assert (rows[a, "val/loss"]["best_value"], rows[a, "val/loss"]["best_step"]) == (0.5, 3)
+    assert (rows[a, "val/loss"]["final_value"], rows[a, "val/loss"]["time_to_best_s"]) == (0.7, 3.0)
+    assert (rows[b, "val/accuracy"]["best_value"], rows[b, "val/accuracy"]["best_step"]) == (0.9, 1)
+    only = client.get(f"{API}/compare", params={"ids": f"{a},{b}", "names": "val/accuracy"}).json()
+    assert {row["name"] for row in only["summary"]} == {"val/accuracy"}
+
+
+@pytest.mark.parametrize("ids, code", [("", 422), ("1,x", 422), ("-1", 422), ("999999", 404)])
+def test_compare_rejects_bad_ids(client, ids, code):
+    assert client.get(f"{API}/compare", params={"ids": ids}).status_code == code
+
+
+def test_stream_sends_metrics_and_status_then_ends(client, experiment_ids, session_factory):
+    eid = experiment_ids[0]
+    _post_points(client, eid, "train/loss", range(3), [1.0, 0.5, 0.25])
+    with session_factory() as s:
+        s.execute(update(Experiment).where(Experiment.id == eid).values(status="succeeded", progress=1.0))
+        s.commit()
+    with client.stream("GET", f"{API}/experiments/{eid}/stream") as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        text = "".join(r.iter_text())
+    events = [(block.split("\n")[0][len("event: "):], json.loads(block.split("\n")[1][len("data: "):]))
+              for block in text.strip().split("\n\n")]
+    assert events[0] == ("metrics", {"train/loss": {"steps": [0, 1, 2], "values": [1.0, 0.5, 0.25]}})
+    assert events[1][0] == "status" and events[1][1]["status"] == "succeeded"
