@@ -1,0 +1,36 @@
+"""The worker's Celery app: ``python -m celery -A worker.celery_app worker -Q cpu --pool solo``
+(or ``descent worker``).  Configuration comes from ``store.queue`` (shared with the api: JSON
+only, late acks, prefetch 1, redelivery when a worker is lost, a Redis visibility timeout longer
+than the longest run); the database, not a result backend, holds job state.
+
+Next to the tasks, every worker process runs a :class:`worker.presence.Presence` thread: it
+beats the ``workers`` table (the api routes ``device: auto`` to ``gpu`` only while a GPU worker
+is alive) and re-sends experiments whose message may have been lost (a broker restarted
+without persistence, a worker killed mid-run)."""
+
+from __future__ import annotations
+
+from celery import signals
+
+from store.queue import make_celery
+from store.settings import Settings
+
+app = make_celery(Settings(), name="descent-worker")
+app.conf.update(include=["worker.tasks"], worker_cancel_long_running_tasks_on_connection_loss=False)
+
+_presence = None
+
+
+@signals.worker_ready.connect
+def _start_presence(sender=None, **_) -> None:
+    global _presence
+    from worker.presence import Presence
+
+    queues = sorted(q.name for q in sender.task_consumer.queues) if sender is not None else ["cpu"]
+    _presence = Presence.start(app, queues)
+
+
+@signals.worker_shutdown.connect
+def _stop_presence(**_) -> None:
+    if _presence is not None:
+        _presence.stop()

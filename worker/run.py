@@ -1,0 +1,208 @@
+"""One experiment from claim to outcome: claim → load and validate the stored spec → load the
+split → train (resuming from the last checkpoint if an earlier attempt left one) → write the
+final weights → record the outcome.  Celery-free, so tests can drive it directly; the Celery
+task in ``worker.tasks`` only calls :func:`run_experiment`.
+
+The database holds the state: ``claim`` lets exactly one delivery run an experiment, every
+write after it is fenced by the claim's ``attempt``, and an attempt that loses its claim (its
+heartbeat was too late and another worker took over) stops without writing an outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import torch
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.db import make_engine, make_sessionmaker, session_scope
+from store.repositories import experiments, metrics, splits
+from store.settings import Settings
+from store.spec import ExperimentSpec
+from worker.data import prepare
+from worker.engine import Diverged, Progress, train
+from worker.sink import BatchingSink, MetricPoint
+
+log = logging.getLogger(__name__)
+
+# how often a running training asks the database whether it was cancelled (and proves it is alive)
+CANCEL_POLL_S = 1.0
+# how long recording an outcome keeps retrying while the database is unreachable
+FINISH_RETRY_S = 120.0
+
+
+class LostClaim(RuntimeError):
+    """Another attempt owns the experiment now; this one must stop without writing."""
+
+
+@dataclass
+class Runtime:
+    """What a worker process needs to run experiments, made once per process."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    host: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        return cls(settings, make_sessionmaker(make_engine(settings.resolved_database_url)))
+
+
+def training_device() -> tuple[torch.device, str]:
+    """The device this worker trains on and how the experiment records it."""
+    if torch.cuda.is_available():
+        return torch.device("cuda"), f"cuda:{torch.cuda.get_device_name(0)}"
+    return torch.device("cpu"), "cpu"
+
+
+class Heartbeat:
+    """Proves the attempt alive from a background thread, from claim to outcome (also while
+    the data loads), and serves as the engine's ``should_cancel``.
+
+    Every ``interval_s`` the thread records the latest progress and learns whether a cancel was
+    requested or the claim was lost; the engine's per-step call only reads those flags, so the
+    loop never waits for the database and a cancel takes effect at the first step after the
+    thread sees it.  A database hiccup is logged and the next beat retries."""
+
+    def __init__(self, sessions: sessionmaker[Session], experiment_id: int, attempt: int, interval_s: float):
+        self.sessions, self.experiment_id, self.attempt = sessions, experiment_id, attempt
+        self.interval_s = interval_s
+        self.progress = Progress(0, 0, 0)
+        self.cancel_requested = False
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{experiment_id}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __call__(self, progress: Progress) -> bool:
+        self.progress = progress
+        if self.lost:
+            raise LostClaim(f"experiment {self.experiment_id}: attempt {self.attempt} lost its claim")
+        return self.cancel_requested
+
+    def beat(self) -> None:
+        progress = self.progress
+        try:
+            with session_scope(self.sessions) as session:
+                result = experiments.heartbeat(
+                    session, self.experiment_id, self.attempt,
+                    progress=progress.fraction if progress.total_steps else 0.0, epoch=progress.epoch,
+                    step=progress.step,
+                )
+        except Exception as exc:  # noqa: BLE001 - the database may be restarting; keep training
+            log.warning("experiment %s: heartbeat failed (%s)", self.experiment_id, exc)
+            return
+        self.cancel_requested = result.cancel_requested
+        self.lost = not result.owned and not result.cancel_requested
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.beat()
+
+
+def _write_points(sessions: sessionmaker[Session], experiment_id: int, points: list[MetricPoint]) -> None:
+    with session_scope(sessions) as session:
+        metrics.add_points(session, experiment_id, points)
+
+
+def _save_weights(path: Path, model: torch.nn.Module) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, tmp)
+    os.replace(tmp, path)
+
+
+def user_message(exc: BaseException) -> str:
+    """The error text stored on a failed experiment: what went wrong and, where we know, what to change."""
+    if isinstance(exc, Diverged):
+        return str(exc)
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return "out of GPU memory; try a smaller batch_size or a smaller architecture"
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return f"spec: {problems}"
+    if isinstance(exc, LookupError):
+        return f"missing data: {exc}"
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
+
+
+def _finish(runtime: Runtime, experiment_id: int, attempt: int, status: str, error: str | None) -> bool:
+    deadline = time.monotonic() + FINISH_RETRY_S
+    delay = 0.2
+    while True:
+        try:
+            with session_scope(runtime.sessions) as session:
+                return experiments.finish(session, experiment_id, attempt, status, error)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise  # the run stays "running" with a stale heartbeat; the requeue sweep retries it
+            log.warning("experiment %s: recording %s failed; retrying", experiment_id, status, exc_info=True)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _train(experiment_id: int, stored_spec: dict, split_id: int, runtime: Runtime, device: torch.device,
+           heartbeat: Heartbeat) -> str:
+    settings = runtime.settings
+    spec = ExperimentSpec.model_validate(stored_spec)
+    if spec.training.device == "cuda" and device.type != "cuda":
+        raise ValueError("training.device: cuda was asked for, but this worker has no GPU")
+    with session_scope(runtime.sessions) as session:
+        arrays = splits.load_split_arrays(session, split_id, settings)
+    data = prepare(arrays, device)
+    last = settings.checkpoint_path(experiment_id, "last")
+    resume = last if last.exists() else None
+    if resume is not None:
+        log.info("experiment %s: resuming from %s", experiment_id, resume)
+    sink = BatchingSink(partial(_write_points, runtime.sessions, experiment_id))
+    try:
+        result = train(spec, data, sink=sink, should_cancel=heartbeat, checkpoint_path=last, resume_from=resume)
+    finally:
+        sink.close()
+    if result.status == "succeeded":
+        _save_weights(settings.checkpoint_path(experiment_id, "final"), result.model)
+    return result.status
+
+
+def run_experiment(experiment_id: int, runtime: Runtime, *, cancel_poll_s: float = CANCEL_POLL_S) -> str:
+    """Claim and train experiment ``experiment_id``; returns what happened: ``skipped`` (not
+    claimable: a duplicate delivery), ``lost`` (another attempt took over), or the final status."""
+    settings = runtime.settings
+    device, device_name = training_device()
+    with session_scope(runtime.sessions) as session:
+        claimed = experiments.claim(session, experiment_id, runtime.host, device_name, settings.stale_heartbeat_s)
+        if claimed is None:
+            log.info("experiment %s: not claimable (duplicate delivery or finished); skipping", experiment_id)
+            return "skipped"
+        attempt, stored_spec, split_id = claimed.attempt, claimed.spec, claimed.split_id
+    log.info("experiment %s: attempt %s on %s", experiment_id, attempt, device_name)
+    status, error = "failed", None
+    with Heartbeat(runtime.sessions, experiment_id, attempt, min(cancel_poll_s, settings.heartbeat_s)) as heartbeat:
+        try:
+            status = _train(experiment_id, stored_spec, split_id, runtime, device, heartbeat)
+        except LostClaim as exc:
+            log.warning("%s; stopping without recording an outcome", exc)
+            return "lost"
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the experiment's error text
+            error = user_message(exc)
+            log.error("experiment %s failed: %s\n%s", experiment_id, error, traceback.format_exc())
+    if not _finish(runtime, experiment_id, attempt, status, error):
+        log.warning("experiment %s: attempt %s no longer owns it; outcome %s not recorded", experiment_id, attempt, status)
+        return "lost"
+    return status
