@@ -1,0 +1,308 @@
+"""A small typed client for Descent's HTTP api, for the CLI, notebooks and tests.
+
+It speaks HTTP only (httpx) and imports nothing of the server (api, store, worker, optim), so a
+laptop with ``pip install httpx`` can drive a remote GPU box::
+
+    from descent.client import Client
+
+    with Client("http://127.0.0.1:8000") as c:
+        split = c.create_split("iris", seed=0)
+        run = c.submit({"name": "adam", "split_id": split["id"],
+                        "architecture": {"name": "mlp"}, "solver": {"name": "adam", "base_lr": 1e-3},
+                        "training": {"epochs": 5}})
+        done = c.wait(run["id"])
+        print(done["status"], c.metrics(run["id"], names=["val_accuracy"]))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+API_PREFIX = "/api/v1"
+FINISHED = ("succeeded", "failed", "cancelled")
+
+JSON = dict[str, Any]
+
+
+class ApiError(Exception):
+    """The api answered with an error status; ``detail`` is its JSON ``detail`` (or the body)."""
+
+    def __init__(self, status_code: int, detail: Any, method: str, url: str):
+        self.status_code = status_code
+        self.detail = detail
+        self.method = method
+        self.url = url
+        super().__init__(f"{method} {url} -> {status_code}: {format_detail(detail)}")
+
+
+def format_detail(detail: Any) -> str:
+    """A readable one-line-per-problem rendering of FastAPI/pydantic error details."""
+    if isinstance(detail, list):
+        lines = []
+        for item in detail:
+            if isinstance(item, Mapping) and "msg" in item:
+                loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                lines.append(f"{loc}: {item['msg']}" if loc else str(item["msg"]))
+            else:
+                lines.append(str(item))
+        return "; ".join(lines)
+    if isinstance(detail, Mapping):
+        if "message" in detail:
+            return str(detail["message"])
+        return json.dumps(detail)
+    return str(detail)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One metric of one run: the steps it was recorded at and its values there."""
+
+    steps: list[int]
+    values: list[float]
+
+    @property
+    def last(self) -> float | None:
+        return self.values[-1] if self.values else None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One server-sent event from ``/experiments/{id}/stream``."""
+
+    event: str
+    data: Any
+
+
+class Client:
+    """Descent's api over HTTP.  ``transport`` lets tests pass an in-process ASGI transport."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+    ):
+        self.base_url = (base_url or os.environ.get("DESCENT_URL") or DEFAULT_URL).rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url + API_PREFIX, timeout=timeout, transport=transport, headers=dict(headers or {})
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        response = self._http.request(method, path, **kwargs)
+        if response.is_error:
+            try:
+                detail = response.json().get("detail", response.text)
+            except (ValueError, AttributeError):
+                detail = response.text
+            raise ApiError(response.status_code, detail, method, str(response.request.url))
+        return response
+
+    def _json(self, method: str, path: str, **kwargs) -> Any:
+        response = self._request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    @staticmethod
+    def _params(**params: Any) -> dict[str, Any]:
+        out = {}
+        for key, value in params.items():
+            if value is None:
+                continue
+            if isinstance(value, (list, tuple)):
+                value = ",".join(str(v) for v in value)
+            out[key] = value
+        return out
+
+    # -- health and catalogs --------------------------------------------------------------
+
+    def health(self) -> JSON:
+        return self._json("GET", "/health")
+
+    def solvers(self) -> list[JSON]:
+        return _items(self._json("GET", "/solvers"))
+
+    def schedulers(self) -> list[JSON]:
+        return _items(self._json("GET", "/schedulers"))
+
+    def architectures(self) -> list[JSON]:
+        return _items(self._json("GET", "/architectures"))
+
+    # -- datasets and splits --------------------------------------------------------------
+
+    def datasets(self) -> list[JSON]:
+        return _items(self._json("GET", "/datasets"))
+
+    def dataset(self, dataset_id: int | str) -> JSON:
+        return self._json("GET", f"/datasets/{dataset_id}")
+
+    def upload_dataset(self, path: str | os.PathLike, **form: Any) -> JSON:
+        with open(path, "rb") as fh:
+            files = {"file": (os.path.basename(path), fh)}
+            data = {k: str(v) for k, v in form.items() if v is not None}
+            return self._json("POST", "/datasets", files=files, data=data)
+
+    def create_split(
+        self,
+        dataset: int | str,
+        *,
+        strategy: str | None = None,
+        fractions: Mapping[str, float] | None = None,
+        seed: int | None = None,
+    ) -> JSON:
+        """A frozen train/val/test split of a built-in dataset (by name) or an upload (by id);
+        ``strategy`` "random" or "stratified", ``fractions`` e.g. ``{"train": 0.7, "val": 0.2, "test": 0.1}``."""
+        body: JSON = {"dataset": dataset}
+        if strategy is not None:
+            body["strategy"] = strategy
+        if fractions is not None:
+            body["fractions"] = dict(fractions)
+        if seed is not None:
+            body["seed"] = seed
+        return self._json("POST", "/splits", json=body)
+
+    def split(self, split_id: int) -> JSON:
+        return self._json("GET", f"/splits/{split_id}")
+
+    # -- experiments ----------------------------------------------------------------------
+
+    def submit(self, spec: Mapping[str, Any]) -> JSON:
+        """Create an experiment from a spec (the api's ``POST /experiments`` body); it is queued."""
+        return self._json("POST", "/experiments", json=dict(spec))
+
+    def experiments(
+        self,
+        *,
+        status: str | None = None,
+        tag: str | None = None,
+        split_id: int | None = None,
+        solver: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[JSON]:
+        """Newest first, one page (``limit``, ``offset``); see ``experiments_page`` for the total."""
+        return self.experiments_page(
+            status=status, tag=tag, split_id=split_id, solver=solver, limit=limit, offset=offset
+        )["items"]
+
+    def experiments_page(
+        self,
+        *,
+        status: str | None = None,
+        tag: str | None = None,
+        split_id: int | None = None,
+        solver: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> JSON:
+        """``{"items": [...], "total": N, "limit": L, "offset": O}``."""
+        params = self._params(status=status, tag=tag, split_id=split_id, solver=solver, limit=limit, offset=offset)
+        return self._json("GET", "/experiments", params=params)
+
+    def experiment(self, experiment_id: int) -> JSON:
+        return self._json("GET", f"/experiments/{experiment_id}")
+
+    def cancel(self, experiment_id: int) -> JSON:
+        return self._json("POST", f"/experiments/{experiment_id}/cancel")
+
+    def clone(self, experiment_id: int, overrides: Mapping[str, Any] | None = None) -> JSON:
+        """A new queued experiment from this one's spec, ``overrides`` merged in
+        (e.g. ``{"solver": {"base_lr": 0.01}}``)."""
+        return self._json("POST", f"/experiments/{experiment_id}/clone", json=dict(overrides or {}))
+
+    def delete(self, experiment_id: int) -> None:
+        self._request("DELETE", f"/experiments/{experiment_id}")
+
+    def metrics(
+        self, experiment_id: int, *, names: Iterable[str] | None = None, max_points: int | None = None
+    ) -> dict[str, Series]:
+        params = self._params(names=list(names) if names is not None else None, max_points=max_points)
+        body = self._json("GET", f"/experiments/{experiment_id}/metrics", params=params)
+        return {name: Series(list(s["steps"]), list(s["values"])) for name, s in body["series"].items()}
+
+    def compare(
+        self, ids: Iterable[int], *, names: Iterable[str] | None = None, max_points: int | None = None
+    ) -> JSON:
+        """``{"experiments": [{id, name, status, series}], "summary": [{experiment_id, name, count,
+        best_value, best_step, final_value, final_step, time_to_best_s}]}``."""
+        params = self._params(ids=list(ids), names=list(names) if names is not None else None, max_points=max_points)
+        return self._json("GET", "/compare", params=params)
+
+    def checkpoint(self, experiment_id: int) -> bytes:
+        """The trained model's ``state_dict`` as ``torch.save`` bytes (``torch.load(io.BytesIO(b))``)."""
+        return self._request("GET", f"/experiments/{experiment_id}/checkpoint").content
+
+    def stream(self, experiment_id: int, *, timeout: float | None = None) -> Iterator[Event]:
+        """Server-sent events of one run until it ends: ``status`` (status, progress, epoch, step,
+        error, ...) on every change and ``metrics`` (``{name: {steps, values}}``) with new points."""
+        with self._http.stream(
+            "GET", f"/experiments/{experiment_id}/stream", timeout=httpx.Timeout(timeout, connect=10.0)
+        ) as response:
+            if response.is_error:
+                response.read()
+                raise ApiError(response.status_code, response.text, "GET", str(response.request.url))
+            yield from parse_sse(response.iter_lines())
+
+    def wait(self, experiment_id: int, *, timeout: float | None = None, poll_s: float = 0.5) -> JSON:
+        """Poll until the run has finished (succeeded, failed or cancelled); return it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = self.experiment(experiment_id)
+            if run["status"] in FINISHED:
+                return run
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"experiment {experiment_id} still {run['status']} after {timeout} s")
+            time.sleep(poll_s)
+
+
+def _items(body: Any) -> list[JSON]:
+    """List endpoints answer either a bare list or a page ``{"items": [...], ...}``."""
+    if isinstance(body, Mapping):
+        for key in ("items", "experiments", "data", "results"):
+            if key in body and isinstance(body[key], list):
+                return body[key]
+    return list(body)
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[Event]:
+    """Parse a ``text/event-stream`` (the WHATWG format): fields until a blank line make an event;
+    ``data`` lines join with newlines and are decoded as JSON when they are JSON."""
+    event, data = "message", []
+    for line in lines:
+        if line == "":
+            if data:
+                text = "\n".join(data)
+                try:
+                    payload: Any = json.loads(text)
+                except ValueError:
+                    payload = text
+                yield Event(event, payload)
+            event, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue  # comment / keep-alive
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)

@@ -1,0 +1,1 @@
+"""One module per ``descent`` subcommand; each defines ``register(subparsers)`` and ``run(args)``."""

@@ -1,0 +1,290 @@
+"""Worker benchmarks.
+
+1. Engine throughput: the engine's training samples/s against a minimal hand-written torch loop
+   on the same model, data, batch size and Descent optimizer (``optim.Adam``).  Both run the
+   same epochs in alternation; each side's figure is the median over epochs after the first of
+   the training phase only (the engine's own ``samples_per_s`` metric: every step's metrics,
+   cancel check and scheduler included; per-epoch evaluation and checkpoint excluded).  The
+   engine's end-to-end rate (whole ``train()`` call: setup, evaluation every epoch, test) is
+   shown beside it.
+2. Queue latency: ``POST /experiments`` → ``running`` with an idle worker, on real PostgreSQL
+   and Redis, the api (uvicorn) and a worker as separate processes.  Latency is the
+   experiment's ``started_at`` (set by the worker's claim) minus the moment the POST was sent.
+
+    .venv/bin/python scripts/bench_engine.py [--device cpu|cuda] [--epochs 6] [--repeats 3]
+        [--threads N] [--latency-runs 20] [--skip-latency] [--skip-throughput]
+
+The latency part needs DESCENT_TEST_POSTGRES_URL (an admin URL; a scratch database is made and
+dropped) and starts its own redis-server on a free port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from functools import partial
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CONFIGS = [
+    # label, architecture, batch size
+    ("mlp 2×128, batch 64", {"name": "mlp", "depth": 2, "width": 128}, 64),
+    ("mlp 2×512, batch 256", {"name": "mlp", "depth": 2, "width": 512}, 256),
+    ("cnn2d (LeNet-5), batch 64", {"name": "cnn2d"}, 64),
+]
+
+
+def digits_split():
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    from store.datasets import builtin_info, load_builtin
+    from worker.data import ArraySplit
+
+    x, y = load_builtin("digits")
+    idx = np.arange(len(x))
+    train, rest = train_test_split(idx, test_size=0.4, random_state=0, stratify=y)
+    val, test = train_test_split(rest, test_size=0.5, random_state=0, stratify=y[rest])
+    return ArraySplit(x[train], y[train], x[val], y[val], x[test], y[test], builtin_info("digits"))
+
+
+def make_spec(split, architecture, batch_size, epochs):
+    from store.spec import ExperimentSpec, resolve_spec
+
+    spec = ExperimentSpec.model_validate({
+        "name": "bench", "split_id": 1, "architecture": architecture,
+        "solver": {"name": "adam", "base_lr": 1e-3}, "training": {"epochs": epochs, "batch_size": batch_size},
+    })
+    return resolve_spec(spec, split.info, len(split.x_train))
+
+
+def hand_loop(spec, data, epochs: int) -> None:
+    """The minimal loop doing the same work: build, then per epoch permute, forward, loss,
+    backward, step over the train part and evaluate the validation part; test at the end."""
+    import torch
+    import torch.nn.functional as F
+
+    from optim.factory import build_optimizer
+    from worker.architectures import build_model
+
+    torch.manual_seed(spec.training.seed)
+    model = build_model(spec.architecture.name, spec.architecture_hparams(), data.feature_shape, data.n_outputs)
+    model.to(data.device)
+    opt = build_optimizer(model.parameters(), "adam", spec.solver_hparams())
+    x, y = data.train.x, data.train.y
+    n, bs = len(x), spec.training.batch_size
+    generator = torch.Generator().manual_seed(1)
+
+    def evaluate(part) -> tuple[float, float]:
+        model.eval()
+        with torch.no_grad():
+            out = model(part.x)
+            result = F.cross_entropy(out, part.y).item(), (out.argmax(-1) == part.y).float().mean().item()
+        model.train()
+        return result
+
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(n, generator=generator).to(data.device).split(bs):
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        evaluate(data.val)
+    evaluate(data.test)
+    _sync(data.device)
+
+
+def engine(spec, data) -> None:
+    from worker.engine import train
+    from worker.sink import ListSink
+
+    train(spec, data, sink=ListSink())
+    _sync(data.device)
+
+
+def timed(fn, *args) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this thread) of ``fn(*args)``."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    fn(*args)
+    return time.perf_counter() - wall, time.thread_time() - cpu
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def throughput(device: str, epochs: int, repeats: int) -> list[tuple]:
+    """Per config: median samples/s of the hand loop and the engine by CPU time and by wall time."""
+    from worker.data import prepare
+
+    split = digits_split()
+    data = prepare(split, device)
+    samples = len(data.train) * epochs
+    rows = []
+    for label, architecture, batch_size in CONFIGS:
+        spec = make_spec(split, architecture, batch_size, epochs)
+        engine(spec, data)  # warm-up: first-touch allocations, lazy imports, CUDA context
+        hand_loop(spec, data, epochs)
+        runs: dict[str, list[tuple[float, float]]] = {"hand": [], "engine": []}
+        for _ in range(repeats):  # alternate, so that load changes hit both alike
+            runs["hand"].append(timed(hand_loop, spec, data, epochs))
+            runs["engine"].append(timed(engine, spec, data))
+        rate = {
+            (side, clock): samples / statistics.median(r[i] for r in runs[side])
+            for side in runs for i, clock in enumerate(("wall", "cpu"))
+        }
+        rows.append((label, rate))
+        print(f"  {label}: cpu ratio {rate['engine', 'cpu'] / rate['hand', 'cpu']:.3f}, "
+              f"wall ratio {rate['engine', 'wall'] / rate['hand', 'wall']:.3f}", flush=True)
+    return rows
+
+
+# -- latency ----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _finished(client, experiment_id: int) -> bool:
+    return client.get(f"/experiments/{experiment_id}").json()["status"] in ("succeeded", "failed")
+
+
+def latency(runs: int) -> list[float]:
+    import httpx
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from store.db import make_engine
+    from store.migrate import upgrade
+
+    admin_url = os.environ.get("DESCENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    name = f"descent_bench_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    redis_port, api_port = _free_port(), _free_port()
+    data_dir = tempfile.mkdtemp(prefix="descent-bench-")
+    env = {
+        **os.environ, "DESCENT_DATABASE_URL": url, "DESCENT_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "DESCENT_DATA_DIR": data_dir, "PYTHONUNBUFFERED": "1",
+    }
+    processes = []
+    try:
+        upgrade(url)
+        processes.append(subprocess.Popen(
+            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))
+        log = open(Path(data_dir, "services.log"), "ab")  # noqa: SIM115
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "descent.cli", "api", "--port", str(api_port), "--log-level", "warning"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        ))
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "descent.cli", "worker", "--queue", "cpu", "--loglevel", "WARNING"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        ))
+        base = f"http://127.0.0.1:{api_port}/api/v1"
+        client = httpx.Client(base_url=base, timeout=30)
+        _wait(lambda: client.get("/health").status_code == 200, 120, "the api")
+        db = make_engine(url)
+        _wait(lambda: db.connect().execute(text("SELECT count(*) FROM workers")).scalar() > 0, 120, "the worker")
+        split_id = client.post("/splits", json={"dataset": "iris", "strategy": "stratified"}).json()["id"]
+        body = {
+            "name": "latency", "split_id": split_id, "architecture": {"name": "linear"},
+            "solver": {"name": "adam", "base_lr": 0.01}, "training": {"epochs": 1, "device": "cpu"},
+        }
+        latencies = []
+        for _ in range(runs + 1):  # the first run pays the worker's first-task imports: dropped
+            sent = time.time()
+            response = client.post("/experiments", json=body)
+            response.raise_for_status()
+            experiment_id = response.json()["id"]
+
+            _wait(partial(_finished, client, experiment_id), 120, f"experiment {experiment_id}")
+            with db.connect() as conn:
+                started = conn.execute(
+                    text("SELECT extract(epoch FROM started_at) FROM experiments WHERE id = :i"), {"i": experiment_id}
+                ).scalar()
+            latencies.append((float(started) - sent) * 1000)
+            time.sleep(0.3)  # idle worker again: its presence thread and heartbeat are quiet
+        db.dispose()
+        return latencies[1:]
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not args.skip_throughput:
+        print(f"engine vs hand loop on {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads",
+              flush=True)
+        rows = throughput(args.device, args.epochs, args.repeats)
+        print("\n| model (digits, Adam) | hand loop samples/s (CPU) | engine samples/s (CPU) | ratio (CPU) "
+              "| hand loop samples/s (wall) | engine samples/s (wall) | ratio (wall) |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for label, r in rows:
+            print(f"| {label} | {r['hand', 'cpu']:,.0f} | {r['engine', 'cpu']:,.0f} | "
+                  f"{r['engine', 'cpu'] / r['hand', 'cpu']:.3f} | {r['hand', 'wall']:,.0f} | "
+                  f"{r['engine', 'wall']:,.0f} | {r['engine', 'wall'] / r['hand', 'wall']:.3f} |")
+    if not args.skip_latency:
+        values = latency(args.latency_runs)
+        q = statistics.quantiles(values, n=20)
+        print(f"\nPOST /experiments → running, {len(values)} runs: median {statistics.median(values):.0f} ms, "
+              f"p95 {q[-1]:.0f} ms, min {min(values):.0f} ms, max {max(values):.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

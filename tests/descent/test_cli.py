@@ -1,0 +1,221 @@
+"""The pieces of the client commands that need no server: argument parsing through the real
+``descent`` parser, spec files, the compare table's winner, the progress display, and
+``descent up``'s environment and port checks."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from descent import cli
+from descent.commands import client_cmds, up
+from descent.progress import LiveDisplay, RunState, bar, format_line, format_metric
+
+CLIENT_COMMANDS = ("submit", "ls", "show", "compare", "cancel", "logs")
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["submit", "a.yaml", "b.json", "--detach"], {"specs": [Path("a.yaml"), Path("b.json")], "detach": True}),
+        (["submit", "a.yaml", "--split", "3"], {"split": 3, "detach": False}),
+        (["ls", "--status", "running", "--tag", "x"], {"status": "running", "tag": "x", "json": False}),
+        (["show", "7", "--json"], {"id": 7, "json": True}),
+        (["compare", "1", "2", "3", "--metric", "val_loss"], {"ids": [1, 2, 3], "metrics": ["val_loss"]}),
+        (["cancel", "4", "5"], {"ids": [4, 5]}),
+        (["logs", "9", "--max-points", "10"], {"id": 9, "max_points": 10}),
+        (["ls", "--url", "http://h:1"], {"url": "http://h:1"}),
+        (["up", "--port", "8123", "--data-dir", "d"], {"port": 8123, "data_dir": Path("d"), "host": "127.0.0.1"}),
+    ],
+)
+def test_real_parser_reads_each_subcommand(argv, expected):
+    args = cli.build_parser().parse_args(argv)
+    assert args.command == argv[0]
+    for key, value in expected.items():
+        assert getattr(args, key) == value
+
+
+@pytest.mark.parametrize("argv", [["ls", "--status", "done"], ["show", "x"], ["compare"], ["submit"]])
+def test_real_parser_rejects_bad_arguments(argv):
+    with pytest.raises(SystemExit) as exc:
+        cli.build_parser().parse_args(argv)
+    assert exc.value.code == 2
+
+
+def test_every_client_command_is_served_by_the_one_module():
+    for name in CLIENT_COMMANDS:
+        assert cli.COMMANDS[name][0] == "descent.commands.client_cmds"
+        assert name in client_cmds._COMMANDS and name in client_cmds._ARGUMENTS
+
+
+SPEC = {"name": "a", "split_id": 1, "architecture": {"name": "mlp"}, "solver": {"name": "adam", "base_lr": 0.001}}
+
+
+@pytest.mark.parametrize(
+    "filename, dump, content, expected",
+    [
+        ("one.yaml", yaml.safe_dump, SPEC, [SPEC]),
+        ("one.yml", yaml.safe_dump, SPEC, [SPEC]),
+        ("one.json", json.dumps, SPEC, [SPEC]),
+        ("two.yaml", yaml.safe_dump, [SPEC, {**SPEC, "name": "b"}], [SPEC, {**SPEC, "name": "b"}]),
+    ],
+)
+def test_load_specs(tmp_path, filename, dump, content, expected):
+    path = tmp_path / filename
+    path.write_text(dump(content))
+    assert client_cmds.load_specs(path) == expected
+
+
+def test_load_specs_rejects_a_list_of_non_mappings(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="not a mapping"):
+        client_cmds.load_specs(path)
+
+
+def test_examples_are_valid_experiment_specs():
+    """The shipped examples validate against the api's own spec model once the split is filled."""
+    from store.spec import ExperimentSpec
+
+    examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.y*ml"))
+    examples += sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.json"))
+    assert len(examples) >= 2
+    for path in examples:
+        for spec in client_cmds.load_specs(path):
+            assert "dataset" in spec["split"]
+            ExperimentSpec.model_validate({**{k: v for k, v in spec.items() if k != "split"}, "split_id": 1})
+
+
+def _row(eid, name, best, final, step=1):
+    return {"experiment_id": eid, "name": name, "best_value": best, "best_step": step, "final_value": final}
+
+
+@pytest.mark.parametrize(
+    "rows, by, winners, champion",
+    [
+        # losses: the smaller best wins; accuracy and r2: the larger
+        ([_row(1, "val/loss", 0.5, 0.6), _row(2, "val/loss", 0.4, 0.7)], None, {"val/loss": 2}, 2),
+        ([_row(1, "val/accuracy", 0.9, 0.9), _row(2, "val/accuracy", 0.8, 0.95)], None, {"val/accuracy": 1}, 1),
+        ([_row(1, "val/r2", -1.0, 0.0), _row(2, "val/r2", 0.3, 0.2)], None, {"val/r2": 2}, 2),
+        # a tie goes to the lower id
+        ([_row(2, "train/loss", 0.1, 0.1), _row(1, "train/loss", 0.1, 0.2)], None, {"train/loss": 1}, 1),
+        # val/loss decides over more metrics won elsewhere; --by overrides it
+        ([_row(1, "val/loss", 0.3, 0.3), _row(2, "val/loss", 0.2, 0.2),
+          _row(1, "train/loss", 0.1, 0.1), _row(2, "train/loss", 0.2, 0.2),
+          _row(1, "val/accuracy", 0.9, 0.9), _row(2, "val/accuracy", 0.8, 0.8)],
+         None, {"val/loss": 2, "train/loss": 1, "val/accuracy": 1}, 2),
+        ([_row(1, "val/loss", 0.3, 0.3), _row(2, "val/loss", 0.2, 0.2),
+          _row(1, "val/accuracy", 0.9, 0.9), _row(2, "val/accuracy", 0.8, 0.8)],
+         "val/accuracy", {"val/loss": 2, "val/accuracy": 1}, 1),
+        # a metric one run lacks is starred among the others but cannot decide
+        ([_row(1, "val/loss", 0.3, 0.3), _row(2, "test/loss", 0.2, 0.2), _row(1, "train/loss", 0.5, 0.5),
+          _row(2, "train/loss", 0.4, 0.4)], None, {"val/loss": 1, "test/loss": 2, "train/loss": 2}, 2),
+    ],
+)
+def test_compare_table_marks_each_metrics_winner(rows, by, winners, champion):
+    experiments = {1: {"name": "adam"}, 2: {"name": "sgd"}}
+    text = client_cmds.render_compare(rows, experiments, by=by)
+    header, *lines = text.splitlines()
+    columns = [header.index("#1"), header.index("#2")]
+    starred = {}
+    for line in lines[:-1]:
+        cells = [line[columns[0]:columns[1]], line[columns[1]:]]
+        starred[line.split()[0]] = [i for i, cell in zip((1, 2), cells) if "*" in cell]
+    assert starred == {m: [w] for m, w in winners.items()}
+    assert lines[-1].startswith(f"winner: #{champion} ")
+
+
+def test_compare_leaves_diagnostics_out_unless_asked_and_never_stars_them():
+    rows = [_row(1, "lr", 0.1, 0.1), _row(2, "lr", 0.01, 0.01), _row(1, "val/loss", 1.0, 1.0),
+            _row(2, "val/loss", 2.0, 2.0)]
+    experiments = {1: {"name": "adam"}, 2: {"name": "sgd"}}
+    assert "\nlr " not in client_cmds.render_compare(rows, experiments)
+    full = client_cmds.render_compare(rows, experiments, diagnostics=True)
+    lr_line = next(line for line in full.splitlines() if line.startswith("lr "))
+    assert "*" not in lr_line
+
+
+def test_table_aligns_columns():
+    text = client_cmds.table(["A", "LONGER"], [["1", "x"], ["12345", "y"]])
+    lines = text.splitlines()
+    assert [line.index(c) for line, c in zip(lines, ("LONGER", "x", "y"))] == [7, 7, 7]
+
+
+@pytest.mark.parametrize("fraction, filled", [(0.0, 0), (0.5, 10), (1.0, 20), (1.7, 20), (-1, 0), (0.26, 5)])
+def test_bar(fraction, filled):
+    text = bar(fraction, 20)
+    assert len(text) == 22 and text.count("█") == filled
+
+
+@pytest.mark.parametrize("value, text", [(0.41234, "0.4123"), (float("nan"), "nan"), (1234567.0, "1.235e+06"), (0.0, "0")])
+def test_format_metric(value, text):
+    assert format_metric(value) == text
+
+
+def test_format_line_fits_the_width_and_keeps_the_status():
+    run = RunState(7, "adam-iris", "running", epoch=3, epochs=5, progress=0.6,
+                   metrics={"val/accuracy": 0.93, "train/loss": 0.41, "z/loss": 1.0, "a/loss": 2.0, "epoch_time": 3.0})
+    wide = format_line(run, 200)
+    assert wide.startswith("#7 adam-iris") and "3/5 ep" in wide and wide.endswith("running")
+    assert wide.index("train/loss") < wide.index("val/accuracy") < wide.index("a/loss") < wide.index("z/loss")
+    assert "epoch_time" not in wide
+    narrow = format_line(run, 70)
+    assert len(narrow) <= 70 and narrow.endswith("running") and "z/loss" not in narrow
+
+
+def test_display_in_a_log_prints_only_changes():
+    out = io.StringIO()
+    display = LiveDisplay(out, interactive=False)
+    run = RunState(1, "a", "running", epoch=1, epochs=3)
+    display.update([run])
+    display.update([run])  # nothing new
+    run.epoch = 2
+    display.update([run])
+    run.status = "succeeded"
+    display.update([run])
+    assert len(out.getvalue().splitlines()) == 3
+    assert "\x1b" not in out.getvalue()
+
+
+def test_display_on_a_terminal_redraws_in_place():
+    out = io.StringIO()
+    display = LiveDisplay(out, interactive=True)
+    runs = [RunState(1, "a"), RunState(2, "b")]
+    display.update(runs)
+    display.update(runs)
+    first, second = out.getvalue().split("\n", 2)[:2], out.getvalue()
+    assert "\x1b[F" not in "".join(first)
+    assert second.count("\x1b[F") == 2  # moved up over both lines once
+
+
+def test_up_pins_database_and_broker_to_the_data_folder(tmp_path):
+    env = up.embedded_environment(tmp_path / "d", {"DESCENT_DATABASE_URL": "postgresql://prod/db", "KEEP": "1"})
+    assert env["DESCENT_DATABASE_URL"] == f"sqlite:///{(tmp_path / 'd').resolve() / 'descent.db'}"
+    assert env["DESCENT_BROKER_URL"] == f"sqla+sqlite:///{(tmp_path / 'd').resolve() / 'broker.db'}"
+    assert env["DESCENT_BROKER_POLL_INTERVAL"] == "0.1"
+    assert up.embedded_environment(tmp_path, {"DESCENT_BROKER_POLL_INTERVAL": "0.5"})["DESCENT_BROKER_POLL_INTERVAL"] == "0.5"
+    assert env["DESCENT_DATA_DIR"] == str((tmp_path / "d").resolve())
+    assert env["KEEP"] == "1"
+
+
+def test_up_sees_a_taken_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert not up.port_is_free("127.0.0.1", port)
+    assert up.port_is_free("127.0.0.1", port)
+
+
+def test_up_refuses_a_taken_port(tmp_path, capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        args = cli.build_parser().parse_args(["up", "--port", str(s.getsockname()[1]), "--data-dir", str(tmp_path)])
+        assert up.run(args) == 1
+    assert "is taken" in capsys.readouterr().err

@@ -1,0 +1,245 @@
+"""``descent.client`` against the real api (in process, over httpx's ASGI transport, with the
+real migrations on SQLite), its SSE parser against the WHATWG examples, and the rule that the
+client imports nothing of the server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from descent.client import ApiError, Client, Event, format_detail, parse_sse
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVER_PACKAGES = ("api", "store", "worker", "optim", "torch", "migrations", "sqlalchemy", "celery")
+
+
+def test_client_and_commands_import_nothing_of_the_server():
+    """Import the client side with the server's packages made unimportable."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        BLOCKED = {SERVER_PACKAGES!r}
+
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ImportError("blocked: " + name)
+
+        sys.meta_path.insert(0, Block())
+        import descent.client, descent.progress, descent.commands.client_cmds
+        from descent.commands import client_cmds
+        import argparse
+        for name in client_cmds._COMMANDS:
+            client_cmds.register(name, argparse.ArgumentParser())
+        leaked = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+        assert not leaked, leaked
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_blocker_really_blocks():
+    """The isolation test would pass vacuously if its import hook did nothing."""
+    code = textwrap.dedent(
+        """
+        import sys
+
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "store":
+                    raise ImportError("blocked: " + name)
+
+        sys.meta_path.insert(0, Block())
+        import store.settings
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "blocked: store" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "stream, events",
+    [
+        # WHATWG HTML "server-sent events" examples: multi-line data joins with \n; comments skip
+        (["data: YHOO", "data: +2", "data: 10", ""], [Event("message", "YHOO\n+2\n10")]),
+        ([": test stream", "", "data: first event", "id: 1", "", "data:second event", "id", "", "data:  third event", ""],
+         [Event("message", "first event"), Event("message", "second event"), Event("message", " third event")]),
+        (["event: add", "data: 73857293", "", "event: remove", "data: 2153", ""],
+         [Event("add", 73857293), Event("remove", 2153)]),
+        # JSON payloads decode; an event with no data dispatches nothing
+        (['event: progress', 'data: {"epoch": 2, "status": "running"}', "", "event: ping", ""],
+         [Event("progress", {"epoch": 2, "status": "running"})]),
+        # an unterminated last event is not dispatched (the spec discards it at end of stream)
+        (["data: a", "", "data: b"], [Event("message", "a")]),
+    ],
+)
+def test_parse_sse(stream, events):
+    assert list(parse_sse(stream)) == events
+
+
+@pytest.mark.parametrize(
+    "detail, text",
+    [
+        ([{"loc": ["body", "solver", "adam", "base_lr"], "msg": "Input should be greater than 0"}],
+         "solver.adam.base_lr: Input should be greater than 0"),
+        ([{"loc": ["query", "ids"], "msg": "bad"}, {"msg": "other"}], "query.ids: bad; other"),
+        ("experiment 3 not found", "experiment 3 not found"),
+        ({"message": "too many"}, "too many"),
+    ],
+)
+def test_error_details_read_as_one_line_per_problem(detail, text):
+    assert format_detail(detail) == text
+    assert str(ApiError(422, detail, "POST", "http://x/api/v1/experiments")).endswith(text)
+
+
+# -- against the real api, served by uvicorn in a thread on an SQLite database with the real migrations --
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    import threading
+
+    import uvicorn
+
+    from api.app import create_app
+    from store.migrate import upgrade
+    from store.settings import Settings
+
+    folder = tmp_path_factory.mktemp("api")
+    settings = Settings(_env_file=None, data_dir=folder, database_url=None, broker_url=None)
+    upgrade(settings.resolved_database_url)
+    sent: list[tuple[int, str]] = []
+    app = create_app(settings, enqueuer=lambda i, q: sent.append((i, q)), reconcile_interval_s=0,
+                     broker_check=lambda: None)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not (server.started and server.servers):
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        yield url, settings, sent
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def client(served):
+    with Client(served[0]) as c:
+        yield c
+
+
+def _spec(split_id: int, name: str = "adam-run", solver: dict | None = None, tags=("t",)) -> dict:
+    return {"name": name, "split_id": split_id, "architecture": {"name": "mlp", "width": 8},
+            "solver": solver or {"name": "adam", "base_lr": 0.01}, "training": {"epochs": 2}, "tags": list(tags)}
+
+
+def test_health_and_catalogs(client):
+    assert client.health()["status"] == "ok"
+    assert {"adam", "sgd"} <= {s["name"] for s in client.solvers()}
+    assert "constant" in {s["name"] for s in client.schedulers()}
+    assert "mlp" in {a["name"] for a in client.architectures()}
+    iris = next(d for d in client.datasets() if d["name"] == "iris")
+    assert iris["n_samples"] == 150  # scikit-learn's iris
+
+
+def test_split_sizes_follow_the_fractions(client):
+    split = client.create_split("iris", strategy="stratified", fractions={"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)
+    assert split["sizes"] == {"train": 90, "val": 30, "test": 30}
+    assert client.split(split["id"])["sizes"] == split["sizes"]
+
+
+def test_submit_list_filter_cancel_clone_delete(client, served):
+    _, _, sent = served
+    split = client.create_split("iris", seed=0)
+    adam = client.submit(_spec(split["id"], "adam-run", tags=("lr-sweep",)))
+    sgd = client.submit(_spec(split["id"], "sgd-run", {"name": "sgd", "base_lr": 0.1}, tags=("other",)))
+    assert adam["status"] == sgd["status"] == "queued"
+    assert (adam["id"], adam["queue"]) in sent  # enqueued once the record was committed
+
+    assert [e["id"] for e in client.experiments(tag="lr-sweep")] == [adam["id"]]
+    assert [e["id"] for e in client.experiments(solver="sgd", split_id=split["id"])] == [sgd["id"]]
+    page = client.experiments_page(split_id=split["id"], limit=1)
+    assert page["total"] == 2 and len(page["items"]) == 1 and page["items"][0]["id"] == sgd["id"]  # newest first
+
+    assert client.cancel(adam["id"])["status"] == "cancelled"  # queued: cancelled at once
+    with pytest.raises(ApiError) as conflict:
+        client.cancel(adam["id"])
+    assert conflict.value.status_code == 409
+
+    clone = client.clone(sgd["id"], {"solver": {"base_lr": 0.02}})
+    assert clone["id"] not in (adam["id"], sgd["id"])
+    assert clone["spec"]["solver"]["base_lr"] == 0.02 and clone["spec"]["solver"]["name"] == "sgd"
+
+    client.delete(adam["id"])
+    with pytest.raises(ApiError) as missing:
+        client.experiment(adam["id"])
+    assert missing.value.status_code == 404
+
+
+def test_invalid_spec_is_a_422_naming_the_field(client):
+    split = client.create_split("iris", seed=0)
+    with pytest.raises(ApiError) as exc:
+        client.submit(_spec(split["id"], solver={"name": "adam", "base_lr": -1.0}))
+    assert exc.value.status_code == 422
+    assert "base_lr" in str(exc.value)
+
+
+def test_metrics_compare_stream_and_checkpoint(client, served):
+    url, settings, _ = served
+    split = client.create_split("iris", seed=0)
+    a, b = (client.submit(_spec(split["id"], n)) for n in ("a", "b"))
+    losses = {a["id"]: [1.0, 0.5, 0.7], b["id"]: [0.9, 0.8, 0.6]}
+    accuracy = {a["id"]: [0.5, 0.9, 0.8], b["id"]: [0.6, 0.7, 0.95]}
+    for eid in losses:
+        points = [{"name": "val/loss", "step": s, "epoch": s, "value": v, "wall_time": 1000.0 + s}
+                  for s, v in enumerate(losses[eid], 1)]
+        points += [{"name": "val/accuracy", "step": s, "epoch": s, "value": v, "wall_time": 1000.0 + s}
+                   for s, v in enumerate(accuracy[eid], 1)]
+        assert httpx.post(f"{url}/api/v1/experiments/{eid}/metrics", json={"points": points}).status_code == 200
+
+    series = client.metrics(a["id"])
+    assert series["val/loss"].steps == [1, 2, 3] and series["val/loss"].values == losses[a["id"]]
+    assert client.metrics(a["id"], names=["val/accuracy"]).keys() == {"val/accuracy"}
+
+    summary = {(r["experiment_id"], r["name"]): r for r in client.compare([a["id"], b["id"]])["summary"]}
+    for eid in losses:
+        loss, acc = summary[(eid, "val/loss")], summary[(eid, "val/accuracy")]
+        assert loss["best_value"] == min(losses[eid]) and loss["final_value"] == losses[eid][-1]
+        assert acc["best_value"] == max(accuracy[eid])
+        assert loss["best_step"] == losses[eid].index(min(losses[eid])) + 1
+
+    client.cancel(a["id"])  # the stream ends when the run has
+    events = list(client.stream(a["id"], timeout=30))
+    streamed = {n: s for e in events if e.event == "metrics" for n, s in e.data.items()}
+    assert streamed["val/loss"]["values"] == losses[a["id"]]
+    assert events[-1].event == "status" and events[-1].data["status"] == "cancelled"
+
+    with pytest.raises(ApiError) as none_yet:
+        client.checkpoint(a["id"])
+    assert none_yet.value.status_code == 404
+    final = settings.checkpoint_path(a["id"], "final")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    final.write_bytes(b"\x80\x02weights")
+    assert client.checkpoint(a["id"]) == b"\x80\x02weights"
+
+
+def test_upload_dataset(client, tmp_path):
+    csv = tmp_path / "xor.csv"
+    rows = [(x1, x2, int(x1 != x2)) for x1 in (0, 1) for x2 in (0, 1)] * 5
+    csv.write_text("x1,x2,target\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    uploaded = client.upload_dataset(csv, name="xor", target="target")
+    assert uploaded["n_samples"] == 20
+    assert client.dataset(uploaded["id"])["name"] == "xor"

@@ -1,0 +1,140 @@
+"""docker-compose.yml, the Dockerfile and .env.example, checked by a real Compose parser
+(Debian's ``docker-compose`` or the ``docker compose`` v2 plugin; no Docker engine needed)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from store.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+# Variables read only by docker compose itself, not by Settings.
+COMPOSE_ONLY = {"DESCENT_PORT", "DESCENT_WORKER_GPUS"}
+
+
+def _compose_command() -> list[str]:
+    if shutil.which("docker") and subprocess.run(
+        ["docker", "compose", "version"], capture_output=True
+    ).returncode == 0:
+        return ["docker", "compose"]
+    if not shutil.which("docker-compose") and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env, timeout=300)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker-compose"],
+            capture_output=True, env=env, timeout=600,
+        )
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    pytest.fail("neither `docker compose` nor `docker-compose` is available, and it could not be installed")
+
+
+@pytest.fixture(scope="module")
+def compose_config():
+    def config(*profiles: str, env: dict[str, str] | None = None) -> dict:
+        args = [a for p in profiles for a in ("--profile", p)]
+        run_env = {k: v for k, v in os.environ.items() if not k.startswith(("DESCENT_", "POSTGRES_"))}
+        run_env.update(env or {})
+        out = subprocess.run(
+            [*_compose_command(), "-f", str(ROOT / "docker-compose.yml"), *args, "config"],
+            capture_output=True, text=True, cwd=ROOT, env=run_env, timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        return yaml.safe_load(out.stdout)
+
+    return config
+
+
+def test_services_and_profiles(compose_config):
+    services = compose_config("cpu")["services"]
+    assert set(services) == {"postgres", "redis", "api", "worker", "worker-cpu"}
+    # only the CPU worker is opt-in (v1 lists every service with its profiles, v2 filters them)
+    assert {name for name, s in services.items() if s.get("profiles")} == {"worker-cpu"}
+    assert services["worker-cpu"]["profiles"] == ["cpu"]
+    assert "worker-cpu" not in compose_config()["services"] or compose_config()["services"]["worker-cpu"]["profiles"]
+
+
+def test_database_has_a_volume_and_a_healthcheck_the_api_waits_for(compose_config):
+    services = compose_config()["services"]
+    pg = services["postgres"]
+    assert any(v["target"] == "/var/lib/postgresql/data" if isinstance(v, dict) else
+               v.split(":")[1] == "/var/lib/postgresql/data" for v in pg["volumes"])
+    assert "pg_isready" in " ".join(pg["healthcheck"]["test"])
+    api = services["api"]
+    assert api["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert api["depends_on"]["redis"]["condition"] == "service_healthy"
+    command = " ".join(api["command"])
+    assert command.index("descent migrate") < command.index("descent api")
+
+
+def test_gpu_worker_reserves_nvidia_gpus_and_cpu_worker_takes_the_cpu_queue(compose_config):
+    services = compose_config("cpu")["services"]
+    devices = services["worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
+    assert "--queue gpu" in " ".join(services["worker"]["command"])
+    assert " ".join(services["worker-cpu"]["command"]).endswith("--queue cpu")
+    assert "deploy" not in services["worker-cpu"]
+
+
+def test_every_process_gets_the_same_database_broker_and_shared_data_volume(compose_config):
+    services = compose_config("cpu")["services"]
+    env = {name: services[name]["environment"] for name in ("api", "worker", "worker-cpu")}
+    assert env["api"] == env["worker"] == env["worker-cpu"]
+    assert env["api"]["DESCENT_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert env["api"]["DESCENT_BROKER_URL"].startswith("redis://redis:")
+    for name in env:
+        mounts = services[name]["volumes"]
+        assert any((m["source"], m["target"]) == ("descent-data", "/data") if isinstance(m, dict)
+                   else m.startswith("descent-data:/data") for m in mounts)
+
+
+def test_environment_overrides_reach_the_services(compose_config):
+    services = compose_config(env={"POSTGRES_PASSWORD": "s3cret", "DESCENT_WORKER_GPUS": "0,1"})["services"]
+    assert ":s3cret@postgres:" in services["api"]["environment"]["DESCENT_DATABASE_URL"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
+    assert "--gpus 0,1" in " ".join(services["worker"]["command"])
+
+
+def _dockerfile_stages() -> dict[str, str]:
+    text = (ROOT / "docker" / "Dockerfile").read_text()
+    parts = re.split(r"^FROM\s+(\S+)\s+AS\s+(\S+)\s*$", text, flags=re.M)
+    return {parts[i + 1]: parts[i + 2] for i in range(1, len(parts), 3)} | {
+        f"{parts[i + 1]}:parent": parts[i] for i in range(1, len(parts), 3)
+    }
+
+
+def test_images_share_one_base_and_only_the_worker_has_cuda_torch():
+    stages = _dockerfile_stages()
+    assert stages["api:parent"] == stages["worker:parent"] == "base"
+    assert "torch" not in stages["base"] and "torch" not in stages["api"]
+    pinned = next(d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+                  ["optional-dependencies"]["worker"] if d.startswith("torch=="))
+    assert f"TORCH_VERSION={pinned.split('==')[1]}" in stages["worker"]
+    index = re.search(r"TORCH_INDEX_URL=(\S+)", stages["worker"]).group(1)
+    assert re.search(r"/whl/cu\d+$", index), index
+
+
+def test_env_example_documents_every_setting():
+    documented = set(re.findall(r"^#?\s*(DESCENT_[A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), flags=re.M))
+    settings = {f"DESCENT_{name.upper()}" for name in Settings.model_fields}
+    assert settings <= documented, f"undocumented: {sorted(settings - documented)}"
+    assert documented - settings <= COMPOSE_ONLY, f"not read by anything: {sorted(documented - settings - COMPOSE_ONLY)}"
+
+
+def test_env_example_defaults_are_the_settings_defaults(tmp_path):
+    values = dict(re.findall(r"^#\s*(DESCENT_[A-Z0-9_]+)=(.*)$", (ROOT / ".env.example").read_text(), flags=re.M))
+    defaults = Settings(_env_file=None)
+    for name, field in Settings.model_fields.items():
+        key = f"DESCENT_{name.upper()}"
+        if field.default is None:
+            continue  # example shows a production value for the optional URLs
+        parsed = Settings(_env_file=None, **{name: values[key]})
+        assert getattr(parsed, name) == getattr(defaults, name), key

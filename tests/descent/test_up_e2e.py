@@ -1,0 +1,180 @@
+"""``descent up`` for real: a subprocess on a free port in a temporary folder, two experiments
+submitted through the CLI and trained by its worker, the compare table checked against the raw
+metric series, a clean stop on SIGINT, and a restart on the same folder that finds everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from descent.client import Client
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+EPOCHS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spec(name: str, solver: dict) -> dict:
+    return {
+        "name": name,
+        "split": {"dataset": "iris", "seed": 0},
+        "architecture": {"name": "mlp", "depth": 1, "width": 16},
+        "solver": solver,
+        "training": {"epochs": EPOCHS, "batch_size": 16, "seed": 0, "device": "cpu"},
+        "tags": ["e2e"],
+    }
+
+
+def descent(*args: str, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "descent.cli", *args], capture_output=True, text=True, timeout=timeout,
+        cwd=cwd or ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+class Up:
+    """A running ``descent up``; its output goes to a log file we show on failure."""
+
+    def __init__(self, folder: Path, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = folder / f"up-{time.monotonic_ns()}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DESCENT_")}
+        env["PYTHONPATH"] = str(ROOT)
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "descent.cli", "up", "--port", str(port), "--data-dir", "data"],
+            cwd=folder, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"descent up exited early:\n{self.output()}"
+            if "Descent is up" in self.output():
+                assert httpx.get(self.url + "/api/v1/health", timeout=5).status_code == 200
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"descent up not ready after {timeout} s:\n{self.output()}")
+
+    def interrupt(self, timeout: float = 60) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self.log.close()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.log.close()
+
+
+def port_closed(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_up_trains_compares_stops_and_restarts_with_its_data(tmp_path):
+    port = free_port()
+    (tmp_path / "adam.yaml").write_text(yaml.safe_dump(spec("e2e-adam", {"name": "adam", "base_lr": 0.01})))
+    (tmp_path / "sgd.json").write_text(json.dumps(spec("e2e-sgd", {"name": "sgd", "base_lr": 0.05, "momentum": 0.9})))
+
+    first = Up(tmp_path, port)
+    try:
+        first.wait_ready()
+        out = first.output()
+        for label in ("api", "docs", "dashboard"):
+            printed = next(line.split()[1] for line in out.splitlines() if line.strip().startswith(label + " "))
+            assert printed.startswith(f"http://127.0.0.1:{port}/")
+            if label == "docs":
+                assert httpx.get(printed, timeout=10).status_code == 200
+
+        submitted = descent("submit", "adam.yaml", "sgd.json", "--url", first.url, "--poll", "0.2", cwd=tmp_path,
+                            timeout=240)
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr + first.output()
+        ids = [int(line.split()[2]) for line in submitted.stdout.splitlines() if line.startswith("submitted experiment")]
+        assert len(ids) == 2
+        assert submitted.stdout.count("succeeded") >= 2
+
+        with Client(first.url) as client:
+            runs = {i: client.experiment(i) for i in ids}
+            assert {r["status"] for r in runs.values()} == {"succeeded"}
+            assert runs[ids[0]]["split_id"] == runs[ids[1]]["split_id"]  # one split made for both
+            series = {i: client.metrics(i) for i in ids}
+        for i in ids:
+            assert series[i], f"experiment {i} recorded no metrics"
+
+        compared = descent("compare", *map(str, ids), "--url", first.url)
+        assert compared.returncode == 0, compared.stderr
+        check_compare_table(compared.stdout, ids, series)
+
+        listed = descent("ls", "--url", first.url, "--tag", "e2e")
+        assert listed.returncode == 0 and all(f"e2e-{s}" in listed.stdout for s in ("adam", "sgd"))
+        logs = descent("logs", str(ids[0]), "--url", first.url)
+        assert logs.returncode == 0 and "succeeded" in logs.stdout and "STEP" in logs.stdout
+
+        assert first.interrupt() == 0, first.output()
+    finally:
+        first.kill()
+    assert port_closed(port)
+    assert (tmp_path / "data" / "descent.db").exists()
+
+    second = Up(tmp_path, port)
+    try:
+        second.wait_ready()
+        with Client(second.url) as client:
+            again = {e["id"]: e for e in client.experiments(tag="e2e")}
+            assert set(again) == set(ids)
+            assert {e["status"] for e in again.values()} == {"succeeded"}
+            for i in ids:
+                assert client.metrics(i) == series[i]
+        assert second.interrupt() == 0, second.output()
+    finally:
+        second.kill()
+
+
+def check_compare_table(text: str, ids: list[int], series: dict) -> None:
+    """Every metric row marks the run whose raw series holds the best value (min for losses,
+    max for accuracy), computed here from the points, not from the api's summary."""
+    lines = text.strip().splitlines()
+    header, rows = lines[0], [line for line in lines[1:] if not line.startswith("winner:")]
+    assert lines[-1].startswith("winner: #")
+    columns = [header.index(f"#{i} ") for i in ids]
+    metrics = {m for m in set(series[ids[0]]) & set(series[ids[1]]) if m.rsplit("/", 1)[-1] in ("loss", "accuracy")}
+    assert metrics
+    seen = set()
+    for row in rows:
+        name = row.split()[0]
+        if name not in metrics:
+            continue
+        higher = name.endswith("accuracy")
+        bests = {i: (max if higher else min)(v for v in series[i][name].values if v == v) for i in ids}
+        target = (max if higher else min)(bests.values())
+        expected = min(i for i in ids if bests[i] == target)
+        cells = [row[c:(columns[k + 1] if k + 1 < len(columns) else None)] for k, c in enumerate(columns)]
+        starred = [i for i, cell in zip(ids, cells) if "*" in cell]  # only a best cell carries the mark
+        assert starred == [expected], (name, row, bests)
+        seen.add(name)
+    assert seen == metrics
