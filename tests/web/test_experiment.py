@@ -1,0 +1,51 @@
+"""One experiment's page (web/static/experiment.js): a failed run's error text, cancel, and the
+trained weights downloaded from it."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from tests.web.harness import open_view, shoot, submit, wait_finished
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_failed_run_shows_its_error(page, dashboard, api, iris_split):
+    run = submit(api, {"name": "diverges", "split_id": iris_split["id"], "architecture": {"name": "mlp", "width": 16},
+                       "solver": {"name": "sgd", "base_lr": 1e30}, "training": {"epochs": 4, "batch_size": 32}})
+    finished = wait_finished(api, run["id"])
+    assert finished["status"] == "failed" and finished["error"]
+    open_view(page, dashboard, f"#/experiments/{run['id']}", "experiment")
+    assert page.inner_text("#experiment-header .status").lower() == "failed"
+    assert page.inner_text("#experiment-error") == finished["error"]
+    assert page.locator("#download").count() == 0, "a failed run has no weights to offer"
+    shoot(page, "experiment-failed")
+
+
+def test_cancel_a_long_run_from_its_page(page, dashboard, api, iris_split):
+    run = submit(api, {"name": "long", "split_id": iris_split["id"], "architecture": {"name": "mlp", "width": 16},
+                       "solver": {"name": "adam"}, "training": {"epochs": 100_000, "batch_size": 8}})
+    open_view(page, dashboard, f"#/experiments/{run['id']}", "experiment")
+    page.click("#cancel")
+    page.wait_for_selector("#view[data-finished='1']", timeout=120_000)
+    assert page.inner_text("#experiment-header .status").lower() == "cancelled"
+    assert api.get(f"/experiments/{run['id']}").json()["status"] == "cancelled"
+    assert page.locator("#cancel").count() == 0
+    shoot(page, "experiment-cancelled")
+
+
+def test_download_weights_of_a_finished_run(page, dashboard, api, finished_pair):
+    run = finished_pair[0]
+    open_view(page, dashboard, f"#/experiments/{run['id']}", "experiment")
+    with page.expect_download() as download:
+        page.click("#download")
+    data = open(download.value.path(), "rb").read()
+    assert data == api.get(f"/experiments/{run['id']}/checkpoint").content
+    state = torch.load(io.BytesIO(data), weights_only=True)
+    width = run["spec"]["architecture"]["width"]
+    # an MLP on iris's 4 features: the first layer's weight is (width, 4)
+    first = next(v for k, v in state.items() if k.endswith("weight"))
+    assert tuple(first.shape) == (width, 4)

@@ -1,0 +1,53 @@
+"""The experiments list (web/static/experiments.js): status, progress, solver, base LR, best
+validation value, and its filters."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.harness import open_view, shoot
+
+pytestmark = pytest.mark.browser
+
+
+def shown_ids(page) -> set[int]:
+    rows = page.locator("#experiments-table tbody tr")
+    return {int(rows.nth(i).get_attribute("data-id")) for i in range(rows.count())}
+
+
+def test_rows_show_status_solver_base_lr_and_best_validation(page, dashboard, api, finished_pair):
+    open_view(page, dashboard, "#/experiments", "experiments")
+    for run in finished_pair:
+        row = page.locator(f"#experiments-table tr[data-id='{run['id']}']")
+        cells = [row.locator("td").nth(i).inner_text() for i in range(8)]
+        assert cells[3].lower() == "succeeded" and cells[4] == "100%"
+        assert cells[5] == run["solver"] and float(cells[6]) == run["spec"]["solver"]["base_lr"]
+        accuracy = api.get(f"/experiments/{run['id']}/metrics", params={"names": "val/accuracy"}).json()
+        value, name = cells[7].split(" ")
+        assert name == "val/accuracy"
+        assert float(value) == pytest.approx(max(accuracy["series"]["val/accuracy"]["values"]), rel=1e-3)
+    shoot(page, "experiments-list")
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("tag=pair", lambda pair: {r["id"] for r in pair}),
+    ("tag=pair&solver=sgd", lambda pair: {pair[1]["id"]}),
+    ("tag=pair&solver=adam", lambda pair: {pair[0]["id"]}),
+    ("tag=pair&status=failed", lambda pair: set()),
+    ("tag=no-such-tag", lambda pair: set()),
+])
+def test_filters(page, dashboard, finished_pair, query, expected):
+    open_view(page, dashboard, f"#/experiments?{query}", "experiments")
+    assert shown_ids(page) == expected(finished_pair)
+
+
+def test_filter_controls_change_the_address(page, dashboard, finished_pair):
+    open_view(page, dashboard, "#/experiments", "experiments")
+    page.fill(".filters input[name=tag]", "pair")
+    page.press(".filters input[name=tag]", "Enter")
+    page.wait_for_function("location.hash.includes('tag=pair')")
+    page.wait_for_selector("#view[data-rendered='experiments']")
+    page.select_option(".filters select[name=solver]", "sgd")
+    page.wait_for_function("location.hash.includes('solver=sgd')")
+    page.wait_for_selector("#view[data-rendered='experiments']")
+    assert shown_ids(page) == {finished_pair[1]["id"]}
