@@ -1,10 +1,12 @@
 """Metric points: idempotent bulk insert that keeps the summary and the min/max rollups current
 in the same transaction, and series reads downsampled on the server.
 
-Ingest: PostgreSQL gets the whole batch as a handful of arrays in one ``INSERT ... SELECT FROM
-unnest(...) ON CONFLICT DO NOTHING`` (one round trip however long the batch); SQLite a batched
-``INSERT ... ON CONFLICT DO NOTHING``.  Only the rows really inserted (``RETURNING``) update the
-summary and the rollups, so a re-sent batch changes nothing.
+Ingest: on PostgreSQL a batch that only appends (every series' steps rise and start after what
+is stored: the worker's normal case) is streamed in with ``COPY FROM STDIN``; any other batch
+goes as a handful of arrays in one ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING``
+(one round trip however long the batch).  SQLite gets a batched ``INSERT ... ON CONFLICT DO
+NOTHING``.  Only the rows really inserted (``RETURNING``) update the summary and the rollups, so
+a re-sent batch changes nothing.
 
 Reads: a series longer than ``max_points`` is cut into at most ``max_points // 2`` equal step
 buckets and each bucket keeps its smallest and largest value, so spikes survive.  The bucket
@@ -96,7 +98,7 @@ _PG_SELECT = """
                 CAST(:vals AS double precision[]), CAST(:walls AS double precision[]))
          AS t(code, step, epoch, value, wall_time)
 """
-_PG_APPEND = text("INSERT INTO metrics (experiment_id, name, step, epoch, value, wall_time)" + _PG_SELECT)
+_PG_COPY = "COPY metrics (experiment_id, name, step, epoch, value, wall_time) FROM STDIN"
 _PG_INSERT_NEW = text(
     "INSERT INTO metrics (experiment_id, name, step, epoch, value, wall_time)" + _PG_SELECT
     + " ON CONFLICT DO NOTHING RETURNING name, step, value, wall_time"
@@ -122,7 +124,48 @@ def _appends_only(session: Session, experiment_id: int, cols: _Columns) -> bool:
     return True
 
 
+def _copy_text(experiment_id: int, cols: _Columns) -> str:
+    """The batch in COPY's text format: tab-separated columns, ``\\N`` for NULL.  Names are
+    escaped for the format's backslash, tab and newline rules; numbers need no escaping."""
+    def escape(name: str) -> str:
+        return name.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+    names = {n: escape(n) for n in set(cols.names)}
+    prefix = f"{experiment_id}\t"
+    null = "\\N"
+    lines = [
+        f"{prefix}{names[n]}\t{s}\t{null if e is None else e}\t{null if v != v else repr(v)}\t{w!r}"
+        for n, s, e, v, w in zip(cols.names, cols.steps.tolist(), cols.epochs, cols.values.tolist(),
+                                 cols.walls.tolist())
+    ]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _copy_rows(session: Session, experiment_id: int, cols: _Columns) -> None:
+    """Append the batch with ``COPY FROM STDIN``: no SQL to parse, no arrays to unpack; the
+    server only checks the primary key (a duplicate raises ``IntegrityError``)."""
+    import psycopg
+
+    data = _copy_text(experiment_id, cols)
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        with cursor.copy(_PG_COPY) as copy:
+            copy.write(data)
+    except psycopg.errors.UniqueViolation as exc:
+        raise IntegrityError(_PG_COPY, None, exc) from exc
+    finally:
+        cursor.close()
+
+
 def _insert_rows_postgresql(session: Session, experiment_id: int, cols: _Columns) -> list[tuple] | None:
+    if _appends_only(session, experiment_id, cols):
+        try:
+            with session.begin_nested():  # a concurrent writer may still win the race: fall back
+                _copy_rows(session, experiment_id, cols)
+            return None
+        except IntegrityError:
+            pass
     distinct = sorted(set(cols.names))
     code_of = {n: i + 1 for i, n in enumerate(distinct)}
     params = {
@@ -134,13 +177,6 @@ def _insert_rows_postgresql(session: Session, experiment_id: int, cols: _Columns
         "vals": _pg_literal(cols.values.tolist()),
         "walls": _pg_literal(cols.walls.tolist()),
     }
-    if _appends_only(session, experiment_id, cols):
-        try:
-            with session.begin_nested():  # a concurrent writer may still win the race: fall back
-                session.execute(_PG_APPEND, params)
-            return None
-        except IntegrityError:
-            pass
     return [tuple(r) for r in session.execute(_PG_INSERT_NEW, params)]
 
 
@@ -430,85 +466,100 @@ def series_many(
                     steps, values, bucket_width(s.first_step, s.last_step, max_points)
                 )
     for level, members in by_width.items():
-        keys = [(s.experiment_id, s.name) for s in members]
-        r = MetricRollup
-        query = (
-            select(r.experiment_id, r.name, r.min_step, r.min_value, r.max_step, r.max_value)
-            .where(r.width == level, tuple_(r.experiment_id, r.name).in_(keys))
-            .order_by(r.experiment_id, r.name, r.block)
-        )
-        rows = _fetch_tuples(session, query)
-        spans = _spans(rows)
-        columns = list(zip(*rows)) if rows else [()] * 6
-        # None (a block of only non-finite values) becomes NaN here and is skipped below
-        steps = np.concatenate([np.array(columns[2], dtype=np.float64), np.array(columns[4], dtype=np.float64)])
-        values = np.concatenate([np.array(columns[3], dtype=np.float64), np.array(columns[5], dtype=np.float64)])
-        owner = np.full(len(rows), -1, dtype=np.int64)
-        widths = np.ones(len(members), dtype=np.int64)
-        offsets = np.zeros(len(members), dtype=np.int64)
-        for index, s in enumerate(members):
-            lo, hi = spans.get((s.experiment_id, s.name), (0, 0))
-            owner[lo:hi] = index
-            widths[index] = bucket_width(s.first_step, s.last_step, max_points)
-            offsets[index] = s.first_step // widths[index]
-        owner = np.concatenate([owner, owner])
-        picked = _downsample_many(owner, steps, values, widths, offsets, max_points)
-        for index, s in enumerate(members):
-            result[s.experiment_id][s.name] = picked.get(index, Series([], []))
+        blocks = _read_blocks(session, level, [(s.experiment_id, s.name) for s in members])
+        for s in members:
+            found_blocks = blocks.get((s.experiment_id, s.name))
+            width = bucket_width(s.first_step, s.last_step, max_points)
+            result[s.experiment_id][s.name] = (
+                Series([], []) if found_blocks is None else found_blocks.downsample(level, width)
+            )
     return result
 
 
-def _downsample_many(owner, steps, values, widths, offsets, max_points: int) -> dict[int, Series]:
-    """``downsample`` for many series at once (one sort for all of them): ``owner`` says which
-    series each candidate point belongs to, ``widths``/``offsets`` give each series' buckets."""
-    keep = (owner >= 0) & ~np.isnan(values) & ~np.isnan(steps)
-    owner, steps, values = owner[keep], steps[keep].astype(np.int64), values[keep]
-    if len(owner) == 0:
-        return {}
-    bucket = steps // widths[owner] - offsets[owner]
-    group = owner * (max_points + 2) + bucket  # buckets per series never exceed max_points // 2 + 1
-    _, imin = _group_extremes(group, values, steps)
-    _, imax = _group_extremes(group, -values, steps)
-    chosen = np.concatenate([imin, imax])
-    order = np.lexsort((steps[chosen], owner[chosen]))
-    chosen = chosen[order]
-    # a flat bucket picks the same point twice
-    distinct = np.ones(len(chosen), dtype=bool)
-    distinct[1:] = (owner[chosen][1:] != owner[chosen][:-1]) | (steps[chosen][1:] != steps[chosen][:-1])
-    chosen = chosen[distinct]
-    out: dict[int, Series] = {}
-    owners = owner[chosen]
-    bounds = np.flatnonzero(np.diff(owners)) + 1
-    for part in np.split(np.arange(len(chosen)), bounds):
-        picked = chosen[part]
-        out[int(owner[picked[0]])] = Series(steps[picked].tolist(), values[picked].tolist())
-    return out
+@dataclass
+class _Blocks:
+    """One series' rollup blocks of one level, in block order; NaN for a block of only
+    non-finite values (its steps are then meaningless)."""
+
+    block: np.ndarray  # int64
+    min_step: np.ndarray  # int64
+    min_value: np.ndarray  # float64
+    max_step: np.ndarray
+    max_value: np.ndarray
+
+    def downsample(self, level: int, width: int) -> Series:
+        """Each bucket's (``step // width``) smallest and largest value, earliest step on ties,
+        exactly: a bucket is a run of whole blocks (``width`` is a multiple of ``level``), its
+        minimum the least block minimum, and block minima come in step order."""
+        bucket = self.block * level // width
+        starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+        low_steps, low_values = _first_extreme(self.min_step, self.min_value, starts)
+        high_steps, high_values = _first_extreme(self.max_step, -self.max_value, starts)
+        steps = np.concatenate([low_steps, high_steps])
+        values = np.concatenate([low_values, -high_values])
+        kept, first = np.unique(steps, return_index=True)  # a flat bucket picks one point twice
+        return Series(kept.tolist(), values[first].tolist())
 
 
-def _fetch_tuples(session: Session, query) -> list[tuple]:
-    """Plain tuples straight from the driver: building SQLAlchemy rows cost more than the
-    query itself for the tens of thousands of blocks a comparison reads."""
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        return [tuple(r) for r in connection.execute(query).fetchall()]
-    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(str(compiled), compiled.params)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+def _first_extreme(steps: np.ndarray, values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment (``starts`` of runs of ``values``): the step and value of its smallest value,
+    the first one on ties; segments of only NaN give nothing."""
+    v = np.where(np.isnan(values), np.inf, values)
+    least = np.minimum.reduceat(v, starts)
+    segment = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(v)]))
+    hits = np.flatnonzero(v == least[segment])  # never true for an all-NaN (inf) segment's inf
+    hits = hits[np.isfinite(v[hits])]
+    first = hits[np.r_[True, segment[hits][1:] != segment[hits][:-1]]] if len(hits) else hits
+    return steps[first], values[first]
 
 
-def _spans(rows: Sequence[Sequence[Any]]) -> dict[tuple[int, str], tuple[int, int]]:
-    """(experiment, name) → [start, end) of its rows in ``rows`` sorted by those two columns."""
-    spans: dict[tuple[int, str], tuple[int, int]] = {}
+_PG_BLOCKS = text(
+    """
+    SELECT experiment_id, name,
+           string_agg(int8send(block), ''::bytea ORDER BY block),
+           string_agg(int8send(COALESCE(min_step, 0)), ''::bytea ORDER BY block),
+           string_agg(float8send(COALESCE(min_value, 'NaN')), ''::bytea ORDER BY block),
+           string_agg(int8send(COALESCE(max_step, 0)), ''::bytea ORDER BY block),
+           string_agg(float8send(COALESCE(max_value, 'NaN')), ''::bytea ORDER BY block)
+    FROM metric_rollups
+    WHERE width = :width AND experiment_id = ANY(:ids) AND name = ANY(:names)
+    GROUP BY experiment_id, name
+    """
+)
+
+
+def _read_blocks(session: Session, level: int, keys: list[tuple[int, str]]) -> dict[tuple[int, str], _Blocks]:
+    """The blocks of width ``level`` of every series in ``keys``.  PostgreSQL packs each
+    series' columns into one big-endian binary string (one row per series, decoded by numpy
+    without a Python object per block: a comparison reads tens of thousands of blocks)."""
+    if _dialect(session) == "postgresql":
+        ids = sorted({k[0] for k in keys})
+        names = sorted({k[1] for k in keys})
+        wanted = set(keys)
+        out = {}
+        for eid, name, *packed in session.execute(_PG_BLOCKS, {"width": level, "ids": ids, "names": names}):
+            if (eid, name) in wanted:
+                ints = [np.frombuffer(packed[i], dtype=">i8").astype(np.int64) for i in (0, 1, 3)]
+                floats = [np.frombuffer(packed[i], dtype=">f8").astype(np.float64) for i in (2, 4)]
+                out[(eid, name)] = _Blocks(ints[0], ints[1], floats[0], ints[2], floats[1])
+        return out
+    r = MetricRollup
+    query = (
+        select(r.experiment_id, r.name, r.block, r.min_step, r.min_value, r.max_step, r.max_value)
+        .where(r.width == level, tuple_(r.experiment_id, r.name).in_(keys))
+        .order_by(r.experiment_id, r.name, r.block)
+    )
+    rows = session.execute(query).fetchall()
+    out = {}
     start = 0
     for end in range(1, len(rows) + 1):
-        if end == len(rows) or rows[end][0] != rows[start][0] or rows[end][1] != rows[start][1]:
-            spans[(rows[start][0], rows[start][1])] = (start, end)
+        if end == len(rows) or rows[end][:2] != rows[start][:2]:
+            columns = list(zip(*rows[start:end]))
+            as_int = [np.array([0 if v is None else v for v in columns[i]], dtype=np.int64) for i in (2, 3, 5)]
+            as_float = [np.array(columns[i], dtype=np.float64) for i in (4, 6)]  # None -> NaN
+            out[tuple(rows[start][:2])] = _Blocks(as_int[0], as_int[1], as_float[0], as_int[2], as_float[1])
             start = end
-    return spans
+    return out
 
 
 def _group_rows(rows: Sequence[Sequence[Any]]) -> dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]:

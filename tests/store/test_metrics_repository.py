@@ -109,3 +109,53 @@ def test_series_many_reads_several_experiments_and_filters_names(session):
 def test_max_points_below_four_is_rejected(session):
     with pytest.raises(ValueError, match="max_points"):
         repo.series(session, make_experiment(session), None, 3)
+
+
+def test_appended_points_keep_awkward_names_epochs_and_exact_values(session):
+    """An append-only batch takes the bulk path (COPY on PostgreSQL): names with the characters
+    its text format escapes, null epochs and full float precision come back as they went in."""
+    eid = make_experiment(session)
+    names = ["tab\there", "back\\slash", "new\nline", "ünïcode/loss"]
+    values = [0.1 + 1e-17, 1.2345678901234567e-300, -3.0, 123456789.123456789]
+    points = [(n, s, None if s % 2 else s, v * (s + 1), 1e9 + s / 3) for n in names for s, v in enumerate(values)]
+    assert repo.add_points(session, eid, points) == len(points)
+    for name in names:
+        stored = repo.raw_points(session, eid, name)
+        want = [(s, e, v, w) for n, s, e, v, w in points if n == name]
+        assert stored == want
+    assert repo.add_points(session, eid, points) == 0
+
+
+def test_append_that_meets_a_row_written_meanwhile_falls_back_to_skipping_it(session):
+    """The append check reads the summary; a point another writer stored without it yet being
+    visible there makes the bulk append conflict, and the batch is inserted row by row instead."""
+    from store.models import Metric
+
+    eid = make_experiment(session)
+    session.add(Metric(experiment_id=eid, name="lr", step=5, epoch=0, value=9.0, wall_time=1.0))
+    session.flush()
+    assert repo.add_points(session, eid, _points("lr", range(10), np.arange(10.0))) == 9
+    stored = repo.raw_points(session, eid, "lr")
+    assert [p[0] for p in stored] == list(range(10))
+    assert stored[5][2] == 9.0  # the earlier writer's point is kept
+
+
+def test_downsampling_from_rollups_skips_non_finite_points_and_whole_non_finite_blocks(session):
+    """A diverged stretch (NaN and inf, stored as NULL) longer than a block leaves blocks with no
+    value: those buckets give no point, and the others still give their exact min and max."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    steps = np.arange(n)
+    values = np.round(np.cumsum(rng.normal(size=n)), 2)
+    values[3000:3700] = np.nan  # several whole 16- and 256-step blocks
+    values[rng.choice(n, 50, replace=False)] = np.inf
+    eid = make_experiment(session)
+    for chunk in np.array_split(rng.permutation(n), 4):
+        repo.add_points(session, eid, _points("val/loss", steps[chunk], values[chunk]))
+    series = repo.series(session, eid, ["val/loss"], 500)["val/loss"]
+    finite = np.isfinite(values)
+    width = repo.bucket_width(0, n - 1, 500)
+    assert width % 16 == 0 and n > 500  # read from the rollups, not the points
+    assert series.steps == _expected_steps(steps[finite], values[finite], width)
+    assert series.values == values[series.steps].tolist()
+    assert not any(3000 <= s < 3700 for s in series.steps)
