@@ -1,4 +1,5 @@
-"""``descent bench optim``: time one optimizer step of every solver against torch.optim.
+"""``descent bench optim``: time one optimizer step of every solver against torch.optim;
+``descent bench solvers``: one training step of every solver on a small MLP against Adam.
 
 torch is imported only when the benchmark runs, so ``descent --help`` stays fast."""
 
@@ -27,7 +28,30 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
 
 
+    s = sub.add_parser(
+        "solvers", help="one training step of every solver on one small MLP, relative to Adam",
+        description="Mean time of one training step (forward, backward, step; or step(closure)) per solver, "
+                    "with Adam timed in the same rounds.",
+    )
+    s.add_argument("--hidden", type=int, default=24, help="hidden units of the MLP (default 24: 1,810 parameters)")
+    s.add_argument("--batch", type=int, default=512, help="samples in the fixed batch (default 512)")
+    s.add_argument("--steps", type=int, default=10, help="steps timed per round, from the start (default 10)")
+    s.add_argument("--rounds", type=int, default=3, help="timed blocks; the best is kept (default 3)")
+    s.add_argument("--only", type=_names, default=None, help="comma-separated solver names, e.g. lbfgs,kfac")
+    s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    s.add_argument("--markdown", action="store_true", help="print a Markdown table")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.benchmark == "solvers":
+        from optim.bench_solvers import format_solver_table, run_solver_benchmark
+
+        result = run_solver_benchmark(
+            only=args.only, hidden=args.hidden, batch=args.batch, steps=args.steps, rounds=args.rounds,
+            threads=args.threads,
+        )
+        print(format_solver_table(result, markdown=args.markdown))
+        return 0
     import torch
 
     from optim.bench import format_table, run_benchmark

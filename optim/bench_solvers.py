@@ -1,0 +1,200 @@
+"""Cost of one training step of every catalogued solver on the same small model, relative to Adam.
+
+``optim.bench`` times the update alone on millions of parameters; the second-order solvers
+cannot be timed that way (they need a closure or the model's forward pass, and are meant for
+small models).  Here every solver trains the same MLP (tanh hidden layer, softmax output) on the
+same fixed batch of Gaussian-blob data, and a step is what the training engine does for that
+solver: ``zero_grad``, forward, loss, backward and ``step()`` for the ordinary ones; one
+``step(closure)`` for the closure-driven ones, however many times they call the closure.
+
+Every round starts again from the same initial weights with a fresh optimizer and times its
+first ``steps`` steps: the working phase of training (a converged L-BFGS would otherwise stop
+after one evaluation and look cheap).  A row is the mean milliseconds per step of those steps
+(a mean, not a median, so a periodic cost such as K-FAC's inverse update or Shampoo's root
+recomputation is counted at its amortised rate), the best of ``rounds`` rounds.  Adam runs the
+same fresh steps in alternation with every solver, round for round, and the ratio is the
+solver's best round over Adam's.  A solver whose step takes longer than ``max_block_s /
+steps`` (Newton's dense Hessian) is timed over fewer steps, at least one; ``steps`` in its row
+says how many.  ``evals/step`` counts forward/backward passes: one for the ordinary solvers,
+more for line searches and Levenberg–Marquardt checks.
+
+    >>> result = run_solver_benchmark(hidden=24, batch=512, steps=10)
+    >>> print(format_solver_table(result))
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+REFERENCE = "adam"
+
+
+@dataclass
+class SolverRow:
+    solver: str
+    family: str
+    steps: int
+    ms: float
+    adam_ms: float  # the reference, timed in the same rounds
+    evals_per_step: float
+    final_loss: float
+
+    @property
+    def vs_adam(self) -> float:
+        return self.ms / self.adam_ms
+
+
+@dataclass
+class SolverBenchResult:
+    n_params: int
+    batch: int
+    steps: int
+    rounds: int
+    threads: int
+    torch_version: str
+    warmup: int = 0
+    rows: list[SolverRow] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def make_problem(features: int, hidden: int, classes: int, batch: int, seed: int = 0):
+    """A fixed batch of ``classes`` Gaussian blobs in ``features`` dimensions and the MLP's builder."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, features, generator=g) * 0.3  # overlapping: the loss stays well above 0
+    y = torch.arange(batch) % classes
+    x = centres[y] + torch.randn(batch, features, generator=g)
+
+    def model():
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(
+            torch.nn.Linear(features, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, classes)
+        )
+
+    return x, y, model
+
+
+class _Stepper:
+    """One solver on its own copy of the model, stepped the way the engine steps it."""
+
+    def __init__(self, name: str, build_model, x, y):
+        import torch
+
+        from optim import catalog
+        from optim.factory import build_optimizer
+
+        self.entry = catalog.solver(name)
+        self.model = build_model()
+        self.x, self.y = x, y
+        self.loss_fn = torch.nn.functional.cross_entropy
+        self.opt = build_optimizer(
+            self.model.parameters(), name, {}, model=self.model if self.entry.needs_model else None
+        )
+        self.evals = 0
+        self.loss = float("nan")
+
+    def _closure(self):
+        self.evals += 1
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(self.x), self.y)
+        loss.backward()
+        self.loss = loss.item()
+        return loss
+
+    def step(self) -> None:
+        if self.entry.needs_closure:
+            self.opt.step(self._closure)
+        else:
+            self._closure()
+            self.opt.step()
+
+    def timed_block(self, steps: int) -> float:
+        """Mean milliseconds per step over ``steps`` steps."""
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        return (time.perf_counter() - start) * 1e3 / steps
+
+
+def run_solver_benchmark(
+    only: list[str] | None = None, features: int = 64, hidden: int = 24, classes: int = 10, batch: int = 512,
+    steps: int = 10, rounds: int = 3, warmup: int = 2, threads: int | None = None, seed: int = 0,
+    max_block_s: float = 10.0,
+) -> SolverBenchResult:
+    """Time every catalogued solver (or ``only`` those) against Adam on one MLP and batch.
+    Solvers whose ``max_params`` is below the model's size are skipped, with the reason."""
+    import torch
+
+    from optim import catalog
+
+    for key, value in (("steps", steps), ("rounds", rounds), ("batch", batch), ("hidden", hidden)):
+        if value < 1:
+            raise ValueError(f"{key}: must be >= 1, got {value}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads: must be >= 1, got {threads}")
+    names = sorted(catalog.SOLVERS) if only is None else list(only)
+    unknown = [n for n in names if n not in catalog.SOLVERS]
+    if unknown:
+        raise ValueError(f"only: unknown solvers {unknown}; known: {sorted(catalog.SOLVERS)}")
+    previous = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        x, y, build_model = make_problem(features, hidden, classes, batch, seed)
+        n_params = sum(p.numel() for p in build_model().parameters())
+        result = SolverBenchResult(
+            n_params, batch, steps, rounds, torch.get_num_threads(), torch.__version__, warmup=warmup
+        )
+        for name in names:
+            entry = catalog.solver(name)
+            if entry.max_params is not None and n_params > entry.max_params:
+                result.skipped[name] = f"model has {n_params} parameters, max_params is {entry.max_params}"
+                continue
+            warm, warm_adam = _Stepper(name, build_model, x, y), _Stepper(REFERENCE, build_model, x, y)
+            step_ms = min((warm.timed_block(1) for _ in range(max(1, warmup))), default=0.0)
+            for _ in range(warmup):  # lazy state, allocator, first-call paths
+                warm_adam.step()
+            n = max(1, min(steps, int(max_block_s * 1e3 / max(step_ms, 1e-9))))
+            best, best_adam = float("inf"), float("inf")
+            for _ in range(rounds):
+                adam, ours = _Stepper(REFERENCE, build_model, x, y), _Stepper(name, build_model, x, y)
+                best_adam = min(best_adam, adam.timed_block(n))
+                best = min(best, ours.timed_block(n))
+            result.rows.append(SolverRow(name, entry.family, n, best, best_adam, ours.evals / n, ours.loss))
+        return result
+    finally:
+        torch.set_num_threads(previous)
+
+
+COLUMNS = ("solver", "family", "steps", "ms/step", "vs adam", "evals/step", "loss after")
+
+
+def _cells(row: SolverRow) -> tuple[str, ...]:
+    return (row.solver, row.family, str(row.steps), f"{row.ms:.3f}", f"{row.vs_adam:.2f}x",
+            f"{row.evals_per_step:.2f}", f"{row.final_loss:.4f}")
+
+
+def format_solver_table(result: SolverBenchResult, markdown: bool = False) -> str:
+    """The rows as an aligned text table (or Markdown), under a line describing the run."""
+    head = (
+        f"MLP with {result.n_params:,} parameters, batch {result.batch}, {result.threads} threads, "
+        f"best of {result.rounds} rounds of the first {result.steps} steps from the same start, "
+        f"torch {result.torch_version}; 'loss after' is the batch loss at the round's last step"
+    )
+    body = [_cells(r) for r in result.rows]
+    if markdown:
+        lines = [head, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+    else:
+        widths = [max(len(c) for c in col) for col in zip(COLUMNS, *body)]
+        lines = [head, ""]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in (COLUMNS, *body)]
+    if result.skipped:
+        lines.append("")
+        lines += [f"not timed: {name} ({why})" for name, why in sorted(result.skipped.items())]
+    return "\n".join(lines)
+
+
+__all__ = ["SolverBenchResult", "SolverRow", "format_solver_table", "make_problem", "run_solver_benchmark"]
