@@ -1,12 +1,11 @@
 """Worker benchmarks.
 
 1. Engine throughput: the engine's training samples/s against a minimal hand-written torch loop
-   on the same model, data, batch size and Descent optimizer (``optim.Adam``).  Both run the
-   same epochs in alternation; each side's figure is the median over epochs after the first of
-   the training phase only (the engine's own ``samples_per_s`` metric: every step's metrics,
-   cancel check and scheduler included; per-epoch evaluation and checkpoint excluded).  The
-   engine's end-to-end rate (whole ``train()`` call: setup, evaluation every epoch, test) is
-   shown beside it.
+   on the same model, data, batch size and Descent optimizer (``optim.Adam``).  Both run whole
+   trainings in alternation (build, the epochs with a validation pass after each, the test
+   pass); each side's figure is train samples x epochs over its median run time, by CPU time
+   of this thread and by wall clock.  The engine does all it does in production (every step's
+   metrics, cancel check, scheduler) but writes to a ``ListSink`` instead of a database.
 2. Queue latency: ``POST /experiments`` → ``running`` with an idle worker, on real PostgreSQL
    and Redis, the api (uvicorn) and a worker as separate processes.  Latency is the
    experiment's ``started_at`` (set by the worker's claim) minus the moment the POST was sent.
