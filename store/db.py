@@ -3,7 +3,12 @@ SQLite file as the embedded default.
 
 SQLite gets WAL (readers never block the writer), foreign keys (off by default there) and a
 busy timeout (a second writer waits instead of failing).  Its driver's own transaction
-handling is switched off so SQLAlchemy emits ``BEGIN`` itself, which makes savepoints work."""
+handling is switched off so SQLAlchemy begins transactions itself, which makes savepoints
+work, and it begins them ``IMMEDIATE``: a deferred transaction that has read and then wants to
+write cannot wait for the lock once another writer has committed after its read (SQLite gives
+up at once with "database is locked", the busy timeout notwithstanding), so the api answered
+500 while the worker wrote metrics.  Taking the write lock at ``BEGIN`` makes a second
+transaction wait its turn instead; each is one request or one batch, so the waits are short."""
 
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ def make_engine(url: str, **kwargs) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

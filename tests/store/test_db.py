@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import text
 
@@ -41,3 +43,44 @@ def test_foreign_keys_are_enforced(session):
 
     with pytest.raises(IntegrityError):
         experiments.create(session, name="orphan", spec={}, solver="sgd", tags=[], split_id=999_999, queue="cpu")
+
+
+def test_sqlite_transaction_that_reads_then_writes_waits_for_a_concurrent_writer(tmp_path):
+    """A reads, B writes and commits, then A writes.  With deferred transactions SQLite fails
+    A's write at once ("database is locked": its snapshot is stale and the busy timeout does
+    not apply); with the write lock taken at BEGIN, B waits until A commits and both land."""
+    import threading
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (who TEXT)")
+    a_has_read, errors = threading.Event(), []
+
+    def writer_a():
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("SELECT count(*) FROM t").scalar()
+                a_has_read.set()
+                time.sleep(0.3)  # B tries to write meanwhile
+                conn.exec_driver_sql("INSERT INTO t VALUES ('a')")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            a_has_read.set()
+
+    def writer_b():
+        a_has_read.wait(5)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES ('b')")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer_a), threading.Thread(target=writer_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert not errors, errors
+    with engine.connect() as conn:
+        assert sorted(r[0] for r in conn.exec_driver_sql("SELECT who FROM t")) == ["a", "b"]
+    engine.dispose()

@@ -51,17 +51,7 @@ def points_for(run: int, steps: int, epochs: int) -> list[dict]:
     return out
 
 
-def retried(send, attempts: int = 5) -> httpx.Response:
-    """The embedded SQLite sometimes answers 500 "database is locked" when the api's reconciler
-    writes at the same moment (a deferred transaction that read first cannot take the write
-    lock); the failed INSERT committed nothing, so sending again is safe."""
-    for _ in range(attempts - 1):
-        response = send()
-        if response.status_code != 500:
-            break
-        time.sleep(0.2)
-    else:
-        response = send()
+def created(response: httpx.Response) -> httpx.Response:
     assert response.status_code in (200, 201), response.text
     return response
 
@@ -76,15 +66,15 @@ def populated(tmp_path_factory):
             spec = {"name": f"run-{i:03d}", "split_id": split["id"], "architecture": {"name": "mlp"},
                     "solver": {"name": ["adam", "sgd", "lion", "rmsprop"][i % 4], "base_lr": 10 ** -(1 + i % 4)},
                     "tags": [f"group-{i % 10}"]}
-            return retried(lambda: api.post("/experiments", json=spec)).json()["id"]
+            return created(api.post("/experiments", json=spec)).json()["id"]
 
         started = time.perf_counter()
         ids = [create(i) for i in range(LISTED)]
         compared = ids[-COMPARED:]
         for i in ids:
             points = points_for(i, STEPS, EPOCHS) if i in compared else points_for(i, EPOCHS, EPOCHS)[-3 * EPOCHS:]
-            retried(lambda: api.post(f"/experiments/{i}/metrics", json={"points": points}))  # noqa: B023
-        assert api.get("/experiments", params={"limit": 1}).json()["total"] == LISTED, "a retry created a duplicate"
+            created(api.post(f"/experiments/{i}/metrics", json={"points": points}))
+        assert api.get("/experiments", params={"limit": 1}).json()["total"] == LISTED
         print(f"\npopulated {LISTED} experiments ({COMPARED} with {STEPS} steps) in {time.perf_counter() - started:.1f} s")
         yield base, compared
 
