@@ -11,7 +11,7 @@ laptop with ``pip install httpx`` can drive a remote GPU box::
                         "architecture": {"name": "mlp"}, "solver": {"name": "adam", "base_lr": 1e-3},
                         "training": {"epochs": 5}})
         done = c.wait(run["id"])
-        print(done["status"], c.metrics(run["id"], names=["val_accuracy"]))
+        print(done["status"], c.metrics(run["id"], names=["val/accuracy"]))
 """
 
 from __future__ import annotations

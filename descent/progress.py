@@ -2,7 +2,7 @@
 
 On a terminal every followed run has one line, redrawn in place:
 
-    #12 adam-iris      [██████████░░░░░░░░░░]  3/5 ep  train_loss 0.412  val_accuracy 0.933  running
+    #12 adam-iris      [██████████░░░░░░░░░░]  3/5 ep  train/loss 0.412  val/accuracy 0.933  running
 
 Piped into a file or a CI log, a line is printed only when a run's epoch or status changes, so
 the log reads as a history instead of a wall of carriage returns."""

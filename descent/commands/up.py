@@ -1,8 +1,9 @@
 """``descent up``: the embedded default on one machine, with no server to install.
 
-An SQLite file and kombu's filesystem broker under the data folder (``./descent-data``), the
-migrations applied, then the api and one worker as two separate child processes (``descent
-api`` and ``descent worker``, exactly the production commands, configured by environment).
+An SQLite file, and kombu's SQLAlchemy broker over a second one, in the data folder
+(``./descent-data``); the migrations applied, then the api and one worker as two separate
+child processes (``descent api`` and ``descent worker``, exactly the production commands,
+configured by environment).
 It prints the addresses once the api answers ``/health``; Ctrl-C (or SIGTERM) stops both and
 exits 0.  If a child dies, it says which one and stops the other."""
 

@@ -83,6 +83,8 @@ def test_openapi_and_docs_are_served(client):
     assert client.get("/openapi.json").json()["info"]["title"] == "Descent"
     assert client.get(f"{API}/openapi.json").status_code == 200
     assert client.get(f"{API}/docs").status_code == 200
+    redirected = client.get("/docs")  # the README's short address
+    assert redirected.status_code == 200 and redirected.url.path == f"{API}/docs"
 
 
 @pytest.mark.parametrize("path, key", [("/solvers", "sgd"), ("/schedulers", "constant"), ("/architectures", "mlp")])

@@ -91,6 +91,14 @@ def test_examples_are_valid_experiment_specs():
             ExperimentSpec.model_validate({**{k: v for k, v in spec.items() if k != "split"}, "split_id": 1})
 
 
+def test_the_tour_examples_differ_only_in_their_solver():
+    """The README's tour compares two solvers; anything else that differed would confound it."""
+    folder = Path(__file__).resolve().parents[2] / "examples"
+    (adam,), (sgd,) = client_cmds.load_specs(folder / "iris-adam.yaml"), client_cmds.load_specs(folder / "iris-sgd.json")
+    differing = {k for k in adam.keys() | sgd.keys() if adam.get(k) != sgd.get(k)}
+    assert differing == {"name", "description", "solver"}
+
+
 def _row(eid, name, best, final, step=1):
     return {"experiment_id": eid, "name": name, "best_value": best, "best_step": step, "final_value": final}
 
