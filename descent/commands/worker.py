@@ -1,6 +1,6 @@
 """``descent worker``: run training workers.
 
-* ``descent worker --gpus 0,1``: one child process per card, each with ``CUDA_VISIBLE_DEVICES``
+* ``descent worker --gpus 0,1`` (or ``--gpus all``): one child process per card, each with ``CUDA_VISIBLE_DEVICES``
   set to its card and consuming the ``gpu`` queue one training at a time; a child that dies is
   restarted (its experiment is re-sent and resumes from its checkpoint).
 * ``descent worker``: one worker on the ``gpu`` queue when this machine has a GPU, else ``cpu``
@@ -26,16 +26,24 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue", choices=("gpu", "cpu"), default=None,
                         help="queue to consume (default: gpu when a GPU is visible, else cpu)")
     parser.add_argument("--gpus", default=None,
-                        help="comma-separated GPU indices: one worker process per card on the gpu queue")
+                        help="comma-separated GPU indices, or all: one worker process per card on the gpu queue")
     parser.add_argument("--concurrency", type=int, default=1,
                         help="trainings at once in one worker (default 1; ignored with --gpus)")
     parser.add_argument("--loglevel", default="INFO", help="Celery log level (default INFO)")
 
 
-def parse_gpus(text: str) -> list[str]:
+def parse_gpus(text: str, visible: int | None = None) -> list[str]:
+    """Card indices from ``--gpus``: a list such as ``0,1``, or ``all`` for every card this
+    process sees (``visible``, counted with torch when not given)."""
+    if text.strip() == "all":
+        count = _gpu_count() if visible is None else visible
+        if count == 0:
+            raise ValueError("--gpus all: no GPU is visible to this process; check the NVIDIA driver "
+                             "(nvidia-smi) or run a CPU worker with --queue cpu")
+        return [str(i) for i in range(count)]
     gpus = [g.strip() for g in text.split(",") if g.strip()]
     if not gpus or not all(g.isdigit() for g in gpus):
-        raise ValueError(f"--gpus: expected comma-separated card indices such as 0,1; got {text!r}")
+        raise ValueError(f"--gpus: expected comma-separated card indices such as 0,1, or all; got {text!r}")
     if len(set(gpus)) != len(gpus):
         raise ValueError(f"--gpus: a card is listed twice in {text!r}")
     return gpus
@@ -49,13 +57,17 @@ def celery_argv(queue: str, concurrency: int, name: str, loglevel: str) -> list[
     ]
 
 
-def _has_gpu() -> bool:
+def _gpu_count() -> int:
     try:
         import torch
 
-        return torch.cuda.is_available()
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
     except ImportError:
-        return False
+        return 0
+
+
+def _has_gpu() -> bool:
+    return _gpu_count() > 0
 
 
 def run(args: argparse.Namespace) -> int:

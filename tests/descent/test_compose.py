@@ -16,8 +16,11 @@ import yaml
 from store.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-# Variables read only by docker compose itself, not by Settings.
+# Variables read only by docker compose itself, or by the client, not by Settings.
 COMPOSE_ONLY = {"DESCENT_PORT", "DESCENT_WORKER_GPUS"}
+CLIENT_ONLY = {"DESCENT_URL"}
+# Settings that mean nothing in the compose topology (it uses Redis, not a server-free broker).
+NOT_FOR_COMPOSE = {"DESCENT_BROKER_POLL_INTERVAL"}
 
 
 def _compose_command() -> list[str]:
@@ -126,7 +129,21 @@ def test_env_example_documents_every_setting():
     documented = set(re.findall(r"^#?\s*(DESCENT_[A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), flags=re.M))
     settings = {f"DESCENT_{name.upper()}" for name in Settings.model_fields}
     assert settings <= documented, f"undocumented: {sorted(settings - documented)}"
-    assert documented - settings <= COMPOSE_ONLY, f"not read by anything: {sorted(documented - settings - COMPOSE_ONLY)}"
+    unread = documented - settings - COMPOSE_ONLY - CLIENT_ONLY
+    assert not unread, f"not read by anything: {sorted(unread)}"
+
+
+def test_every_setting_reaches_the_containers(compose_config):
+    """A variable set in .env must reach the api and the workers, or setting it does nothing."""
+    services = compose_config("cpu")["services"]
+    settings = {f"DESCENT_{name.upper()}" for name in Settings.model_fields} - NOT_FOR_COMPOSE
+    for name in ("api", "worker", "worker-cpu"):
+        missing = settings - set(services[name]["environment"])
+        assert not missing, f"{name} never sees {sorted(missing)}"
+
+
+def test_gpu_worker_runs_one_process_per_reserved_card_by_default(compose_config):
+    assert "--gpus all" in " ".join(compose_config()["services"]["worker"]["command"])
 
 
 def test_env_example_defaults_are_the_settings_defaults(tmp_path):

@@ -13,6 +13,16 @@ def test_gpu_lists_parse(text, cards):
     assert parse_gpus(text) == cards
 
 
+@pytest.mark.parametrize(("visible", "cards"), [(1, ["0"]), (4, ["0", "1", "2", "3"])])
+def test_all_means_every_visible_card(visible, cards):
+    assert parse_gpus("all", visible=visible) == cards
+
+
+def test_all_without_a_gpu_says_what_to_do():
+    with pytest.raises(ValueError, match="--gpus all: no GPU .*--queue cpu"):
+        parse_gpus("all", visible=0)
+
+
 @pytest.mark.parametrize(("text", "problem"), [("", "expected"), ("a,1", "expected"), ("0,0", "twice"), ("-1", "expected")])
 def test_bad_gpu_lists_are_rejected_naming_the_option(text, problem):
     with pytest.raises(ValueError, match=f"--gpus: .*{problem}"):
