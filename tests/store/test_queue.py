@@ -1,0 +1,58 @@
+"""The broker contract both ends build their Celery app from: the settings the worker's
+guarantees rest on (JSON only, late acks, one prefetched task, re-queue on a lost worker, no
+result backend, a Redis visibility timeout longer than any run) for every broker kind."""
+
+from __future__ import annotations
+
+import pytest
+
+from store.queue import QUEUES, celery_config, make_celery, send_training
+from store.settings import Settings
+
+BROKERS = [
+    ("redis", "redis://127.0.0.1:6379/0"),
+    ("embedded default (SQLite)", None),
+]
+
+GUARANTEES = {
+    "task_serializer": "json",
+    "accept_content": ["json"],
+    "result_serializer": "json",
+    "task_acks_late": True,  # a task is acknowledged when it ends, so a crash re-delivers it
+    "task_reject_on_worker_lost": True,
+    "worker_prefetch_multiplier": 1,  # a worker holds one training, never a backlog
+    "task_ignore_result": True,
+    "result_backend": None,  # the database holds job state
+}
+
+
+@pytest.mark.parametrize(("kind", "url"), BROKERS, ids=[b[0] for b in BROKERS])
+def test_every_broker_gets_the_delivery_guarantees(kind, url, tmp_path):
+    settings = Settings(data_dir=tmp_path, broker_url=url)
+    config = celery_config(settings)
+    for key, value in GUARANTEES.items():
+        assert config[key] == value, key
+    app = make_celery(settings)
+    for key, value in GUARANTEES.items():
+        assert app.conf[key] == value, key
+
+
+def test_redis_visibility_timeout_outlasts_the_longest_run(tmp_path):
+    """Redis re-delivers an unacknowledged task after the visibility timeout: shorter than a run,
+    a second worker would start the same experiment while the first still trains it."""
+    settings = Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:6379/0")
+    options = celery_config(settings)["broker_transport_options"]
+    assert options["visibility_timeout"] == settings.redis_visibility_timeout >= 7 * 24 * 3600
+    custom = Settings(data_dir=tmp_path, broker_url="redis://x:6379/0", redis_visibility_timeout=30 * 24 * 3600)
+    assert celery_config(custom)["broker_transport_options"]["visibility_timeout"] == 30 * 24 * 3600
+
+
+def test_embedded_broker_is_an_sqlite_file_in_the_data_folder(tmp_path):
+    config = celery_config(Settings(data_dir=tmp_path))
+    assert config["broker_url"] == f"sqla+sqlite:///{(tmp_path / 'broker.db').resolve()}"
+
+
+def test_only_the_two_queues_are_accepted():
+    assert QUEUES == ("gpu", "cpu")
+    with pytest.raises(ValueError, match="queue"):
+        send_training(None, 1, "tpu")
