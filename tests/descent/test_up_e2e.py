@@ -134,6 +134,10 @@ def test_up_trains_compares_stops_and_restarts_with_its_data(tmp_path):
         assert listed.returncode == 0 and all(f"e2e-{s}" in listed.stdout for s in ("adam", "sgd"))
         logs = descent("logs", str(ids[0]), "--url", first.url)
         assert logs.returncode == 0 and "succeeded" in logs.stdout and "STEP" in logs.stdout
+        shown = descent("show", str(ids[1]), "--url", first.url)
+        assert shown.returncode == 0 and "succeeded" in shown.stdout and "sgd" in shown.stdout, shown.stdout
+
+        detach_then_cancel(tmp_path, first.url)
 
         assert first.interrupt() == 0, first.output()
     finally:
@@ -153,6 +157,42 @@ def test_up_trains_compares_stops_and_restarts_with_its_data(tmp_path):
         assert second.interrupt() == 0, second.output()
     finally:
         second.kill()
+
+
+def detach_then_cancel(folder: Path, url: str) -> None:
+    """Ctrl-C in ``descent submit`` detaches: the command ends, the run goes on; then
+    ``descent cancel`` stops it and the worker records it as cancelled."""
+    long_run = spec("e2e-long", {"name": "sgd", "base_lr": 0.01})
+    long_run["training"]["epochs"] = 100_000
+    long_run["tags"] = ["e2e-long"]  # kept apart from the two runs the restart checks
+    (folder / "long.json").write_text(json.dumps(long_run))
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "descent.cli", "submit", "long.json", "--url", url, "--poll", "0.2"],
+        cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    with Client(url) as client:
+        deadline = time.monotonic() + 120
+        long = None
+        while time.monotonic() < deadline:
+            long = next(iter(client.experiments(status="running")), None)
+            if long is not None:
+                break
+            assert follower.poll() is None, follower.communicate()[0]
+            time.sleep(0.2)
+        assert long is not None and long["name"] == "e2e-long", "the long run never started"
+        follower.send_signal(signal.SIGINT)
+        out, _ = follower.communicate(timeout=30)
+        assert follower.returncode == 130 and "detached; the run goes on" in out, out
+        time.sleep(1.0)
+        assert client.experiment(long["id"])["status"] == "running"  # detaching stopped nothing
+
+        cancelled = descent("cancel", str(long["id"]), "--url", url)
+        assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+        deadline = time.monotonic() + 60
+        while client.experiment(long["id"])["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.experiment(long["id"])["status"] == "cancelled"
 
 
 def check_compare_table(text: str, ids: list[int], series: dict) -> None:
