@@ -46,12 +46,41 @@ def check_betas(betas: tuple[float, float], name: str = "betas") -> None:
         check_range(f"beta parameter at index {i}", b, 0.0, 1.0)
 
 
-def default_foreach(params: Iterable[torch.Tensor]) -> bool:
-    """What ``foreach=None`` means, as in torch: the multi-tensor path when every parameter
-    is a dense tensor on a CUDA device, else the single-tensor loop (which is faster on CPU,
-    where the foreach kernels only save Python overhead and pay extra allocations)."""
-    params = [p for p in params if p is not None]
-    return bool(params) and all(p.is_cuda and type(p) is torch.Tensor for p in params)
+# torch's rule for ``foreach=None`` (torch/optim/optimizer.py ``_default_to_fused_or_foreach``):
+# plain tensors and Parameters, not subclasses, on the device types torch has foreach kernels for.
+FOREACH_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
+
+
+def foreach_device_types() -> list[str]:
+    """The device types with ``torch._foreach_*`` kernels, asked of torch at each call (its list
+    names the private-use backend by its current name); a copy of torch's list if torch moves it."""
+    try:
+        from torch.utils import _foreach_utils
+    except ImportError:  # pragma: no cover - torch keeps it there as of 2.x
+        return ["cuda", "xpu", "mtia", torch._C._get_privateuse1_backend_name()]
+    return _foreach_utils._get_foreach_kernels_supported_devices()
+
+
+def foreach_by_default(kinds: Iterable[tuple[str, type]], *, differentiable: bool = False) -> bool:
+    """The ``foreach=None`` decision from each parameter's ``(device type, Python type)``:
+    the multi-tensor path when every parameter is a ``torch.Tensor`` or ``nn.Parameter`` on a
+    device type with foreach kernels (``foreach_device_types``: CUDA and the others torch lists)
+    and ``differentiable`` is off, else the single-tensor loop (on CPU the foreach kernels only
+    save Python overhead and pay extra allocations).  Pure in its arguments, so the rule is
+    tested without a GPU.  One departure from torch: no parameters means the loop (torch says
+    foreach), so callers never run the multi-tensor path on empty lists."""
+    kinds = list(kinds)
+    if differentiable or not kinds:
+        return False
+    devices = foreach_device_types()
+    return all(device in devices and cls in FOREACH_TENSOR_TYPES for device, cls in kinds)
+
+
+def default_foreach(params: Iterable[torch.Tensor | None], *, differentiable: bool = False) -> bool:
+    """What ``foreach=None`` means, as in torch: ``foreach_by_default`` of the parameters'
+    device types and Python types (``None`` entries skipped, as torch skips them)."""
+    kinds = [(p.device.type, type(p)) for p in params if p is not None]
+    return foreach_by_default(kinds, differentiable=differentiable)
 
 
 def group_tensors(params, grads, *states):
@@ -83,7 +112,8 @@ ARG_DOCS = {
     "maximize": "maximize (bool, optional): maximize the objective instead of minimizing (default: False).",
     "foreach": (
         "foreach (bool, optional): use the multi-tensor ``torch._foreach_*`` path; ``None`` picks it "
-        "when all parameters are on CUDA, like torch (default: None)."
+        "when all parameters are on CUDA (or another device type with foreach kernels), like torch "
+        "(default: None)."
     ),
     "eps": "eps (float, optional): term added to the denominator for numerical stability.",
     "betas": "betas (Tuple[float, float], optional): decay rates of the first and second moment averages.",

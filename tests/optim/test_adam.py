@@ -2,6 +2,7 @@
 checkpoints), against its first-step closed form, and its hyperparameter checks."""
 
 import copy
+import importlib
 import inspect
 import itertools
 
@@ -86,6 +87,37 @@ def test_foreach_flag_picks_the_update_path(monkeypatch, foreach, expect_multi):
         monkeypatch.setattr(optim.adam, name, lambda *a, _n=name, _f=real, **k: (called.append(_n), _f(*a, **k)))
     _run(Adam, {"lr": 0.01, "foreach": foreach}, steps=1)
     assert set(called) == {"_multi_tensor_adam" if expect_multi else "_single_tensor_adam"}
+
+
+def _spy_paths(monkeypatch, module, called):
+    for name in ("_single_tensor_adam", "_multi_tensor_adam"):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _n=name, _f=real, **k: (called.append(_n), _f(*a, **k)))
+
+
+@pytest.mark.parametrize("cpu_has_foreach", [False, True], ids=["cpu", "cpu-as-foreach-device"])
+@pytest.mark.parametrize("as_parameters", [False, True], ids=["tensors", "parameters"])
+def test_foreach_none_takes_the_path_torch_takes(monkeypatch, as_parameters, cpu_has_foreach):
+    """foreach=None picks the multi-tensor path exactly when torch.optim.Adam does, nn.Parameters
+    included (every real model's on CUDA; CPU is declared a foreach device here to stand in for
+    it without a GPU, in torch's device list, which both rules read)."""
+    if cpu_has_foreach:
+        import torch.utils._foreach_utils as foreach_utils
+
+        devices = [*foreach_utils._get_foreach_kernels_supported_devices(), "cpu"]
+        monkeypatch.setattr(foreach_utils, "_get_foreach_kernels_supported_devices", lambda: devices)
+        monkeypatch.setattr(importlib.import_module("torch.optim.optimizer"),
+                            "_get_foreach_kernels_supported_devices", lambda: devices)
+    ours, theirs = [], []
+    _spy_paths(monkeypatch, optim.adam, ours)
+    _spy_paths(monkeypatch, importlib.import_module("torch.optim.adam"), theirs)
+    wrap = torch.nn.Parameter if as_parameters else (lambda t: t.requires_grad_(True))
+    for cls in (Adam, torch.optim.Adam):
+        params = [wrap(torch.randn(3, 2, dtype=torch.float64)), wrap(torch.randn(2, dtype=torch.float64))]
+        opt = cls(params, lr=0.01, foreach=None)
+        sum(p.pow(2).sum() for p in params).backward()
+        opt.step()
+    assert set(ours) == set(theirs) == {"_multi_tensor_adam" if cpu_has_foreach else "_single_tensor_adam"}
 
 
 def test_signature_matches_torch():

@@ -228,3 +228,105 @@ def test_rejects_invalid_hyperparameters_naming_them(name, kwargs):
     layer = nn.Linear(2, 2)
     with pytest.raises(ValueError, match=name):
         KFAC(layer.parameters(), **{"model": layer, **kwargs})
+
+
+def _weight_and_bias(layer):
+    return torch.cat([layer.weight.detach(), layer.bias.detach()[:, None]], 1).clone()
+
+
+def test_factors_are_the_running_average_of_per_batch_factors():
+    """After each of three steps on different batches (of different sizes, with the weights
+    moving in between), the stored A and G are the docstring's running average of the per-batch
+    factors: the first step's as they are, then  hat <- decay * hat + (1 - decay) * batch.  The
+    per-batch factors come from a direct computation on a hook-free copy of the layer with the
+    weights of that step's forward pass, so keeping only the newest batch, swapping decay and
+    1 - decay, or decaying the first batch in fails here."""
+    torch.manual_seed(5)
+    layer = nn.Linear(3, 2, dtype=torch.float64)
+    decay = 0.7  # away from 0.5, so decay and 1 - decay are told apart
+    opt = KFAC(layer.parameters(), model=layer, lr=0.1, factor_decay=decay, inv_update_freq=1, momentum=0.0)
+    want_a = want_g = None
+    start = _weight_and_bias(layer)
+    for step, batch in enumerate((5, 3, 4)):
+        x = torch.randn(batch, 3, dtype=torch.float64)
+        a, g = _direct_linear_factors(layer_copy(layer, _weight_and_bias(layer)), x)
+        if step == 0:
+            want_a, want_g = a, g
+        else:
+            want_a, want_g = decay * want_a + (1 - decay) * a, decay * want_g + (1 - decay) * g
+            # the newest batch alone is far from the average: the check can tell them apart
+            assert (a - want_a).abs().max() > 1e-3 and (g - want_g).abs().max() > 1e-3
+        opt.zero_grad()
+        out = layer(x)
+        torch.stack([_per_sample_loss(out, i) for i in range(batch)]).mean().backward()
+        opt.step()
+        state = opt.state[layer.weight]
+        torch.testing.assert_close(state["A"], want_a, rtol=1e-12, atol=1e-12, msg=f"A after step {step + 1}")
+        torch.testing.assert_close(state["G"], want_g, rtol=1e-12, atol=1e-12, msg=f"G after step {step + 1}")
+    assert not torch.equal(_weight_and_bias(layer), start)  # the weights moved between the batches
+
+
+EIGEN_KEYS = ("eigvals_A", "eigvecs_A", "eigvals_G", "eigvecs_G")
+CADENCE_CASES = {"every-3": (3, 8, {1, 4, 7}), "every-1": (1, 4, {1, 2, 3, 4}), "every-5": (5, 7, {1, 6})}
+
+
+@pytest.mark.parametrize("freq, steps, recomputed", CADENCE_CASES.values(), ids=CADENCE_CASES.keys())
+def test_eigendecompositions_refresh_every_inv_update_freq_steps(freq, steps, recomputed):
+    """The code's convention: the eigendecompositions are recomputed when the number of earlier
+    factor updates is a multiple of ``inv_update_freq``, i.e. at steps 1, freq + 1, 2 freq + 1, ...
+    (1-based).  At those steps each stored eigendecomposition is exactly ``eigh`` of the current
+    running factor; at every other step it is bit for bit the previous step's, and so stale (the
+    factors moved with the new batch).  Recomputing every step, never after the first, or one
+    step off the cadence fails here."""
+    from optim.kfac import _eigh
+
+    torch.manual_seed(6)
+    layer = nn.Linear(3, 2, dtype=torch.float64)
+    opt = KFAC(layer.parameters(), model=layer, lr=0.05, inv_update_freq=freq, factor_decay=0.5)
+    previous = None
+    for step in range(1, steps + 1):
+        x = torch.randn(4, 3, dtype=torch.float64)
+        opt.zero_grad()
+        out = layer(x)
+        torch.stack([_per_sample_loss(out, i) for i in range(4)]).mean().backward()
+        opt.step()
+        state = opt.state[layer.weight]
+        current = {k: state[k].clone() for k in EIGEN_KEYS}
+        fresh = dict(zip(EIGEN_KEYS, (*_eigh(state["A"]), *_eigh(state["G"]))))
+        if step in recomputed:
+            for k in EIGEN_KEYS:
+                assert torch.equal(current[k], fresh[k]), f"step {step}: {k} is not eigh of the current factor"
+                if previous is not None and k.startswith("eigvals"):
+                    assert not torch.equal(current[k], previous[k]), f"step {step}: {k} did not change"
+        else:
+            for k in EIGEN_KEYS:
+                assert torch.equal(current[k], previous[k]), f"step {step}: {k} changed between refreshes"
+            assert not torch.equal(current["eigvals_A"], fresh["eigvals_A"]), f"step {step}: the check is vacuous"
+        previous = current
+
+
+FISHER_CASES = {"bias": True, "no-bias": False}
+
+
+@pytest.mark.parametrize("bias", FISHER_CASES.values(), ids=FISHER_CASES.keys())
+def test_one_sample_factors_are_the_layers_empirical_fisher_block(bias):
+    """For one sample the empirical Fisher block of the layer, vec(dL/d[W, b]) vec(dL/d[W, b])^T
+    with the gradient from autograd, is exactly G (x) A: dL/d[W, b] = g a^T with a = (x, 1), so its
+    row-major vec is g (x) a and the block is (g g^T) (x) (a a^T).  With the batch-mean loss and
+    B = 1, K-FAC's A = a a^T and G = (B g)(B g)^T / B = g g^T, so the Kronecker product of its
+    stored factors, in that order, must reproduce the block to rounding; a factor in the wrong
+    order, the bias column misplaced, or a stray scale would not."""
+    torch.manual_seed(7)
+    layer = nn.Linear(3, 2, bias=bias, dtype=torch.float64)
+    opt = KFAC(layer.parameters(), model=layer, lr=0.0)
+    x = torch.randn(1, 3, dtype=torch.float64)
+    y = torch.tensor([1])
+    F.cross_entropy(layer(x), y).backward()  # mean over the batch of one, torch's default
+    grads = [layer.weight.grad] + ([layer.bias.grad[:, None]] if bias else [])
+    vec = torch.cat(grads, 1).reshape(-1)  # row-major vec of [dL/dW, dL/db]
+    fisher = torch.outer(vec, vec)
+    opt.step()
+    state = opt.state[layer.weight]
+    assert state["A"].shape == (3 + bias, 3 + bias) and state["G"].shape == (2, 2)
+    torch.testing.assert_close(torch.kron(state["G"], state["A"]), fisher, rtol=1e-12, atol=1e-15)
+    assert fisher.abs().max() > 1e-3  # a non-trivial block

@@ -117,6 +117,77 @@ def test_state_dict_resumes_exactly():
     parity.assert_same(rest, straight[4:], 0.0, "resume")
 
 
+def _matrix_quadratic_steps(make_opt, shape, steps, on_step=lambda step, opt, p: None):
+    """``steps`` steps on f(W) = 1/2 |D (W - T_step)|^2 with a per-step target, so every step's
+    gradient (and so every statistic) differs; returns the parameter after each step."""
+    g = torch.Generator().manual_seed(3)
+    p = torch.randn(shape, generator=g, dtype=torch.float64).requires_grad_(True)
+    weights = torch.rand(shape, generator=g, dtype=torch.float64) + 0.5
+    targets = [torch.randn(shape, generator=g, dtype=torch.float64) for _ in range(steps)]
+    opt = make_opt([p])
+    history = []
+    for step in range(1, steps + 1):
+        opt.zero_grad()
+        (0.5 * (weights * (p - targets[step - 1])).pow(2).sum()).backward()
+        opt.step()
+        on_step(step, opt, p)
+        history.append(p.detach().clone())
+    return history
+
+
+ROOT_CASES = {
+    "matrix-every-3": ((4, 3), 3, 8, {1, 4, 7}),
+    "matrix-every-1": ((4, 3), 1, 4, {1, 2, 3, 4}),
+    "order-3-every-4": ((3, 2, 4), 4, 9, {1, 5, 9}),
+    "vector-every-2": ((5,), 2, 5, {1, 3, 5}),
+}
+
+
+@pytest.mark.parametrize("shape, freq, steps, recomputed", ROOT_CASES.values(), ids=ROOT_CASES.keys())
+def test_inverse_roots_are_recomputed_every_update_freq_steps(shape, freq, steps, recomputed):
+    """The inverse roots are recomputed at steps 1, update_freq + 1, 2 update_freq + 1, ...
+    (1-based; the code's ``(step - 1) % update_freq == 0``): there each stored root is exactly
+    ``inverse_root`` of its current statistic; at every other step it is bit for bit the previous
+    step's, and so stale (the statistics grew with the new gradient).  Recomputing every step,
+    never after the first, or one step off the cadence fails here."""
+    from optim.shampoo import inverse_root
+
+    eps = 1e-4
+    seen = {}
+
+    def check(step, opt, p):
+        state = opt.state[p]
+        roots = [r.clone() for r in state["inverse_roots"]]
+        fresh = [inverse_root(s, 2 * len(shape), eps) for s in state["statistics"]]
+        assert len(roots) == len(shape)
+        if step in recomputed:
+            for i, (root, want) in enumerate(zip(roots, fresh)):
+                assert torch.equal(root, want), f"step {step}: root {i} is not the current statistic's"
+                if step > 1:
+                    assert not torch.equal(root, seen[step - 1][i]), f"step {step}: root {i} did not change"
+        else:
+            for i, (root, want) in enumerate(zip(roots, fresh)):
+                assert torch.equal(root, seen[step - 1][i]), f"step {step}: root {i} changed between recomputes"
+                assert not torch.equal(root, want), f"step {step}: root {i} stale check is vacuous"
+        seen[step] = roots
+
+    _matrix_quadratic_steps(lambda ps: Shampoo(ps, lr=0.05, epsilon=eps, update_freq=freq), shape, steps, check)
+    assert set(seen) == set(range(1, steps + 1))
+
+
+def test_update_freq_changes_the_trajectory():
+    """Stale roots precondition differently from fresh ones: update_freq=1 and update_freq=4
+    agree on step 1 (both compute the roots there) and differ from step 2 on, where only the
+    first recomputes; an optimizer that ignored update_freq would give identical runs."""
+    def run(freq):
+        return _matrix_quadratic_steps(lambda ps: Shampoo(ps, lr=0.05, epsilon=1e-4, update_freq=freq), (4, 3), 6)
+
+    every, sparse = run(1), run(4)
+    assert torch.equal(every[0], sparse[0])
+    for step in range(1, 6):
+        assert (every[step] - sparse[step]).abs().max() > 1e-6, f"step {step + 1}"
+
+
 INVALID = {
     "lr": dict(lr=-1.0),
     "graft": dict(graft="rmsprop"),
