@@ -1,12 +1,21 @@
 """Typed errors carrying their status code.  422 is for payload problems only and has the same
 shape as FastAPI's validation errors (``detail: [{loc, msg, type}]``); a missing id is 404, a
-state conflict (cancelling a finished run) 409, an oversized upload 413."""
+state conflict (cancelling a finished run) 409, an oversized upload 413.
+
+FastAPI's own 422 echoes the offending ``input`` (and the constraint in ``ctx``); a body with
+``NaN`` or ``1e400`` (Python's json reads both) would make that answer invalid JSON and a 500,
+so here non-finite floats in it are written as the strings ``"NaN"``, ``"Infinity"`` and
+``"-Infinity"``."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -60,7 +69,22 @@ def responses(*codes: int) -> dict[int | str, dict]:
     return {code: {"model": ErrorPublic} for code in codes if code != 422}
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` (already JSON-encodable) with every non-finite float replaced by its JSON5 name."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
     @app.exception_handler(PayloadError)
     async def _payload(_: Request, exc: PayloadError) -> JSONResponse:
         detail = [{"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in exc.errors]

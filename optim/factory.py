@@ -1,4 +1,5 @@
-"""Build optimizers and fill scheduler lengths from catalog names and parameters.
+"""Build optimizers, fill scheduler lengths from catalog names and parameters, and check a
+scheduler's fields against each other and the run (:func:`check_scheduler_params`).
 
 Importing this module needs no torch (the api derives scheduler parameters with it); only
 :func:`build_optimizer` imports torch, when called.
@@ -59,9 +60,15 @@ def _warm_restart_t0(run: RunShape, p: dict, f: str) -> int:
     return max(1, _epochs(run, f) // (1 + t_mult + t_mult**2))
 
 
+def scheduled_steps(epochs: int, steps_per_epoch: int, warmup_steps: int = 0) -> int:
+    """How many times a step-interval scheduler is stepped in a run: every optimizer step after
+    the warm-up (:class:`optim.schedulers.LinearWarmup`), ``E * S - W`` and at least 0."""
+    return max(0, epochs * steps_per_epoch - warmup_steps)
+
+
 def _one_cycle_steps(run: RunShape, p: dict, f: str) -> int:
-    total = _epochs(run, f) * _need(run.steps_per_epoch, "steps_per_epoch", f)
-    return max(1, total - p.get("warmup_steps", 0))
+    per_epoch = _need(run.steps_per_epoch, "steps_per_epoch", f)
+    return max(1, scheduled_steps(_epochs(run, f), per_epoch, p.get("warmup_steps", 0)))
 
 
 # Smith 2017 (section 3.3): the upper bound of a cycle is 3-4 times the lower one.
@@ -106,6 +113,40 @@ def derive_scheduler_params(
             raise ValueError(f"{h.name}: no derivation rule for {entry.name!r}")
         out[h.name] = h.check(rule(run, out, h.name))
     return out
+
+
+def check_scheduler_params(
+    entry: SchedulerEntry, params: dict[str, Any], epochs: int | None, steps_per_epoch: int | None,
+) -> list[tuple[str, str]]:
+    """Problems between fields (and the run's length) that torch would only meet mid-run, as
+    ``(field, message)`` pairs; empty when there are none.  ``params`` are the scheduler's
+    values after :func:`derive_scheduler_params` (warm-up fields included, when given).
+
+    * ``onecyclelr.total_steps`` below ``E * S - W``: OneCycleLR raises once stepped past it.
+    * ``cycliclr.max_lr`` below ``base_lr``: the cycle would run upside down.
+
+    Pure: no torch.  A value that is missing or not a number is left to the field's own check."""
+    def number(key: str) -> float | None:
+        value = params.get(key)
+        return None if isinstance(value, bool) or not isinstance(value, int | float) else value
+
+    problems: list[tuple[str, str]] = []
+    if entry.name == "onecyclelr":
+        total, warmup = number("total_steps"), number("warmup_steps") or 0
+        if total is not None and isinstance(epochs, int) and isinstance(steps_per_epoch, int):
+            needed = scheduled_steps(epochs, steps_per_epoch, int(warmup))
+            if total < needed:
+                problems.append(("total_steps", (
+                    f"{total} is fewer than the {needed} steps the schedule takes ({epochs} epochs x "
+                    f"{steps_per_epoch} steps per epoch - {int(warmup)} warm-up steps); OneCycleLR cannot step "
+                    "past total_steps: raise it to at least that, or leave it out to derive it"
+                )))
+    elif entry.name == "cycliclr":
+        base, top = number("base_lr"), number("max_lr")
+        if base is not None and top is not None and top < base:
+            problems.append(("max_lr", f"{top:g} is below base_lr {base:g}: a cycle's upper bound cannot be "
+                                       "below its lower one"))
+    return problems
 
 
 def build_optimizer(
@@ -162,4 +203,7 @@ def _build_wrapper(cls, name: str, params_or_groups, values: dict[str, Any], mod
     return cls(inner, **kwargs)
 
 
-__all__ = ["DERIVATIONS", "RunShape", "build_optimizer", "derive_scheduler_params"]
+__all__ = [
+    "DERIVATIONS", "RunShape", "build_optimizer", "check_scheduler_params", "derive_scheduler_params",
+    "scheduled_steps",
+]

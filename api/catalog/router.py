@@ -3,10 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from optim import catalog
 from store.spec import ARCHITECTURES
+from store.spec.experiment import solver_fields_schema
 
 router = APIRouter(tags=["catalog"])
 
@@ -24,10 +25,18 @@ class CatalogItemPublic(BaseModel):
     hyperparameters: dict[str, Any]
 
 
-@router.get("/solvers", response_model=list[CatalogItemPublic])
+class SolverItemPublic(CatalogItemPublic):
+    experiment_fields: dict[str, Any] = Field(
+        description="``hyperparameters`` under the names an experiment's ``solver`` section uses "
+                    "(the learning rate ``lr`` is ``base_lr``): render a form for POST /experiments from this",
+    )
+
+
+@router.get("/solvers", response_model=list[SolverItemPublic])
 def list_solvers() -> list[dict[str, Any]]:
-    """Every solver.  In an experiment the learning rate ``lr`` is written ``base_lr``."""
-    return [e.public() for e in catalog.SOLVERS.values()]
+    """Every solver.  ``hyperparameters`` has the constructor's names (``lr``); an experiment
+    writes the learning rate ``base_lr``, as ``experiment_fields`` does."""
+    return [{**e.public(), "experiment_fields": solver_fields_schema(e)} for e in catalog.SOLVERS.values()]
 
 
 @router.get("/schedulers", response_model=list[CatalogItemPublic])

@@ -8,6 +8,8 @@ from api.datasets import service
 from api.datasets.schemas import DatasetPublic
 from api.deps import SessionDep, SettingsDep
 from api.errors import TooLarge, responses
+from api.ids import parse_size
+from store.spec.text import NulFreeStr
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -24,12 +26,12 @@ async def upload_dataset(
     session: SessionDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="a .csv (with `target`) or a .npz with arrays x (N, ...) and y (N,)")],
-    name: Annotated[str, Form(min_length=1, max_length=200)],
-    target: Annotated[str | None, Form(max_length=200, description="label column of a csv")] = None,
+    name: Annotated[NulFreeStr, Form(min_length=1, max_length=200)],
+    target: Annotated[NulFreeStr | None, Form(max_length=200, description="label column of a csv")] = None,
     task: Annotated[Literal["classification", "regression"] | None, Form(description="default: inferred")] = None,
 ) -> DatasetPublic:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + 64 * 1024:
+    declared = parse_size(request.headers.get("content-length"))
+    if declared is not None and declared > settings.max_upload_bytes + 64 * 1024:
         raise TooLarge(f"upload larger than {settings.max_upload_bytes} bytes")
     data = await file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:

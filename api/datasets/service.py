@@ -9,12 +9,14 @@ from sqlalchemy.orm import Session
 
 from api.datasets.schemas import DatasetPublic
 from api.errors import NotFound, PayloadError
+from api.ids import is_digits, parse_id, shorten
 from store.datasets.builtin import BUILTIN_DATASETS, builtin_info
 from store.datasets.storage import arrays_digest, info_for, save_arrays
 from store.datasets.uploads import UploadError, parse_upload
 from store.models import Dataset
 from store.repositories import datasets as repo
 from store.settings import Settings
+from store.spec.text import NUL_MESSAGE
 
 
 def builtin_public(name: str) -> DatasetPublic:
@@ -35,14 +37,18 @@ def list_datasets(session: Session) -> list[DatasetPublic]:
 
 
 def resolve(session: Session, ref: int | str) -> tuple[str | None, Dataset | None]:
-    """(built-in name, None) or (None, uploaded row) for a reference; ``LookupError`` if unknown."""
-    if isinstance(ref, str) and not ref.isdigit():
+    """(built-in name, None) or (None, uploaded row) for a reference; ``LookupError`` if unknown.
+
+    A string of ASCII digits is an upload's id (one outside the id range names no upload);
+    any other string is a built-in's name."""
+    if isinstance(ref, str) and not is_digits(ref):
         if ref in BUILTIN_DATASETS:
             return ref, None
-        raise LookupError(f"no built-in dataset {ref!r}; known: {sorted(BUILTIN_DATASETS)}")
-    dataset = repo.get(session, int(ref))
+        raise LookupError(f"no built-in dataset {shorten(ref)}; known: {sorted(BUILTIN_DATASETS)}")
+    dataset_id = ref if isinstance(ref, int) else parse_id(ref)
+    dataset = None if dataset_id is None else repo.get(session, dataset_id)
     if dataset is None:
-        raise LookupError(f"dataset {ref} does not exist")
+        raise LookupError(f"dataset {shorten(str(ref))} does not exist")
     return None, dataset
 
 
@@ -56,6 +62,8 @@ def get_dataset(session: Session, ref: str) -> DatasetPublic:
 
 def create_upload(session: Session, settings: Settings, *, name: str, filename: str, data: bytes,
                   target: str | None, task: str | None) -> DatasetPublic:
+    if "\x00" in filename:
+        raise PayloadError.at(["body", "file"], f"the file name {NUL_MESSAGE}")
     try:
         parsed = parse_upload(filename, data, target, task)
     except UploadError as exc:

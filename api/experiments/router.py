@@ -9,6 +9,7 @@ from api.deps import EnqueuerDep, SessionDep, SettingsDep
 from api.errors import NotFound, responses
 from api.experiments import service
 from api.experiments.schemas import ExperimentCreate, ExperimentPage, ExperimentPublic, Status
+from store.spec.text import NulFreeStr
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
@@ -25,9 +26,9 @@ def create_experiment(body: ExperimentCreate, session: SessionDep, settings: Set
 def list_experiments(
     session: SessionDep,
     status: Status | None = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
+    tag: Annotated[NulFreeStr | None, Query(max_length=64)] = None,
     split_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    solver: Annotated[str | None, Query(max_length=64)] = None,
+    solver: Annotated[NulFreeStr | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> ExperimentPage:

@@ -11,10 +11,11 @@ from api.experiments import service as experiments_service
 from api.metrics import service
 from api.metrics.schemas import ComparePublic, MetricsPublic, PointsAccepted, PointsCreate
 from api.metrics.stream import events
+from store.spec.text import NulFreeStr
 
 router = APIRouter(tags=["metrics"])
 MaxPoints = Annotated[int, Query(ge=4, le=100_000, description="most points per series (min/max per bucket)")]
-Names = Annotated[str | None, Query(max_length=4000, description="comma-separated metric names; default all")]
+Names = Annotated[NulFreeStr | None, Query(max_length=4000, description="comma-separated metric names; default all")]
 
 
 @router.get("/experiments/{experiment_id}/metrics", response_model=MetricsPublic, responses=responses(404))

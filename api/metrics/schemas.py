@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from store.spec.text import NulFreeStr
+
 
 class SeriesPublic(BaseModel):
     steps: list[int]
@@ -15,7 +17,7 @@ class MetricsPublic(BaseModel):
 class PointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128)
+    name: NulFreeStr = Field(min_length=1, max_length=128)
     step: int = Field(ge=0, le=2**62)
     epoch: int | None = Field(None, ge=0, le=2**31 - 1)
     value: float | None = Field(description="null for a non-finite value")

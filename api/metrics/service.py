@@ -7,6 +7,7 @@ import math
 from sqlalchemy.orm import Session
 
 from api.errors import NotFound, PayloadError
+from api.ids import parse_id
 from api.metrics.schemas import (
     CompareExperiment,
     ComparePublic,
@@ -16,9 +17,9 @@ from api.metrics.schemas import (
     SummaryRow,
 )
 from store.models import Experiment
+from store.repositories import MAX_ID
 from store.repositories import experiments as experiments_repo
 from store.repositories import metrics as repo
-from store.repositories import valid_id
 
 
 def parse_list(raw: str | None, loc: list[str | int], *, integers: bool = False) -> list | None:
@@ -26,9 +27,10 @@ def parse_list(raw: str | None, loc: list[str | int], *, integers: bool = False)
         return None
     items = [item.strip() for item in raw.split(",") if item.strip()]
     if integers:
-        if not all(item.isdigit() and valid_id(int(item)) for item in items):
-            raise PayloadError.at(loc, "expected a comma-separated list of positive integer ids")
-        return list(dict.fromkeys(int(i) for i in items))
+        ids = [parse_id(item) for item in items]
+        if None in ids:
+            raise PayloadError.at(loc, f"expected a comma-separated list of integer ids from 1 to {MAX_ID}")
+        return list(dict.fromkeys(ids))
     return list(dict.fromkeys(items))
 
 

@@ -1,5 +1,6 @@
 """Server-sent events for one experiment: ``status`` when its state or progress changes,
-``metrics`` with the points added since the last event; the stream ends when the run ends."""
+``metrics`` with the points added since the last event; the stream ends when the run ends,
+after every point it recorded has been sent."""
 
 from __future__ import annotations
 
@@ -16,37 +17,51 @@ from store.repositories import metrics as repo
 STATUS_FIELDS = ("status", "progress", "epoch", "step", "error", "worker_host", "device", "cancel_requested")
 
 
-def _poll(factory, experiment_id: int, last_steps: dict[str, int]) -> tuple[dict | None, dict]:
+# the most points of one series read per poll (bounds the memory of one event)
+POLL_LIMIT = 10_000
+
+
+def _poll(factory, experiment_id: int, last_steps: dict[str, int], limit: int = POLL_LIMIT
+          ) -> tuple[dict | None, dict, bool]:
+    """(status, new points by series, whether a series may have more than ``limit`` read)."""
     with session_scope(factory) as session:
         experiment = experiments_repo.get(session, experiment_id)
         if experiment is None:
-            return None, {}
+            return None, {}, False
         status = {k: getattr(experiment, k) for k in STATUS_FIELDS}
         new: dict[str, dict] = {}
+        more = False
         for s in repo.summaries(session, [experiment_id]):
             if s.last_step <= last_steps.get(s.name, -1):
                 continue
-            points = repo.raw_points(session, experiment_id, s.name, after_step=last_steps.get(s.name), limit=10_000)
+            points = repo.raw_points(session, experiment_id, s.name, after_step=last_steps.get(s.name), limit=limit)
             if points:
                 new[s.name] = {"steps": [p[0] for p in points], "values": [p[2] for p in points]}
                 last_steps[s.name] = points[-1][0]
-        return status, new
+            more = more or len(points) >= limit
+        return status, new, more
 
 
 def _event(kind: str, data) -> str:
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def events(factory, experiment_id: int, interval_s: float = 0.5) -> AsyncIterator[str]:
+async def events(factory, experiment_id: int, interval_s: float = 0.5, limit: int = POLL_LIMIT
+                 ) -> AsyncIterator[str]:
+    """Poll every ``interval_s``.  A backlog (more than ``limit`` new points of a series, say a
+    finished run's whole history) is read ``limit`` points at a time without waiting, and the
+    status is reported once it is read, so a finished run's stream ends after its last point."""
     last_steps: dict[str, int] = {}
     last_status = None
     while True:
-        status, new = await run_in_threadpool(_poll, factory, experiment_id, last_steps)
+        status, new, more = await run_in_threadpool(_poll, factory, experiment_id, last_steps, limit)
         if status is None:
             yield _event("status", {"status": "deleted"})
             return
         if new:
             yield _event("metrics", new)
+        if more:
+            continue
         if status != last_status:
             yield _event("status", status)
             last_status = status

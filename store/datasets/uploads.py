@@ -83,7 +83,11 @@ def parse_csv(data: bytes, target: str | None, task: str | None = None) -> Parse
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UploadError(f"the csv is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    rows = [row for row in csv.reader(io.StringIO(text)) if row and any(cell.strip() for cell in row)]
+    reader = csv.reader(io.StringIO(text))
+    try:
+        rows = [row for row in reader if row and any(cell.strip() for cell in row)]
+    except csv.Error as exc:  # a field past csv.field_size_limit(), a stray quote in strict mode...
+        raise UploadError(f"the csv cannot be read at line {reader.line_num}: {exc}") from None
     if not rows:
         raise UploadError("the csv is empty")
     header = [h.strip() for h in rows[0]]

@@ -19,8 +19,22 @@ from optim import catalog
 from store.datasets.builtin import DatasetInfo
 from store.spec.architectures import ARCHITECTURES, architecture_fit_errors
 from store.spec.from_catalog import model_for_entry, union_of
+from store.spec.text import NulFreeStr
 
 SOLVER_RENAMES = {"lr": "base_lr"}
+
+
+def solver_fields_schema(entry: Any) -> dict[str, Any]:
+    """A solver entry's hyperparameters as JSON Schema (``entry.json_schema()``) under the names
+    an experiment's ``solver`` section uses (``lr`` is ``base_lr``): a form rendered from it
+    posts a valid body."""
+    schema = entry.json_schema()
+    properties = {}
+    for key, prop in schema["properties"].items():
+        name = SOLVER_RENAMES.get(key, key)
+        properties[name] = {**prop, "title": name} if prop.get("title") == key else prop
+    return {**schema, "properties": properties,
+            "required": [SOLVER_RENAMES.get(k, k) for k in schema.get("required", [])]}
 _WARMUP_FIELDS = {
     "warmup_steps": (int, Field(0, ge=0, description="Optimizer steps of linear warm-up before the schedule.")),
     "warmup_start_factor": (
@@ -86,14 +100,14 @@ class ExperimentSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=10_000)
+    name: NulFreeStr = Field(min_length=1, max_length=200)
+    description: NulFreeStr = Field("", max_length=10_000)
     split_id: int = Field(ge=1)
     architecture: ArchitectureSpec
     solver: SolverSpec
     scheduler: Annotated[SchedulerSpec | None, Field(default_factory=_default_scheduler)]
     training: TrainingSpec = Field(default_factory=TrainingSpec)
-    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=32)
+    tags: list[Annotated[NulFreeStr, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=32)
 
     def solver_hparams(self) -> dict[str, Any]:
         """The solver's constructor arguments in catalog names (base_lr → lr)."""
@@ -127,7 +141,8 @@ def resolve_spec(spec: ExperimentSpec, dataset: DatasetInfo, n_train: int) -> Ex
 
     The loss defaults from the task and must suit it; the architecture must take the dataset's
     sample shape; the scheduler's length fields left out derive from the epochs and the number
-    of steps per epoch."""
+    of steps per epoch, and the fields given must agree with each other and with the run (a
+    OneCycleLR at least as long as the run, a CyclicLR's max_lr not below its base_lr)."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
     training = spec.training.model_copy()
     if training.loss is None:
@@ -152,10 +167,14 @@ def resolve_spec(spec: ExperimentSpec, dataset: DatasetInfo, n_train: int) -> Ex
 
 
 def _resolve_scheduler(scheduler, epochs: int, per_epoch: int, base_lr: float | None, errors) -> Any:
+    """Fill the left-out derived fields (``optim.factory.derive_scheduler_params``, with the
+    warm-up: a step schedule starts after it), then check the fields against each other and the
+    run's length (``check_scheduler_params``); problems go to ``errors`` at
+    ``scheduler.<field>``."""
     from optim import factory
 
     entry = catalog.scheduler(scheduler.name)
-    own = scheduler.model_dump(exclude={"name", *_WARMUP_FIELDS})
+    own = scheduler.model_dump(exclude={"name"})
     given = {k: v for k, v in own.items() if v is not None}
     try:
         filled = factory.derive_scheduler_params(
@@ -164,4 +183,6 @@ def _resolve_scheduler(scheduler, epochs: int, per_epoch: int, base_lr: float | 
     except ValueError as exc:
         errors.append((("scheduler",), str(exc)))
         return scheduler
+    for field, msg in factory.check_scheduler_params(entry, filled, epochs, per_epoch):
+        errors.append((("scheduler", field), msg))
     return scheduler.model_copy(update=filled)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
 
 from optim.catalog.schema import Hyperparameter
+from store.spec.text import NulFreeStr
 
 
 def _number(h: Hyperparameter, integer: bool) -> Any:
@@ -30,7 +31,7 @@ def field_type(h: Hyperparameter) -> Any:
     elif h.type == "bool":
         t = StrictBool
     elif h.type == "str":
-        t = str
+        t = NulFreeStr
     elif h.type == "choice":
         t = Literal[tuple(h.choices or ())]  # type: ignore[misc]
     elif h.type == "float_tuple":

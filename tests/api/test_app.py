@@ -93,3 +93,39 @@ def test_catalog_lists_entries_with_json_schema(client, path, key):
     assert key in items
     schema = items[key]["hyperparameters"]
     assert schema["type"] == "object" and "properties" in schema
+
+
+def _body_from(schema: dict) -> dict:
+    """What a form rendered from a JSON Schema posts when nothing is changed: every default."""
+    return {key: prop["default"] for key, prop in schema["properties"].items() if "default" in prop}
+
+
+def test_solver_catalog_publishes_the_experiment_body_names(client):
+    from store.spec.experiment import SOLVER_MODELS
+
+    items = client.get(f"{API}/solvers").json()
+    models = {m.model_fields["name"].annotation.__args__[0]: m for m in SOLVER_MODELS}
+    assert {i["name"] for i in items} == set(models)
+    for item in items:
+        fields = item["experiment_fields"]
+        assert set(fields["properties"]) == set(models[item["name"]].model_fields) - {"name"}, item["name"]
+        assert "lr" not in fields["properties"] and "base_lr" in fields["properties"]
+        assert fields["properties"]["base_lr"]["title"] == "base_lr"
+        assert "lr" in item["hyperparameters"]["properties"]  # the constructor's names stay as they were
+
+
+def test_a_body_built_from_the_published_solver_schema_validates(client, iris_split, enqueued):
+    for item in client.get(f"{API}/solvers").json():
+        solver = {"name": item["name"], **_body_from(item["experiment_fields"])}
+        body = {"name": item["name"], "split_id": iris_split["id"], "architecture": {"name": "linear"},
+                "solver": solver}
+        r = client.post(f"{API}/experiments", json=body)
+        assert r.status_code == 201, (item["name"], r.text)
+        assert r.json()["spec"]["solver"] == solver
+    # the constructor's names are not the body's: that is why experiment_fields exists
+    sgd = next(i for i in client.get(f"{API}/solvers").json() if i["name"] == "sgd")
+    r = client.post(f"{API}/experiments", json={
+        "name": "x", "split_id": iris_split["id"], "architecture": {"name": "linear"},
+        "solver": {"name": "sgd", **_body_from(sgd["hyperparameters"])},
+    })
+    assert r.status_code == 422 and ["body", "solver", "sgd", "lr"] in [d["loc"] for d in r.json()["detail"]]

@@ -58,6 +58,7 @@ def test_npz_upload_of_images(client):
     ({"file": ("n.csv", b"a,y\n1,0\nnan,1\n")}, {"name": "n", "target": "y"}, "file"),
     ({"file": ("m.csv", b"a,y\n1,0\n2,1\n")}, {"name": "m", "target": "label"}, "target"),
     ({"file": ("o.csv", b"a,y\n1,0\n2,0\n")}, {"name": "o", "target": "y"}, "target"),
+    ({"file": ("big.csv", b"a,y\n1,0\n" + b"2" * 140_000 + b",1\n")}, {"name": "b", "target": "y"}, "file"),
 ])
 def test_bad_uploads_are_422(client, files, data, field):
     r = client.post(f"{API}/datasets", data=data, files=files)

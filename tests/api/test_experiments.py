@@ -41,6 +41,14 @@ def test_regression_split_defaults_to_mse(client):
     ({"architecture": {"name": "cnn2d"}}, ["body", "architecture"]),  # iris rows are not images
     ({"training": {"loss": "mse"}}, ["body", "training", "loss"]),  # regression loss on classes
     ({"split_id": 999_999}, ["body", "split_id"]),
+    # iris train part: 105 rows, 64 a batch -> 2 steps an epoch, 20 epochs -> 40 steps
+    ({"scheduler": {"name": "onecyclelr", "total_steps": 39}}, ["body", "scheduler", "total_steps"]),
+    ({"scheduler": {"name": "onecyclelr", "total_steps": 34, "warmup_steps": 5}}, ["body", "scheduler", "total_steps"]),
+    ({"scheduler": {"name": "onecyclelr", "total_steps": 10}, "training": {"epochs": 6}},
+     ["body", "scheduler", "total_steps"]),
+    ({"scheduler": {"name": "cycliclr", "base_lr": 0.1, "max_lr": 0.01}}, ["body", "scheduler", "max_lr"]),
+    ({"solver": {"name": "sgd", "base_lr": 0.5}, "scheduler": {"name": "cycliclr", "max_lr": 0.1}},
+     ["body", "scheduler", "max_lr"]),  # base_lr derives from the solver's
 ])
 def test_invalid_bodies_are_422_naming_the_path(client, iris_split, enqueued, override, loc):
     r = client.post(f"{API}/experiments", json=body(iris_split["id"], **override))
@@ -48,6 +56,27 @@ def test_invalid_bodies_are_422_naming_the_path(client, iris_split, enqueued, ov
     assert loc in [d["loc"] for d in r.json()["detail"]]
     assert enqueued.sent == []
     assert client.get(f"{API}/experiments").json()["total"] == 0
+
+
+@pytest.mark.parametrize("scheduler, want", [
+    ({"name": "onecyclelr", "total_steps": 40}, {"total_steps": 40}),  # exactly the run's 40 steps
+    ({"name": "onecyclelr", "total_steps": 35, "warmup_steps": 5}, {"total_steps": 35}),
+    ({"name": "onecyclelr", "warmup_steps": 5}, {"total_steps": 35}),  # derived: the cycle starts after warm-up
+    ({"name": "onecyclelr"}, {"total_steps": 40}),
+    ({"name": "cycliclr", "base_lr": 0.01, "max_lr": 0.01}, {"max_lr": 0.01}),
+])
+def test_scheduler_fields_that_fit_the_run_are_accepted(client, iris_split, scheduler, want):
+    r = client.post(f"{API}/experiments", json=body(iris_split["id"], scheduler=scheduler))
+    assert r.status_code == 201, r.text
+    assert want.items() <= r.json()["spec"]["scheduler"].items()
+
+
+def test_scheduler_check_names_the_numbers(client, iris_split):
+    r = client.post(f"{API}/experiments", json=body(iris_split["id"], scheduler={"name": "onecyclelr", "total_steps": 3}))
+    assert r.status_code == 422
+    (d,) = r.json()["detail"]
+    assert d["loc"] == ["body", "scheduler", "total_steps"] and d["type"] == "value_error"
+    assert "fewer than the 40 steps" in d["msg"] and "20 epochs x 2 steps per epoch - 0 warm-up steps" in d["msg"]
 
 
 def test_device_auto_routes_to_gpu_only_while_a_gpu_worker_is_alive(client, iris_split, session_factory):

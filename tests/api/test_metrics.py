@@ -80,3 +80,36 @@ def test_stream_sends_metrics_and_status_then_ends(client, experiment_ids, sessi
               for block in text.strip().split("\n\n")]
     assert events[0] == ("metrics", {"train/loss": {"steps": [0, 1, 2], "values": [1.0, 0.5, 0.25]}})
     assert events[1][0] == "status" and events[1][1]["status"] == "succeeded"
+
+
+def _read_events(client, eid) -> list[tuple[str, dict]]:
+    with client.stream("GET", f"{API}/experiments/{eid}/stream") as r:
+        text = "".join(r.iter_text())
+    return [(block.split("\n")[0][len("event: "):], json.loads(block.split("\n")[1][len("data: "):]))
+            for block in text.strip().split("\n\n")]
+
+
+@pytest.mark.parametrize("sizes", [
+    {"train/loss": 15_000, "val/loss": 3},  # past one poll's 10,000 points per series
+    {"train/loss": 20_000},  # exactly two polls' worth
+    {"train/loss": 10_001, "lr": 25_000},
+])
+def test_stream_of_a_finished_run_sends_every_point_exactly_once(client, experiment_ids, session_factory, sizes):
+    eid = experiment_ids[0]
+    for name, n in sizes.items():
+        assert _post_points(client, eid, name, range(n), np.arange(n) / n).json() == {"inserted": n}
+    with session_factory() as s:
+        s.execute(update(Experiment).where(Experiment.id == eid).values(status="succeeded", progress=1.0))
+        s.commit()
+    events = _read_events(client, eid)
+    assert events[-1][0] == "status" and events[-1][1]["status"] == "succeeded"
+    assert [kind for kind, _ in events[:-1]] == ["metrics"] * (len(events) - 1)  # the status comes last
+    got: dict[str, list[int]] = {}
+    values: dict[str, list[float]] = {}
+    for _, data in events[:-1]:
+        for name, series in data.items():
+            got.setdefault(name, []).extend(series["steps"])
+            values.setdefault(name, []).extend(series["values"])
+    assert got == {name: list(range(n)) for name, n in sizes.items()}
+    for name, n in sizes.items():
+        np.testing.assert_allclose(values[name], np.arange(n) / n)

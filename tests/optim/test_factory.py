@@ -1,5 +1,5 @@
 """build_optimizer over the catalog (defaults, validation, model, wrapper, closure contract) and
-derive_scheduler_params against its documented rules."""
+derive_scheduler_params against its documented rules, check_scheduler_params against torch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 import optim
 from optim import catalog
-from optim.factory import build_optimizer, derive_scheduler_params
+from optim.factory import build_optimizer, check_scheduler_params, derive_scheduler_params, scheduled_steps
 
 SOLVERS = sorted(catalog.SOLVERS)
 
@@ -182,6 +182,70 @@ def test_missing_training_numbers_name_the_field(name, epochs, per_epoch, field)
     entry = catalog.scheduler(name)
     with pytest.raises(ValueError, match=field):
         derive_scheduler_params(entry, {"base_lr": 0.1, "max_lr": 0.2}, epochs, per_epoch)
+
+
+# -- check_scheduler_params ----------------------------------------------------------------------
+
+# (scheduler, params after derivation, epochs, steps per epoch) -> (field, part of the message) found
+CHECKS = [
+    ("onecyclelr", {"max_lr": 0.1, "total_steps": 59}, 5, 12, [("total_steps", "fewer than the 60 steps")]),
+    ("onecyclelr", {"max_lr": 0.1, "total_steps": 60}, 5, 12, []),
+    ("onecyclelr", {"max_lr": 0.1, "total_steps": 10_000}, 5, 12, []),  # longer is allowed: the cycle is cut
+    ("onecyclelr", {"max_lr": 0.1, "total_steps": 49, "warmup_steps": 10}, 5, 12,
+     [("total_steps", "fewer than the 50 steps")]),
+    ("onecyclelr", {"max_lr": 0.1, "total_steps": 50, "warmup_steps": 10}, 5, 12, []),
+    ("onecyclelr", {"max_lr": 0.1, "total_steps": 1, "warmup_steps": 500}, 5, 12, []),  # warm-up fills the run
+    ("onecyclelr", {"max_lr": 0.1, "total_steps": 1}, None, 12, []),  # length unknown: left to the worker
+    ("onecyclelr", {"max_lr": 0.1}, 5, 12, []),  # not derived yet: nothing to compare
+    ("cycliclr", {"base_lr": 0.1, "max_lr": 0.01, "step_size_up": 4}, 5, 12, [("max_lr", "below base_lr 0.1")]),
+    ("cycliclr", {"base_lr": 0.1, "max_lr": 0.1, "step_size_up": 4}, 5, 12, []),  # a flat cycle is torch's own
+    ("cycliclr", {"base_lr": 0.01, "max_lr": 0.04, "step_size_up": 4}, 5, 12, []),
+    ("cycliclr", {"max_lr": 0.04}, 5, 12, []),
+    ("steplr", {"step_size": 1}, 5, 12, []),
+]
+
+
+@pytest.mark.parametrize(("name", "params", "epochs", "per_epoch", "want"), CHECKS)
+def test_scheduler_fields_are_checked_against_each_other_and_the_run(name, params, epochs, per_epoch, want):
+    problems = check_scheduler_params(catalog.scheduler(name), params, epochs, per_epoch)
+    assert [field for field, _ in problems] == [field for field, _ in want]
+    for (_, msg), (_, part) in zip(problems, want):
+        assert part in msg
+
+
+def _train(opt, sched, epochs, per_epoch):
+    """The engine's stepping: ``step_batch`` after every optimizer step, ``step_epoch`` after every epoch."""
+    for _ in range(epochs):
+        for _ in range(per_epoch):
+            opt.step()
+            sched.step_batch()
+        sched.step_epoch()
+
+
+@pytest.mark.parametrize("warmup", [0, 7])
+def test_the_one_cycle_check_refuses_exactly_what_torch_fails_on(warmup):
+    epochs, per_epoch = 3, 5
+    needed = scheduled_steps(epochs, per_epoch, warmup)
+    for total, accepted in ((needed, True), (needed - 1, False)):
+        params = {"max_lr": 0.1, "total_steps": total, "warmup_steps": warmup}
+        assert (check_scheduler_params(catalog.scheduler("onecyclelr"), params, epochs, per_epoch) == []) is accepted
+        model = _model()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        sched = optim.build_scheduler(opt, "onecyclelr", {"max_lr": 0.1, "total_steps": total}, warmup_steps=warmup,
+                                      epochs=epochs, steps_per_epoch=per_epoch)
+
+        if accepted:
+            _train(opt, sched, epochs, per_epoch)
+        else:
+            with pytest.raises(ValueError, match="Tried to step"):
+                _train(opt, sched, epochs, per_epoch)
+
+
+def test_derived_one_cycle_length_passes_the_check():
+    entry = catalog.scheduler("onecyclelr")
+    for warmup in (0, 10, 59, 60, 500):
+        params = derive_scheduler_params(entry, {"warmup_steps": warmup}, 5, 12, base_lr=0.1)
+        assert check_scheduler_params(entry, params, 5, 12) == []
 
 
 def test_optim_exports_the_factory_built_classes():

@@ -26,6 +26,9 @@ def _npz(**arrays) -> bytes:
     ("a.csv", b"a,b,y\n1,2,0\n3,4,0\n", "y", "one class"),
     ("a.csv", b"a,b,y\n1,x,0\n3,4,1\n", "y", "numbers"),
     ("a.csv", b"a,y\n1,0\n", None, "target"),
+    # a field past csv.field_size_limit() (131072 characters): csv.Error, not a crash
+    ("a.csv", b"a,y\n1,0\n\"" + b"1" * 140_000 + b"\",1\n", "y", r"line 3: field larger than field limit"),
+    ("a.csv", b"a" * 140_000 + b",y\n1,0\n", "y", r"cannot be read at line 1: field larger than field limit"),
     ("a.npz", _npz(x=np.ones((3, 2))), None, "lacks"),
     ("a.npz", _npz(x=np.ones((3, 2)), y=np.array([0, 1])), None, "rows"),
     ("a.npz", _npz(x=np.ones((3, 2)), y=np.ones((3, 1))), None, r"shape \(N,\)"),

@@ -51,6 +51,18 @@ def test_bad_values_are_reported_with_their_path(override, loc):
     assert loc in error_locs(info.value), error_locs(info.value)
 
 
+@pytest.mark.parametrize("override, loc", [
+    ({"name": "a\x00"}, ("name",)),
+    ({"description": "\x00"}, ("description",)),
+    ({"tags": ["fine", "b\x00d"]}, ("tags", 1)),
+])
+def test_nul_characters_are_refused_naming_the_field(override, loc):
+    with pytest.raises(ValidationError) as info:
+        spec(**override)
+    (error,) = info.value.errors()
+    assert (tuple(error["loc"]), error["type"], error["msg"]) == (loc, "string_nul", "must not contain NUL characters")
+
+
 def test_full_batch_is_null_batch_size():
     s = spec(training={"batch_size": None})
     assert s.training.batch_size is None
@@ -91,6 +103,22 @@ def test_scheduler_length_derives_from_epochs_and_split_size():
     s = spec(scheduler={"name": "onecyclelr"}, training={"epochs": 3, "batch_size": 32})
     resolved = resolve_spec(s, builtin_info("iris"), n_train=105)
     assert resolved.scheduler.total_steps == 3 * math.ceil(105 / 32)
+    # a step schedule starts after the warm-up: the cycle fits the steps left
+    s = spec(scheduler={"name": "onecyclelr", "warmup_steps": 5}, training={"epochs": 3, "batch_size": 32})
+    resolved = resolve_spec(s, builtin_info("iris"), n_train=105)
+    assert resolved.scheduler.total_steps == 3 * math.ceil(105 / 32) - 5 and resolved.scheduler.warmup_steps == 5
+
+
+@pytest.mark.parametrize("scheduler, loc", [
+    ({"name": "onecyclelr", "total_steps": 11}, ("scheduler", "total_steps")),  # the run takes 3 x 4 = 12
+    ({"name": "onecyclelr", "total_steps": 9, "warmup_steps": 2}, ("scheduler", "total_steps")),
+    ({"name": "cycliclr", "base_lr": 0.2, "max_lr": 0.1}, ("scheduler", "max_lr")),
+])
+def test_scheduler_fields_must_fit_each_other_and_the_run(scheduler, loc):
+    s = spec(scheduler=scheduler, training={"epochs": 3, "batch_size": 32})
+    with pytest.raises(SpecError) as err:
+        resolve_spec(s, builtin_info("iris"), n_train=105)
+    assert [loc] == [where for where, _ in err.value.errors]
 
 
 def test_resolved_spec_round_trips_through_json():
