@@ -200,7 +200,7 @@ def build_scheduler(
         ...                         epochs=30, steps_per_epoch=len(loader))
     """
     from optim import catalog
-    from optim.factory import derive_scheduler_params
+    from optim.factory import check_scheduler_params, derive_scheduler_params
 
     params = dict(params or {})
     for key, value in (("warmup_steps", warmup_steps), ("warmup_start_factor", warmup_start_factor)):
@@ -215,6 +215,9 @@ def build_scheduler(
         raise ValueError(f"scheduler: {exc.args[0]}") from None
     values = entry.validate_params(params)
     values = derive_scheduler_params(entry, values, epochs, steps_per_epoch, base_lr=optimizer.defaults.get("lr"))
+    problems = check_scheduler_params(entry, values, epochs, steps_per_epoch)
+    if problems:
+        raise ValueError("; ".join(f"{field}: {message}" for field, message in problems))
     warmup = values.pop("warmup_steps")
     start_factor = values.pop("warmup_start_factor")
     scheduler = catalog.load_class(entry)(optimizer, **values)

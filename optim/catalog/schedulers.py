@@ -31,6 +31,10 @@ linearlr.total_iters           epochs          ``E``
 polynomiallr.total_iters       epochs          ``E``
 =============================  ==============  =========================================================
 
+Given values are checked against each other and the run by
+:func:`optim.factory.check_scheduler_params`: ``onecyclelr.total_steps`` must cover ``E * S - W``
+(torch's OneCycleLR cannot step past it) and ``cycliclr.max_lr`` must not be below ``base_lr``.
+
 A step-interval schedule starts when the warm-up ends (hence ``- W``); epoch and metric
 schedules run on their own clock and the warm-up scales their learning rate while it lasts.
 ``constantlr.total_iters`` is not a run length (it is how long the constant factor holds) and

@@ -271,3 +271,13 @@ def test_linear_warmup_rejects_bad_arguments(kwargs, field):
 def test_build_scheduler_errors_name_the_field(name, params, kwargs, field):
     with pytest.raises(ValueError, match=field):
         build_scheduler(_optimizer(), name, params, **kwargs)
+
+
+@pytest.mark.parametrize(("name", "params", "field"), [
+    ("onecyclelr", {"max_lr": 0.1, "total_steps": 5}, "total_steps"),  # the run takes 3 x 4 = 12 steps
+    ("cycliclr", {"base_lr": 0.1, "max_lr": 0.01}, "max_lr"),
+])
+def test_build_scheduler_refuses_fields_that_would_fail_mid_run(name, params, field):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=field):
+        build_scheduler(opt, name, params, epochs=3, steps_per_epoch=4)
