@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from api.deps import SessionDep, SettingsDep
 from api.errors import responses
@@ -14,6 +16,16 @@ router = APIRouter(prefix="/splits", tags=["splits"])
 def create_split(body: SplitCreate, session: SessionDep, settings: SettingsDep) -> SplitPublic:
     """Split a dataset into train/val/test; the index lists are frozen and stored."""
     return service.create_split(session, settings, body)
+
+
+@router.get("", response_model=list[SplitPublic])
+def list_splits(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> list[SplitPublic]:
+    """Every split (sizes and class counts per part, not the index lists), oldest first."""
+    return service.list_splits(session, limit, offset)
 
 
 @router.get("/{split_id}", response_model=SplitPublic, responses=responses(404))

@@ -54,6 +54,10 @@ def create_split(session: Session, settings: Settings, body: SplitCreate) -> Spl
     return to_public(split)
 
 
+def list_splits(session: Session, limit: int, offset: int) -> list[SplitPublic]:
+    return [to_public(s) for s in repo.list_page(session, limit=limit, offset=offset)]
+
+
 def get_split(session: Session, split_id: int) -> SplitPublic:
     split = repo.get(session, split_id)
     if split is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store.datasets.builtin import DatasetInfo, builtin_info, load_builtin
@@ -27,6 +28,11 @@ class SplitArrays:
 
 def get(session: Session, split_id: int) -> Split | None:
     return session.get(Split, split_id) if valid_id(split_id) else None
+
+
+def list_page(session: Session, *, limit: int, offset: int = 0) -> list[Split]:
+    """Splits in creation order."""
+    return list(session.scalars(select(Split).order_by(Split.id).limit(limit).offset(offset)))
 
 
 def add(session: Session, split: Split) -> Split:

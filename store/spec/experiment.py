@@ -6,7 +6,14 @@ catalogs, so every solver's own hyperparameters are validated with their bounds 
 the OpenAPI schema.  The solver's ``lr`` is written ``base_lr`` here (the learning rate that a
 scheduler scales).  ``resolve_spec`` fills what depends on the data: the loss from the task,
 the scheduler's length fields from the epochs and the split size, its learning-rate bounds
-(CyclicLR, OneCycleLR) from the solver's ``base_lr``."""
+(CyclicLR, OneCycleLR) from the solver's ``base_lr``.
+
+Every solver section has a ``weight_decay``.  Where the solver has its own (SGD's, Adam's,
+AdamW's decoupled one...) it is that argument; the others (L-BFGS, BFGS, Newton, Hessian-free,
+natural gradient, Rprop, random search: torch's and the papers' versions take none) get an L2
+penalty instead: the engine minimises ``loss + weight_decay / 2 * ||theta||^2``, whose gradient
+adds ``weight_decay * theta`` exactly as SGD's coupled decay does, and still reports the data
+loss as ``train/loss``."""
 
 from __future__ import annotations
 
@@ -22,6 +29,15 @@ from store.spec.from_catalog import model_for_entry, union_of
 from store.spec.text import NulFreeStr
 
 SOLVER_RENAMES = {"lr": "base_lr"}
+L2_PENALTY = "weight_decay"
+L2_PENALTY_DOC = (
+    "L2 penalty: the loss minimised is loss + weight_decay/2 * ||theta||^2 (this solver has no weight "
+    "decay of its own; train/loss reports the data loss)."
+)
+
+
+def has_own_weight_decay(entry: Any) -> bool:
+    return any(h.name == L2_PENALTY for h in entry.hyperparameters)
 
 
 def solver_fields_schema(entry: Any) -> dict[str, Any]:
@@ -33,8 +49,14 @@ def solver_fields_schema(entry: Any) -> dict[str, Any]:
     for key, prop in schema["properties"].items():
         name = SOLVER_RENAMES.get(key, key)
         properties[name] = {**prop, "title": name} if prop.get("title") == key else prop
+    if not has_own_weight_decay(entry):
+        properties[L2_PENALTY] = {"type": "number", "title": L2_PENALTY, "default": 0.0, "minimum": 0.0,
+                                  "description": L2_PENALTY_DOC}
     return {**schema, "properties": properties,
             "required": [SOLVER_RENAMES.get(k, k) for k in schema.get("required", [])]}
+
+
+_L2_FIELD = {L2_PENALTY: (float, Field(0.0, ge=0.0, allow_inf_nan=False, description=L2_PENALTY_DOC))}
 _WARMUP_FIELDS = {
     "warmup_steps": (int, Field(0, ge=0, description="Optimizer steps of linear warm-up before the schedule.")),
     "warmup_start_factor": (
@@ -43,7 +65,11 @@ _WARMUP_FIELDS = {
     ),
 }
 
-SOLVER_MODELS = [model_for_entry(e, prefix="Solver", renames=SOLVER_RENAMES) for e in catalog.SOLVERS.values()]
+SOLVER_MODELS = [
+    model_for_entry(e, prefix="Solver", renames=SOLVER_RENAMES,
+                    extra_fields=None if has_own_weight_decay(e) else _L2_FIELD)
+    for e in catalog.SOLVERS.values()
+]
 SCHEDULER_MODELS = [
     model_for_entry(e, prefix="Scheduler", extra_fields=_WARMUP_FIELDS) for e in catalog.SCHEDULERS.values()
 ]
@@ -110,9 +136,19 @@ class ExperimentSpec(BaseModel):
     tags: list[Annotated[NulFreeStr, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=32)
 
     def solver_hparams(self) -> dict[str, Any]:
-        """The solver's constructor arguments in catalog names (base_lr → lr)."""
+        """The solver's constructor arguments in catalog names (base_lr → lr); an L2 penalty
+        standing in for a weight decay the solver lacks is not one (see :meth:`l2_penalty`)."""
         back = {v: k for k, v in SOLVER_RENAMES.items()}
-        return {back.get(k, k): v for k, v in self.solver.model_dump(exclude={"name"}).items()}
+        exclude = {"name"} if self._own_weight_decay() else {"name", L2_PENALTY}
+        return {back.get(k, k): v for k, v in self.solver.model_dump(exclude=exclude).items()}
+
+    def l2_penalty(self) -> float:
+        """The coefficient of ``||theta||^2 / 2`` the engine adds to the loss: the section's
+        ``weight_decay`` for a solver without its own, else 0."""
+        return 0.0 if self._own_weight_decay() else float(getattr(self.solver, L2_PENALTY, 0.0))
+
+    def _own_weight_decay(self) -> bool:
+        return has_own_weight_decay(catalog.solver(self.solver.name))
 
     def scheduler_hparams(self) -> dict[str, Any]:
         """The scheduler's own arguments (warm-up fields excluded)."""

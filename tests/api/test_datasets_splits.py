@@ -95,3 +95,15 @@ def test_split_reproduces_for_a_seed(client, session_factory):
         sa, sb = s.get(Split, a["id"]), s.get(Split, b["id"])
         assert sa.train_indices == sb.train_indices and sa.test_indices == sb.test_indices
     assert client.get(f"{API}/splits/4242").status_code == 404
+
+
+def test_splits_are_listed_oldest_first_and_paginated(client):
+    made = [client.post(f"{API}/splits", json={"dataset": name, "seed": i}).json()
+            for i, name in enumerate(["iris", "wine", "digits"])]
+    listed = client.get(f"{API}/splits").json()
+    assert [s["id"] for s in listed] == [m["id"] for m in made]
+    assert listed[1] == made[1]  # the same public view as GET /splits/{id}
+    assert "train_indices" not in listed[0]
+    page = client.get(f"{API}/splits", params={"limit": 1, "offset": 2}).json()
+    assert [s["id"] for s in page] == [made[2]["id"]]
+    assert client.get(f"{API}/splits", params={"limit": 0}).status_code == 422

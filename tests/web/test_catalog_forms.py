@@ -12,8 +12,7 @@ from tests.web.harness import open_view
 
 pytestmark = pytest.mark.browser
 
-SOLVERS = ["adam", "sgd", "rmsprop", "lion", "lamb", "kfac"]
-RENAMED = {"lr": "base_lr"}  # the experiment body's name for the solver's learning rate
+SOLVERS = ["adam", "sgd", "rmsprop", "lion", "lamb", "kfac", "lbfgs", "rprop"]
 
 
 def _inputs(tab, path: str):
@@ -27,14 +26,15 @@ def _number(text: str) -> float:
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_solver_fields_start_at_their_catalog_defaults_with_their_bounds(page, dashboard, api, solver):
     entry = next(s for s in api.get("/solvers").json() if s["name"] == solver)
-    properties = entry["hyperparameters"]["properties"]
+    properties = entry["experiment_fields"]["properties"]  # the names an experiment body uses
+    assert "base_lr" in properties and "weight_decay" in properties
     open_view(page, dashboard, "#/new", "new")
     page.select_option("select[name=solver-name]", solver)
     checked = 0
     for name, schema in properties.items():
         if schema.get("type") not in ("number", "integer", "array") or schema.get("default") is None:
             continue
-        path = f"solver.{RENAMED.get(name, name)}"
+        path = f"solver.{name}"
         inputs = _inputs(page, path)
         defaults = schema["default"] if schema["type"] == "array" else [schema["default"]]
         bounds = schema.get("items", {}) if schema["type"] == "array" else schema

@@ -42,10 +42,12 @@ def test_upload_then_split_shows_class_balance_per_part(page, dashboard, api, tm
     page.fill("#create-split .field[data-field='fractions.train'] input", "0.5")
     page.fill("#create-split .field[data-field='fractions.val'] input", "0.25")
     page.fill("#create-split .field[data-field='fractions.test'] input", "0.25")
+    known = {sp["id"] for sp in api.get("/splits").json()}  # other tests' splits share the dashboard
     page.click("#create-split button[type=submit]")
-    card = page.locator("#splits .split").first
-    card.wait_for()
-    split_id = int(card.get_attribute("data-id"))
+    page.wait_for_function(f"document.querySelectorAll('#splits .split').length > {len(known)}")
+    split_id = max(int(c.get_attribute("data-id")) for c in page.locator("#splits .split").all())
+    assert split_id not in known
+    card = page.locator(f"#splits .split[data-id='{split_id}']")
     split = api.get(f"/splits/{split_id}").json()
     assert split["dataset"] == uploaded["id"] and split["fractions"] == {"train": 0.5, "val": 0.25, "test": 0.25}
     totals: collections.Counter = collections.Counter()

@@ -56,17 +56,4 @@ export const uploadDataset = (form) => request("POST", "/datasets", form);
 export const createSplit = (body) => request("POST", "/splits", body);
 export const getSplit = (id) => request("GET", `/splits/${id}`);
 
-// The api has no list of splits: ids are consecutive from 1, so read them in small batches until
-// the first that does not exist.
-export async function listSplits({ batch = 8, most = 400 } = {}) {
-  const found = [];
-  for (let start = 1; start <= most; start += batch) {
-    const ids = Array.from({ length: batch }, (_, i) => start + i);
-    const results = await Promise.all(ids.map((id) => getSplit(id).catch((e) => (e.status === 404 ? null : Promise.reject(e)))));
-    for (const split of results) {
-      if (split === null) return found;
-      found.push(split);
-    }
-  }
-  return found;
-}
+export const listSplits = () => request("GET", "/splits");

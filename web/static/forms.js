@@ -81,13 +81,10 @@ export function field(path, key, rawSchema, value, label = key) {
 }
 
 // Fields for every property of an object schema (those in `skip` left out), in schema order.
-export function fieldsFor(section, schema, values = {}, { skip = [], rename = {} } = {}) {
+export function fieldsFor(section, schema, values = {}, { skip = [] } = {}) {
   return Object.entries(schema.properties || {})
     .filter(([key]) => !skip.includes(key))
-    .map(([key, s]) => {
-      const name = rename[key] || key;
-      return field(`${section}.${name}`, name, s, values[name]);
-    });
+    .map(([key, s]) => field(`${section}.${key}`, key, s, values[key]));
 }
 
 // Text that is not a number goes to the api as it is, so the api names the problem.

@@ -4,9 +4,10 @@
 import * as api from "./api.js";
 import { clearErrors, field, fieldsFor, h, readFields, showErrors } from "./forms.js";
 
-// Shown first in the solver section, under the names an experiment uses.
-const SOLVER_FIRST = ["lr", "weight_decay"];
-const SOLVER_RENAME = { lr: "base_lr" };
+// Shown first in the solver section.  The fields come from the catalog's experiment_fields:
+// each solver's hyperparameters under the names an experiment body uses (base_lr, and a
+// weight_decay for every solver: its own, or an L2 penalty where it has none).
+const SOLVER_FIRST = ["base_lr", "weight_decay"];
 
 async function trainingSchema() {
   const response = await fetch(`${api.API}/openapi.json`);
@@ -43,12 +44,11 @@ export async function render(root, params) {
       ...fieldsFor("architecture", architectureByName[name].hyperparameters, values));
   };
   const drawSolver = (name, values = {}) => {
-    const schema = solverByName[name].hyperparameters;
+    const schema = solverByName[name].experiment_fields;
     const first = SOLVER_FIRST.filter((k) => k in schema.properties)
-      .map((k) => field(`solver.${SOLVER_RENAME[k] || k}`, SOLVER_RENAME[k] || k, schema.properties[k],
-        values[SOLVER_RENAME[k] || k], k === "lr" ? "base LR" : k.replace("_", " ")));
+      .map((k) => field(`solver.${k}`, k, schema.properties[k], values[k], k === "base_lr" ? "base LR" : k.replace("_", " ")));
     solverFields.replaceChildren(entryNote(solverByName[name]), ...first,
-      ...fieldsFor("solver", schema, values, { skip: SOLVER_FIRST, rename: SOLVER_RENAME }));
+      ...fieldsFor("solver", schema, values, { skip: SOLVER_FIRST }));
   };
   const drawScheduler = (name, values = {}) => {
     if (!name) { schedulerFields.replaceChildren(h("p", { class: "entry-note" }, "The learning rate stays at base LR.")); return; }

@@ -212,12 +212,16 @@ def train(
     needs_closure = entry.needs_closure
     stats = StepStats(params, flat=not needs_closure)
 
+    l2 = spec.l2_penalty()
+
     def forward_backward(x: torch.Tensor, y: torch.Tensor, seen: list[torch.Tensor]) -> torch.Tensor:
         with autocast():
             out = model(x)
             loss = loss_fn(out, y)
         if not seen:  # the first evaluation is the one at the step's starting point
             seen.extend((loss.detach(), out.detach()))
+        if l2:  # the objective of a solver without its own weight decay; train/loss stays the data loss
+            loss = loss + 0.5 * l2 * sum(p.square().sum() for p in params)
         scaler.scale(loss).backward()
         return loss
 

@@ -125,3 +125,19 @@ def test_resolved_spec_round_trips_through_json():
     s = resolve_spec(spec(scheduler={"name": "steplr"}), builtin_info("wine"), n_train=120)
     again = ExperimentSpec.model_validate_json(s.model_dump_json())
     assert again == s
+
+
+@pytest.mark.parametrize("name", sorted(catalog.SOLVERS))
+def test_every_solver_section_takes_a_weight_decay(name):
+    """Its own argument where the solver has one, else the engine's L2 penalty (never both, never
+    passed to a constructor that does not take it)."""
+    body = {"name": name, "weight_decay": 0.01}
+    if catalog.solver(name).wraps:
+        body["base"] = "adam"
+    s = spec(solver=body)
+    own = any(h.name == "weight_decay" for h in catalog.solver(name).hyperparameters)
+    assert ("weight_decay" in s.solver_hparams()) == own
+    assert s.l2_penalty() == (0.0 if own else 0.01)
+    assert spec(solver={**body, "weight_decay": 0.0}).l2_penalty() == 0.0
+    with pytest.raises(ValidationError):
+        spec(solver={**body, "weight_decay": -1.0})

@@ -187,6 +187,45 @@ def test_full_batch_gd_takes_one_exact_gradient_step_per_epoch():
     torch.testing.assert_close(result.model.fc.bias, b - 0.5 * gb, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("solver", [{"name": "lbfgs", "base_lr": 1.0, "max_iter": 5}, {"name": "rprop", "base_lr": 0.01}])
+def test_weight_decay_of_a_solver_without_one_is_an_l2_penalty_in_the_loss(solver):
+    """L-BFGS and Rprop take no weight_decay; the experiment's becomes weight_decay/2 * ||theta||^2
+    in the objective.  Oracle: torch.optim's own L-BFGS / Rprop on that objective by hand, from the
+    same initial weights (full batch, two steps).  train/loss stays the data loss."""
+    wd = 0.3
+    split = builtin_split("iris")
+    spec = make_spec(split, solver={**solver, "weight_decay": wd}, architecture={"name": "linear"},
+                     batch_size=None, epochs=2)
+    data = prepare(split)
+    torch.manual_seed(spec.training.seed)
+    initial = torch.nn.Linear(4, 3)  # same construction order as the engine: same initial weights
+    w, b = (t.detach().clone().requires_grad_() for t in (initial.weight, initial.bias))
+    hparams = {k: v for k, v in spec.solver_hparams().items() if k in ("lr", "max_iter")}
+    ref = getattr(torch.optim, "LBFGS" if solver["name"] == "lbfgs" else "Rprop")([w, b], **hparams)
+
+    def data_loss():
+        return torch.nn.functional.cross_entropy(data.train.x @ w.T + b, data.train.y)
+
+    def closure():
+        ref.zero_grad()
+        loss = data_loss() + 0.5 * wd * (w.square().sum() + b.square().sum())
+        loss.backward()
+        return loss
+
+    first_loss = data_loss().item()
+    for _ in range(2):
+        if solver["name"] == "lbfgs":
+            ref.step(closure)
+        else:
+            closure()
+            ref.step()
+    sink = ListSink()
+    result = train(spec, data, sink=sink)
+    torch.testing.assert_close(result.model.fc.weight, w, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(result.model.fc.bias, b, rtol=1e-5, atol=1e-6)
+    assert sink.series("train/loss")[0][1] == pytest.approx(first_loss, rel=1e-6)  # no penalty in it
+
+
 @pytest.mark.parametrize("clip", [1e-3, 1e-2])
 def test_gradient_clipping_bounds_the_update(clip):
     """With plain SGD and a clipped global norm c < ‖g‖ the update norm is exactly η·c."""
