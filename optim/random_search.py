@@ -47,6 +47,7 @@ class RandomSearch(Optimizer):
             scale (default: 1.0, no decay).
         seed (int, optional): seed of the noise generator; ``None`` draws one from torch's
             global generator, so ``torch.manual_seed`` makes a run reproducible (default: None).
+        {ARG_DOCS["maximize"]} A candidate is then kept if its value is strictly higher.
         {ARG_DOCS["foreach"]}
 
     Example:
@@ -72,6 +73,7 @@ class RandomSearch(Optimizer):
         decay: float = 1.0,
         *,
         seed: int | None = None,
+        maximize: bool = False,
         foreach: bool | None = None,
     ):
         check_ge("lr", lr)
@@ -84,7 +86,7 @@ class RandomSearch(Optimizer):
             seed = int(torch.randint(0, 2**62, ()).item())
         elif isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"Invalid seed: {seed!r} (must be None or an integer >= 0)")
-        defaults = dict(lr=lr, sigma=sigma, decay=decay, foreach=foreach)
+        defaults = dict(lr=lr, sigma=sigma, decay=decay, maximize=maximize, foreach=foreach)
         super().__init__(params, defaults)
         self.n_samples = n_samples
         self.state[_SEARCH] = {"generator": torch.Generator().manual_seed(seed).get_state(), "step": 0}
@@ -105,15 +107,21 @@ class RandomSearch(Optimizer):
         ]
         origins = [[p.detach().clone() for p in params] for params, _, _ in groups]
 
+        # one direction for the whole step: maximize when every group asks for it (torch's
+        # per-group flag; a search over all parameters at once cannot mix directions)
+        directions = {bool(group.get("maximize", False)) for group in self.param_groups}
+        if len(directions) > 1:
+            raise ValueError("maximize: RandomSearch needs the same maximize in every param group")
+        sign = -1.0 if directions.pop() else 1.0
         loss = closure()
-        best_loss, best_noises = _value(loss), None
+        best_loss, best_noises = sign * _value(loss), None
         for _ in range(self.n_samples):
             noises = [
                 [torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device) for p in params]
                 for params, _, _ in groups
             ]
             _move_to(groups, origins, noises)
-            candidate_loss = _value(closure())
+            candidate_loss = sign * _value(closure())
             if candidate_loss < best_loss:
                 best_loss, best_noises = candidate_loss, noises
         if best_noises is None:

@@ -9,6 +9,7 @@ import torch
 import optim
 from optim import catalog
 from optim.factory import build_optimizer, check_scheduler_params, derive_scheduler_params, scheduled_steps
+from optim.schedulers import LinearWarmup
 
 SOLVERS = sorted(catalog.SOLVERS)
 
@@ -231,14 +232,18 @@ def test_the_one_cycle_check_refuses_exactly_what_torch_fails_on(warmup):
         assert (check_scheduler_params(catalog.scheduler("onecyclelr"), params, epochs, per_epoch) == []) is accepted
         model = _model()
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        sched = optim.build_scheduler(opt, "onecyclelr", {"max_lr": 0.1, "total_steps": total}, warmup_steps=warmup,
-                                      epochs=epochs, steps_per_epoch=per_epoch)
-
+        # the oracle: torch's own OneCycleLR behind the same warm-up, unchecked
+        inner = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=total)
+        sched = LinearWarmup(opt, inner, warmup_steps=warmup, start_factor=0.0, interval="step")
         if accepted:
             _train(opt, sched, epochs, per_epoch)
         else:
             with pytest.raises(ValueError, match="Tried to step"):
                 _train(opt, sched, epochs, per_epoch)
+            with pytest.raises(ValueError, match="total_steps"):  # build_scheduler refuses it up front
+                optim.build_scheduler(torch.optim.SGD(_model().parameters(), lr=0.1, momentum=0.9), "onecyclelr",
+                                      {"max_lr": 0.1, "total_steps": total}, warmup_steps=warmup,
+                                      epochs=epochs, steps_per_epoch=per_epoch)
 
 
 def test_derived_one_cycle_length_passes_the_check():

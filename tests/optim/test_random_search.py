@@ -160,3 +160,33 @@ def test_step_needs_a_closure():
 def test_rejects_bad_hyperparameters(kwargs, name):
     with pytest.raises(ValueError, match=name):
         RandomSearch([torch.zeros(2, requires_grad=True)], **kwargs)
+
+
+def test_maximize_is_the_same_search_on_the_negated_objective():
+    """Same seed: maximizing f visits exactly the points that minimizing -f visits, and f rises."""
+    target = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+
+    def run(maximize: bool):
+        x = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+        opt = RandomSearch([x], lr=0.5, n_samples=3, seed=7, maximize=maximize)
+        sign = 1.0 if maximize else -1.0
+        values, points = [], []
+        for _ in range(30):
+            values.append(float(opt.step(lambda: sign * -((x - target) ** 2).sum())))
+            points.append(x.detach().clone())
+        return values, points
+
+    up_values, up_points = run(True)
+    down_values, down_points = run(False)
+    for a, b in zip(up_points, down_points):
+        assert torch.equal(a, b)
+    assert up_values == [-v for v in down_values]
+    assert up_values[-1] > up_values[0]
+    assert all(later >= earlier for earlier, later in zip(up_values, up_values[1:]))
+
+
+def test_mixed_maximize_groups_are_refused():
+    a, b = torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
+    opt = RandomSearch([{"params": [a]}, {"params": [b], "maximize": True}], seed=0)
+    with pytest.raises(ValueError, match="maximize"):
+        opt.step(lambda: (a.sum() + b.sum()))

@@ -115,10 +115,19 @@ def test_value_just_outside_a_bound_is_refused(entry, field, value):
 
 @pytest.mark.parametrize(("entry", "field", "value"), _bound_cases(outside=False))
 def test_value_on_the_inner_side_of_a_bound_builds_and_steps(entry, field, value):
+    """A bound value is valid on its own; the other fields and the run are chosen to agree with
+    it where a cross-field rule applies (check_scheduler_params): a cycle's lower bound at or
+    below its upper one, a one-cycle at least as long as the run."""
     opt = _optimizer()
+    params = {**_required(entry), field: value}
+    epochs, per_epoch = 10, 5
+    if (entry.name, field) == ("cycliclr", "max_lr"):
+        params["base_lr"] = min(params.get("base_lr", value), value)
+    if (entry.name, field) == ("onecyclelr", "total_steps"):
+        epochs, per_epoch = 1, value
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sched = build_scheduler(opt, entry.name, {**_required(entry), field: value}, epochs=10, steps_per_epoch=5)
+        sched = build_scheduler(opt, entry.name, params, epochs=epochs, steps_per_epoch=per_epoch)
         if entry.interval != "step":  # a one-step cycle (total_steps=1) has no step left after building
             opt.step()
             sched.step_batch()
