@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors
 from api.catalog.router import router as catalog_router
+from api.datasets.limits import DeclaredSizeLimit
 from api.datasets.router import router as datasets_router
 from api.experiments.router import router as experiments_router
 from api.health import check_broker
@@ -93,6 +94,7 @@ def create_app(
     app.state.enqueuer = enqueue
     app.state.broker_check = broker_check or partial(check_broker, settings)
     errors.install(app)
+    app.add_middleware(DeclaredSizeLimit, path=f"{API_PREFIX}/datasets", max_bytes=settings.max_upload_bytes)
     api = APIRouter(prefix=API_PREFIX)
     for router in (catalog_router, datasets_router, splits_router, experiments_router, metrics_router,
                    health_router):

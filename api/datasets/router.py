@@ -2,13 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 
 from api.datasets import service
 from api.datasets.schemas import DatasetPublic
 from api.deps import SessionDep, SettingsDep
 from api.errors import TooLarge, responses
-from api.ids import parse_size
 from store.spec.text import NulFreeStr
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -22,7 +21,6 @@ def list_datasets(session: SessionDep) -> list[DatasetPublic]:
 
 @router.post("", status_code=201, response_model=DatasetPublic, responses=responses(413))
 async def upload_dataset(
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="a .csv (with `target`) or a .npz with arrays x (N, ...) and y (N,)")],
@@ -30,10 +28,7 @@ async def upload_dataset(
     target: Annotated[NulFreeStr | None, Form(max_length=200, description="label column of a csv")] = None,
     task: Annotated[Literal["classification", "regression"] | None, Form(description="default: inferred")] = None,
 ) -> DatasetPublic:
-    declared = parse_size(request.headers.get("content-length"))
-    if declared is not None and declared > settings.max_upload_bytes + 64 * 1024:
-        raise TooLarge(f"upload larger than {settings.max_upload_bytes} bytes")
-    data = await file.read(settings.max_upload_bytes + 1)
+    data = await file.read(settings.max_upload_bytes + 1)  # a declared length was checked before the body was read
     if len(data) > settings.max_upload_bytes:
         raise TooLarge(f"upload larger than {settings.max_upload_bytes} bytes")
     return service.create_upload(

@@ -8,11 +8,11 @@ import hashlib
 from sqlalchemy.orm import Session
 
 from api.datasets.schemas import DatasetPublic
-from api.errors import NotFound, PayloadError
+from api.errors import NotFound, PayloadError, TooLarge
 from api.ids import is_digits, parse_id, shorten
 from store.datasets.builtin import BUILTIN_DATASETS, builtin_info
 from store.datasets.storage import arrays_digest, info_for, save_arrays
-from store.datasets.uploads import UploadError, parse_upload
+from store.datasets.uploads import UploadError, UploadTooLarge, parse_upload
 from store.models import Dataset
 from store.repositories import datasets as repo
 from store.settings import Settings
@@ -65,7 +65,9 @@ def create_upload(session: Session, settings: Settings, *, name: str, filename: 
     if "\x00" in filename:
         raise PayloadError.at(["body", "file"], f"the file name {NUL_MESSAGE}")
     try:
-        parsed = parse_upload(filename, data, target, task)
+        parsed = parse_upload(filename, data, target, task, max_bytes=settings.max_upload_bytes)
+    except UploadTooLarge as exc:
+        raise TooLarge(str(exc)) from None
     except UploadError as exc:
         raise PayloadError.at(["body", exc.field], str(exc)) from None
     sha256 = hashlib.sha256(data).hexdigest()

@@ -21,6 +21,10 @@ class UploadError(ValueError):
         self.field = field
 
 
+class UploadTooLarge(UploadError):
+    """The data would exceed the size limit once decompressed (the api answers 413)."""
+
+
 @dataclass
 class ParsedDataset:
     x: np.ndarray  # float32 (N, ...)
@@ -116,7 +120,20 @@ def parse_csv(data: bytes, target: str | None, task: str | None = None) -> Parse
     return ParsedDataset(_check_features(x), y, task, classes)
 
 
-def parse_npz(data: bytes, task: str | None = None) -> ParsedDataset:
+def _npz_array_bytes(data: bytes) -> int:
+    """The size of the npz's x and y once decompressed, read from the zip directory (nothing
+    is decompressed); 0 for a file that is not a zip (``np.load`` then says what it is)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sum(i.file_size for i in archive.infolist() if i.filename in ("x.npy", "y.npy"))
+    except zipfile.BadZipFile:
+        return 0
+
+
+def parse_npz(data: bytes, task: str | None = None, max_bytes: int | None = None) -> ParsedDataset:
+    """``max_bytes`` bounds the arrays decompressed: a small compressed file can hold huge arrays."""
+    if max_bytes is not None and (size := _npz_array_bytes(data)) > max_bytes:
+        raise UploadTooLarge(f"the npz's arrays take {size} bytes decompressed, more than the {max_bytes} allowed")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             missing = [k for k in ("x", "y") if k not in archive.files]
@@ -136,12 +153,13 @@ def parse_npz(data: bytes, task: str | None = None) -> ParsedDataset:
     return ParsedDataset(x, labels, task, classes)
 
 
-def parse_upload(filename: str, data: bytes, target: str | None = None, task: str | None = None) -> ParsedDataset:
+def parse_upload(filename: str, data: bytes, target: str | None = None, task: str | None = None,
+                 max_bytes: int | None = None) -> ParsedDataset:
     suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if not data:
         raise UploadError("the uploaded file is empty")
     if suffix == "csv":
         return parse_csv(data, target, task)
     if suffix == "npz":
-        return parse_npz(data, task)
+        return parse_npz(data, task, max_bytes)
     raise UploadError(f"unsupported file type {filename!r}: upload a .csv or a .npz")

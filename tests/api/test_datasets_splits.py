@@ -107,3 +107,42 @@ def test_splits_are_listed_oldest_first_and_paginated(client):
     page = client.get(f"{API}/splits", params={"limit": 1, "offset": 2}).json()
     assert [s["id"] for s in page] == [made[2]["id"]]
     assert client.get(f"{API}/splits", params={"limit": 0}).status_code == 422
+
+
+def test_a_declared_oversized_upload_is_refused_before_its_body_is_read():
+    """The ASGI wrapper answers 413 from the Content-Length alone: receive() is never awaited."""
+    import asyncio
+
+    from api.datasets.limits import DeclaredSizeLimit
+
+    async def app(scope, receive, send):  # the endpoint: would read the body
+        await receive()
+        raise AssertionError("the app ran")
+
+    async def receive():
+        raise AssertionError("the body was read")
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    wrapped = DeclaredSizeLimit(app, path="/api/v1/datasets", max_bytes=1000)
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/datasets",
+             "headers": [(b"content-length", str(1000 + 64 * 1024 + 1).encode())]}
+    asyncio.run(wrapped(scope, receive, send))
+    assert sent[0]["status"] == 413 and b"upload larger than 1000 bytes" in sent[1]["body"]
+    # within the limit (and other paths) the request goes through untouched
+    for path, length in [("/api/v1/datasets", 1000), ("/api/v1/splits", 10**9)]:
+        with pytest.raises(AssertionError, match="the body was read"):
+            asyncio.run(wrapped({**scope, "path": path, "headers": [(b"content-length", str(length).encode())]},
+                                receive, send))
+
+
+def test_an_npz_that_decompresses_past_the_limit_is_413(client, settings):
+    """A few KB of compressed zeros can hold gigabytes; the zip directory says how big they get."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, x=np.zeros((settings.max_upload_bytes // 8, 2)), y=np.zeros(settings.max_upload_bytes // 8))
+    assert len(buffer.getvalue()) < settings.max_upload_bytes  # small on the wire
+    r = client.post(f"{API}/datasets", data={"name": "bomb"}, files={"file": ("bomb.npz", buffer.getvalue())})
+    assert r.status_code == 413 and "decompressed" in r.json()["detail"], r.text
