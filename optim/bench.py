@@ -283,17 +283,22 @@ def format_table(result: BenchResult, markdown: bool = False) -> str:
         f"device {result.device}{threads}, {result.n_params:,} float32 params in {result.n_tensors} tensors, "
         f"best of {result.best_of} medians of {result.repeats} steps, torch {result.torch_version}; copy_ bandwidth {result.copy_gbps:.1f} GB/s"
     )
-    body = [_cells(r) for r in result.rows]
+    return render_table(head, COLUMNS, [_cells(r) for r in result.rows], result.skipped, markdown)
+
+
+def render_table(head: str, columns: tuple[str, ...], body: list[tuple[str, ...]], skipped: dict[str, str],
+                 markdown: bool) -> str:
+    """``head``, then the rows aligned (or as a Markdown table), then a line per skipped solver."""
     if markdown:
-        lines = [head, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines = [head, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join(cells) + " |" for cells in body]
     else:
-        widths = [max(len(c) for c in col) for col in zip(COLUMNS, *body)]
+        widths = [max(len(c) for c in col) for col in zip(columns, *body)]
         lines = [head, ""]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in (COLUMNS, *body)]
-    if result.skipped:
+        lines += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in (columns, *body)]
+    if skipped:
         lines.append("")
-        lines += [f"not timed: {name} ({why})" for name, why in sorted(result.skipped.items())]
+        lines += [f"not timed: {name} ({why})" for name, why in sorted(skipped.items())]
     return "\n".join(lines)
 
 

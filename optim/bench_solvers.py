@@ -183,18 +183,9 @@ def format_solver_table(result: SolverBenchResult, markdown: bool = False) -> st
         f"best of {result.rounds} rounds of the first {result.steps} steps from the same start, "
         f"torch {result.torch_version}; 'loss after' is the batch loss at the round's last step"
     )
-    body = [_cells(r) for r in result.rows]
-    if markdown:
-        lines = [head, "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(cells) + " |" for cells in body]
-    else:
-        widths = [max(len(c) for c in col) for col in zip(COLUMNS, *body)]
-        lines = [head, ""]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in (COLUMNS, *body)]
-    if result.skipped:
-        lines.append("")
-        lines += [f"not timed: {name} ({why})" for name, why in sorted(result.skipped.items())]
-    return "\n".join(lines)
+    from optim.bench import render_table
+
+    return render_table(head, COLUMNS, [_cells(r) for r in result.rows], result.skipped, markdown)
 
 
 __all__ = ["SolverBenchResult", "SolverRow", "format_solver_table", "make_problem", "run_solver_benchmark"]

@@ -47,13 +47,13 @@ def digits_split():
     from sklearn.model_selection import train_test_split
 
     from store.datasets import builtin_info, load_builtin
-    from worker.data import ArraySplit
+    from store.repositories.splits import SplitArrays
 
     x, y = load_builtin("digits")
     idx = np.arange(len(x))
     train, rest = train_test_split(idx, test_size=0.4, random_state=0, stratify=y)
     val, test = train_test_split(rest, test_size=0.5, random_state=0, stratify=y[rest])
-    return ArraySplit(x[train], y[train], x[val], y[val], x[test], y[test], builtin_info("digits"))
+    return SplitArrays(x[train], y[train], x[val], y[val], x[test], y[test], builtin_info("digits"))
 
 
 def make_spec(split, architecture, batch_size, epochs):

@@ -10,39 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
 from store.datasets.builtin import DatasetInfo
+from store.repositories.splits import SplitArrays
 
 # Datasets up to this size are moved to the device whole; larger ones stream batch by batch.
 DEVICE_RESIDENT_BYTES = 1 << 30
 EVAL_CHUNK = 4096
-
-
-class SplitArraysLike(Protocol):
-    """What ``store.repositories.splits.load_split_arrays`` returns (and :class:`ArraySplit` is)."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    info: DatasetInfo
-
-
-@dataclass
-class ArraySplit:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    info: DatasetInfo
 
 
 @dataclass
@@ -96,7 +74,7 @@ def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     return [((a - mean) / std).astype(np.float32) for a in (train, *others)]
 
 
-def prepare(split: SplitArraysLike, device: torch.device | str = "cpu", *,
+def prepare(split: SplitArrays, device: torch.device | str = "cpu", *,
             resident_limit: int = DEVICE_RESIDENT_BYTES) -> TrainingData:
     """Standardise ``split`` on its train part and place it for training on ``device``."""
     device = torch.device(device)

@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from store.datasets import builtin_info, load_builtin
+from store.repositories.splits import SplitArrays
 from store.spec import ExperimentSpec, resolve_spec
-from worker.data import ArraySplit
 
 
 @cache
@@ -26,13 +26,13 @@ def builtin_indices(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, n
 
 
 @cache
-def builtin_split(name: str, seed: int = 0) -> ArraySplit:
+def builtin_split(name: str, seed: int = 0) -> SplitArrays:
     x, y = load_builtin(name)
     train, val, test = builtin_indices(name, seed)
-    return ArraySplit(x[train], y[train], x[val], y[val], x[test], y[test], builtin_info(name))
+    return SplitArrays(x[train], y[train], x[val], y[val], x[test], y[test], builtin_info(name))
 
 
-def make_spec(split: ArraySplit, *, solver=None, architecture=None, scheduler=None, **training) -> ExperimentSpec:
+def make_spec(split: SplitArrays, *, solver=None, architecture=None, scheduler=None, **training) -> ExperimentSpec:
     body = {
         "name": "test",
         "split_id": 1,
