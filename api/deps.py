@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from store.db import read_only
 from store.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ def after_commit(session: Session, hook: Callable[[], None]) -> None:
 
 def _session(request: Request) -> Iterator[Session]:
     session = request.app.state.session_factory()
+    if request.method in ("GET", "HEAD"):  # these only read: on SQLite they never wait for a writer
+        read_only(session)
     try:
         yield session
         session.commit()

@@ -8,7 +8,9 @@ work, and it begins them ``IMMEDIATE``: a deferred transaction that has read and
 write cannot wait for the lock once another writer has committed after its read (SQLite gives
 up at once with "database is locked", the busy timeout notwithstanding), so the api answered
 500 while the worker wrote metrics.  Taking the write lock at ``BEGIN`` makes a second
-transaction wait its turn instead; each is one request or one batch, so the waits are short."""
+transaction wait its turn instead; each is one request or one batch, so the waits are short.
+A transaction that only reads (a GET request, a stream poll) says so with :func:`read_only`
+and begins deferred: in WAL mode it then never waits for a writer, nor a writer for it."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = "descent_read_only"  # execution option: this transaction will not write
 
 
 def is_sqlite(url_or_engine) -> bool:
@@ -47,9 +50,16 @@ def make_engine(url: str, **kwargs) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def read_only(session: Session) -> Session:
+    """Mark ``session``'s transaction as one that only reads; call before its first query.
+    On SQLite it then begins deferred (see the module docstring); elsewhere nothing changes."""
+    session.connection(execution_options={READ_ONLY: True})
+    return session
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

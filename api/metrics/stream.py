@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 
-from store.db import session_scope
+from store.db import read_only, session_scope
 from store.repositories import experiments as experiments_repo
 from store.repositories import metrics as repo
 
@@ -25,6 +25,7 @@ def _poll(factory, experiment_id: int, last_steps: dict[str, int], limit: int = 
           ) -> tuple[dict | None, dict, bool]:
     """(status, new points by series, whether a series may have more than ``limit`` read)."""
     with session_scope(factory) as session:
+        read_only(session)
         experiment = experiments_repo.get(session, experiment_id)
         if experiment is None:
             return None, {}, False

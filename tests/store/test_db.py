@@ -84,3 +84,38 @@ def test_sqlite_transaction_that_reads_then_writes_waits_for_a_concurrent_writer
     with engine.connect() as conn:
         assert sorted(r[0] for r in conn.exec_driver_sql("SELECT who FROM t")) == ["a", "b"]
     engine.dispose()
+
+
+def test_sqlite_read_only_transaction_does_not_wait_for_a_writer(tmp_path):
+    """While a writer holds the write lock, a transaction marked read-only still reads (the
+    committed state: WAL), instead of queueing behind the writer as every other one does."""
+    import threading
+
+    from store.db import make_sessionmaker, read_only
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (who TEXT)")
+    factory = make_sessionmaker(engine)
+    holding, read_done, seen = threading.Event(), threading.Event(), []
+
+    def writer():
+        with session_scope(factory) as s:
+            s.execute(text("INSERT INTO t VALUES ('w')"))
+            holding.set()
+            seen.append(("reader finished while the writer held the lock", read_done.wait(5)))
+
+    def reader():
+        holding.wait(5)
+        with session_scope(factory) as s:
+            read_only(s)
+            seen.append(("rows", s.execute(text("SELECT count(*) FROM t")).scalar()))
+        read_done.set()
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert dict(seen) == {"reader finished while the writer held the lock": True, "rows": 0}
+    engine.dispose()
