@@ -1,4 +1,5 @@
-"""A small typed client for Descent's HTTP api, for the CLI, notebooks and tests.
+"""A small typed client for Descent's HTTP api, for the CLI, notebooks and tests.  What it
+returns is typed by ``descent.client_types`` (``TypedDict``s held to the api's OpenAPI schema).
 
 It speaks HTTP only (httpx) and imports nothing of the server (api, store, worker, optim), so a
 laptop with ``pip install httpx`` can drive a remote GPU box::
@@ -24,6 +25,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from descent.client_types import (
+    CatalogItem,
+    Comparison,
+    Dataset,
+    Experiment,
+    ExperimentPage,
+    Health,
+    SolverItem,
+    Split,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 API_PREFIX = "/api/v1"
@@ -135,27 +147,27 @@ class Client:
 
     # -- health and catalogs --------------------------------------------------------------
 
-    def health(self) -> JSON:
+    def health(self) -> Health:
         return self._json("GET", "/health")
 
-    def solvers(self) -> list[JSON]:
+    def solvers(self) -> list[SolverItem]:
         return _items(self._json("GET", "/solvers"))
 
-    def schedulers(self) -> list[JSON]:
+    def schedulers(self) -> list[CatalogItem]:
         return _items(self._json("GET", "/schedulers"))
 
-    def architectures(self) -> list[JSON]:
+    def architectures(self) -> list[CatalogItem]:
         return _items(self._json("GET", "/architectures"))
 
     # -- datasets and splits --------------------------------------------------------------
 
-    def datasets(self) -> list[JSON]:
+    def datasets(self) -> list[Dataset]:
         return _items(self._json("GET", "/datasets"))
 
-    def dataset(self, dataset_id: int | str) -> JSON:
+    def dataset(self, dataset_id: int | str) -> Dataset:
         return self._json("GET", f"/datasets/{dataset_id}")
 
-    def upload_dataset(self, path: str | os.PathLike, **form: Any) -> JSON:
+    def upload_dataset(self, path: str | os.PathLike, **form: Any) -> Dataset:
         with open(path, "rb") as fh:
             files = {"file": (os.path.basename(path), fh)}
             data = {k: str(v) for k, v in form.items() if v is not None}
@@ -168,7 +180,7 @@ class Client:
         strategy: str | None = None,
         fractions: Mapping[str, float] | None = None,
         seed: int | None = None,
-    ) -> JSON:
+    ) -> Split:
         """A frozen train/val/test split of a built-in dataset (by name) or an upload (by id);
         ``strategy`` "random" or "stratified", ``fractions`` e.g. ``{"train": 0.7, "val": 0.2, "test": 0.1}``."""
         body: JSON = {"dataset": dataset}
@@ -180,12 +192,15 @@ class Client:
             body["seed"] = seed
         return self._json("POST", "/splits", json=body)
 
-    def split(self, split_id: int) -> JSON:
+    def splits(self) -> list[Split]:
+        return _items(self._json("GET", "/splits"))
+
+    def split(self, split_id: int) -> Split:
         return self._json("GET", f"/splits/{split_id}")
 
     # -- experiments ----------------------------------------------------------------------
 
-    def submit(self, spec: Mapping[str, Any]) -> JSON:
+    def submit(self, spec: Mapping[str, Any]) -> Experiment:
         """Create an experiment from a spec (the api's ``POST /experiments`` body); it is queued."""
         return self._json("POST", "/experiments", json=dict(spec))
 
@@ -198,7 +213,7 @@ class Client:
         solver: str | None = None,
         limit: int | None = None,
         offset: int | None = None,
-    ) -> list[JSON]:
+    ) -> list[Experiment]:
         """Newest first, one page (``limit``, ``offset``); see ``experiments_page`` for the total."""
         return self.experiments_page(
             status=status, tag=tag, split_id=split_id, solver=solver, limit=limit, offset=offset
@@ -213,18 +228,18 @@ class Client:
         solver: str | None = None,
         limit: int | None = None,
         offset: int | None = None,
-    ) -> JSON:
+    ) -> ExperimentPage:
         """``{"items": [...], "total": N, "limit": L, "offset": O}``."""
         params = self._params(status=status, tag=tag, split_id=split_id, solver=solver, limit=limit, offset=offset)
         return self._json("GET", "/experiments", params=params)
 
-    def experiment(self, experiment_id: int) -> JSON:
+    def experiment(self, experiment_id: int) -> Experiment:
         return self._json("GET", f"/experiments/{experiment_id}")
 
-    def cancel(self, experiment_id: int) -> JSON:
+    def cancel(self, experiment_id: int) -> Experiment:
         return self._json("POST", f"/experiments/{experiment_id}/cancel")
 
-    def clone(self, experiment_id: int, overrides: Mapping[str, Any] | None = None) -> JSON:
+    def clone(self, experiment_id: int, overrides: Mapping[str, Any] | None = None) -> Experiment:
         """A new queued experiment from this one's spec, ``overrides`` merged in
         (e.g. ``{"solver": {"base_lr": 0.01}}``)."""
         return self._json("POST", f"/experiments/{experiment_id}/clone", json=dict(overrides or {}))
@@ -241,7 +256,7 @@ class Client:
 
     def compare(
         self, ids: Iterable[int], *, names: Iterable[str] | None = None, max_points: int | None = None
-    ) -> JSON:
+    ) -> Comparison:
         """``{"experiments": [{id, name, status, series}], "summary": [{experiment_id, name, count,
         best_value, best_step, final_value, final_step, time_to_best_s}]}``."""
         params = self._params(ids=list(ids), names=list(names) if names is not None else None, max_points=max_points)
@@ -262,7 +277,7 @@ class Client:
                 raise ApiError(response.status_code, response.text, "GET", str(response.request.url))
             yield from parse_sse(response.iter_lines())
 
-    def wait(self, experiment_id: int, *, timeout: float | None = None, poll_s: float = 0.5) -> JSON:
+    def wait(self, experiment_id: int, *, timeout: float | None = None, poll_s: float = 0.5) -> Experiment:
         """Poll until the run has finished (succeeded, failed or cancelled); return it."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:

@@ -16,6 +16,7 @@ FORBIDDEN = {
     "optim": {"api", "store", "worker", "descent"},
     "worker": {"api", "descent"},
     "descent/client.py": {"api", "store", "worker", "optim", "torch"},
+    "descent/client_types.py": {"api", "store", "worker", "optim", "torch"},
 }
 # optim.catalog and optim.factory must import without torch at module level (checked by tests/optim too)
 TORCH_FREE_AT_IMPORT = ["optim/catalog", "optim/factory.py", "store", "api"]

@@ -159,6 +159,7 @@ def test_split_sizes_follow_the_fractions(client):
     split = client.create_split("iris", strategy="stratified", fractions={"train": 0.6, "val": 0.2, "test": 0.2}, seed=3)
     assert split["sizes"] == {"train": 90, "val": 30, "test": 30}
     assert client.split(split["id"])["sizes"] == split["sizes"]
+    assert [s for s in client.splits() if s["id"] == split["id"]] == [split]
 
 
 def test_submit_list_filter_cancel_clone_delete(client, served):
