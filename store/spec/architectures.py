@@ -113,37 +113,38 @@ def image_shape(feature_shape: tuple[int, ...]) -> tuple[int, int, int] | None:
     return None
 
 
-def architecture_fit_errors(name: str, params: dict[str, Any], feature_shape: tuple[int, ...]) -> list[str]:
-    """Why architecture ``name`` with ``params`` cannot take samples of ``feature_shape`` (empty if it can).
-    Each message names the hyperparameter or the data shape at fault."""
+def architecture_fit_errors(name: str, params: dict[str, Any], feature_shape: tuple[int, ...]
+                            ) -> list[tuple[str | None, str]]:
+    """Why architecture ``name`` with ``params`` cannot take samples of ``feature_shape`` (empty if it can),
+    as ``(hyperparameter at fault, message)``; the field is None when the data's shape is at fault."""
     n_features = math.prod(feature_shape)
-    errors: list[str] = []
+    errors: list[tuple[str | None, str]] = []
     if name in ("linear", "mlp"):
         return errors
     if name == "cnn1d":
         length = feature_shape[-1]
         if params.get("kernel_size", 3) > length:
-            errors.append(f"kernel_size: {params.get('kernel_size', 3)} is longer than the signal ({length} values)")
+            errors.append(("kernel_size", f"{params.get('kernel_size', 3)} is longer than the signal ({length} values)"))
         return errors
     if name in ("cnn2d", "resnet"):
         shape = image_shape(feature_shape)
         if shape is None:
-            errors.append(
+            errors.append((None,
                 f"needs images: samples of shape {list(feature_shape)} are neither (H, W), (C, H, W) "
                 "nor a square number of pixels"
-            )
+            ))
             return errors
         _, h, w = shape
         if name == "cnn2d" and min(h, w) < 4:
-            errors.append(f"images of {h}×{w} are too small for two 2×2 poolings (need at least 4×4)")
+            errors.append((None, f"images of {h}×{w} are too small for two 2×2 poolings (need at least 4×4)"))
         if name == "resnet" and min(h, w) < 2 ** (params.get("stages", 2) - 1):
-            errors.append(f"stages: {params.get('stages', 2)} stages halve {h}×{w} images below one pixel")
+            errors.append(("stages", f"{params.get('stages', 2)} stages halve {h}×{w} images below one pixel"))
         return errors
     if name == "transformer":
         d_model, heads = params.get("d_model", 32), params.get("heads", 4)
         if d_model % heads:
-            errors.append(f"heads: {heads} does not divide d_model={d_model}")
+            errors.append(("heads", f"{heads} does not divide d_model={d_model}"))
         if n_features > 4096:
-            errors.append(f"sequences of {n_features} tokens are too long for the small transformer (max 4096)")
+            errors.append((None, f"sequences of {n_features} tokens are too long for the small transformer (max 4096)"))
         return errors
-    return [f"unknown architecture {name!r}"]
+    return [(None, f"unknown architecture {name!r}")]

@@ -187,8 +187,11 @@ def resolve_spec(spec: ExperimentSpec, dataset: DatasetInfo, n_train: int) -> Ex
         errors.append((("training", "loss"), f"{training.loss} is a regression loss; this dataset is classification"))
     if dataset.task == "regression" and training.loss not in REGRESSION_LOSSES:
         errors.append((("training", "loss"), f"{training.loss} needs class labels; this dataset is regression"))
-    for msg in architecture_fit_errors(spec.architecture.name, spec.architecture_hparams(), dataset.feature_shape):
-        errors.append((("architecture",), msg))
+    for field, msg in architecture_fit_errors(spec.architecture.name, spec.architecture_hparams(),
+                                              dataset.feature_shape):
+        # the path pydantic gives a bad value of this architecture's field, or the section itself
+        errors.append((("architecture", spec.architecture.name, field) if field else ("architecture",),
+                       f"{field}: {msg}" if field else msg))
     if training.batch_size is not None and training.batch_size > n_train:
         training.batch_size = n_train  # one step per epoch either way; keeps steps_per_epoch honest
     scheduler = spec.scheduler

@@ -39,6 +39,10 @@ def test_regression_split_defaults_to_mse(client):
     ({"solver": {"name": "sgd", "unknown_field": 1}}, ["body", "solver", "sgd", "unknown_field"]),
     ({"training": {"epochs": 0}}, ["body", "training", "epochs"]),
     ({"architecture": {"name": "cnn2d"}}, ["body", "architecture"]),  # iris rows are not images
+    # the hyperparameter at fault, at the path pydantic gives its bad values
+    ({"architecture": {"name": "cnn1d", "kernel_size": 5}}, ["body", "architecture", "cnn1d", "kernel_size"]),
+    ({"architecture": {"name": "transformer", "d_model": 32, "heads": 5}},
+     ["body", "architecture", "transformer", "heads"]),
     ({"training": {"loss": "mse"}}, ["body", "training", "loss"]),  # regression loss on classes
     ({"split_id": 999_999}, ["body", "split_id"]),
     # iris train part: 105 rows, 64 a batch -> 2 steps an epoch, 20 epochs -> 40 steps

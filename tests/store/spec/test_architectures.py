@@ -38,3 +38,17 @@ def test_every_architecture_has_a_json_schema_with_defaults():
         assert set(schema["properties"]) == {h.name for h in entry.hyperparameters}
         for h in entry.hyperparameters:
             assert schema["properties"][h.name]["default"] == h.default
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "shape", "field"),
+    [
+        ("cnn1d", {"kernel_size": 5}, (4,), "kernel_size"),
+        ("resnet", {"stages": 4}, (1, 4, 4), "stages"),
+        ("transformer", {"d_model": 32, "heads": 5}, (13,), "heads"),
+        ("cnn2d", {}, (30,), None),  # the data's shape is at fault, not a field
+    ],
+)
+def test_each_misfit_names_the_hyperparameter_at_fault(name, params, shape, field):
+    (found, message), = architecture_fit_errors(name, params, shape)
+    assert found == field and message

@@ -79,8 +79,8 @@ def test_full_batch_is_null_batch_size():
         ("diabetes", "hinge", {"name": "linear"}, ("training", "loss")),
         ("digits", None, {"name": "cnn2d"}, None),
         ("iris", None, {"name": "cnn2d"}, ("architecture",)),
-        ("iris", None, {"name": "transformer", "d_model": 30, "heads": 4}, ("architecture",)),
-        ("iris", None, {"name": "cnn1d", "kernel_size": 7}, ("architecture",)),
+        ("iris", None, {"name": "transformer", "d_model": 30, "heads": 4}, ("architecture", "transformer", "heads")),
+        ("iris", None, {"name": "cnn1d", "kernel_size": 7}, ("architecture", "cnn1d", "kernel_size")),
     ],
 )
 def test_resolution_checks_the_data(dataset, loss, arch, problem):
