@@ -80,6 +80,18 @@ def continue_run(opt, params, steps, start, closure=False, dtype=torch.float64):
     return _run(opt, params, steps, closure, dtype, start)
 
 
+def resume(make_opt, params, state_dict, start: int, steps: int, group2: dict | None = None, *,
+           return_opt: bool = False, closure: bool = False, dtype=torch.float64):
+    """A fresh optimizer (``make_opt`` over copies of ``params`` in ``trajectory``'s two groups)
+    loaded from ``state_dict``, run ``steps`` more steps from batch ``start``: the second half
+    of an interrupted run, to compare with the uninterrupted one."""
+    fresh = [p.detach().clone().requires_grad_(True) for p in params]
+    opt = make_opt([{"params": fresh[:2]}, {"params": fresh[2:], **(group2 or {})}])
+    opt.load_state_dict(state_dict)
+    history = continue_run(opt, fresh, steps, start, closure, dtype)
+    return (history, opt) if return_opt else history
+
+
 def max_rel_diff(a: list[list[torch.Tensor]], b: list[list[torch.Tensor]]) -> float:
     """Largest elementwise |a-b| / max(|b|, 1e-12 scale) over all steps and tensors."""
     assert len(a) == len(b)

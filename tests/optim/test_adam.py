@@ -11,7 +11,7 @@ import torch
 
 import optim.adam
 from optim.adam import Adam
-from tests.optim.parity import assert_same, continue_run, trajectory
+from tests.optim.parity import assert_same, continue_run, resume, trajectory
 
 GROUP2 = {"lr": 0.03, "betas": (0.8, 0.95), "eps": 1e-6}
 FLAG_CASES = [
@@ -140,13 +140,6 @@ def test_first_step_is_lr_times_sign_of_gradient():
     torch.testing.assert_close(theta.detach(), expected, rtol=1e-14, atol=1e-15)
 
 
-def _resume(make, params, state_dict, start, steps):
-    fresh = [p.detach().clone().requires_grad_(True) for p in params]
-    opt = make([{"params": fresh[:2]}, {"params": fresh[2:], **GROUP2}])
-    opt.load_state_dict(state_dict)
-    return continue_run(opt, fresh, steps, start)
-
-
 @pytest.mark.parametrize("split", [5, 20])
 @pytest.mark.parametrize("amsgrad", [False, True])
 @pytest.mark.parametrize("foreach", [False, True])
@@ -156,7 +149,7 @@ def test_state_dict_resume_is_seamless(split, amsgrad, foreach):
 
     whole = _run(Adam, {"lr": 0.01, "weight_decay": 0.01, "amsgrad": amsgrad, "foreach": foreach}, 40)
     head, opt, params = trajectory(make, split, group2=GROUP2, return_opt=True)
-    tail = _resume(make, params, copy.deepcopy(opt.state_dict()), split, 40 - split)
+    tail = resume(make, params, copy.deepcopy(opt.state_dict()), split, 40 - split, GROUP2)
     assert_same(head + tail, whole, 0.0, "resumed vs uninterrupted")
 
 
@@ -166,7 +159,7 @@ def test_state_dict_interchanges_with_torch(source, target, amsgrad):
     """A checkpoint from one implementation continues in the other exactly as in the first."""
     kwargs = {"lr": 0.01, "weight_decay": 0.01, "amsgrad": amsgrad}
     _, src_opt, params = trajectory(lambda g: source(g, **kwargs), 15, group2=GROUP2, return_opt=True)
-    other = _resume(lambda g: target(g, **kwargs), params, copy.deepcopy(src_opt.state_dict()), 15, 30)
+    other = resume(lambda g: target(g, **kwargs), params, copy.deepcopy(src_opt.state_dict()), 15, 30, GROUP2)
     same = continue_run(src_opt, params, 30, 15)
     assert_same(other, same, 1e-10, f"{target.__module__} continuing a {source.__module__} checkpoint")
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from optim.adamax import Adamax
-from tests.optim.parity import assert_same, continue_run, trajectory
+from tests.optim.parity import assert_same, continue_run, resume, trajectory
 
 GROUP2 = {"lr": 0.03, "betas": (0.8, 0.95), "eps": 1e-6}
 FLAG_CASES = [
@@ -81,13 +81,6 @@ def test_first_two_steps_closed_form():
     torch.testing.assert_close(theta.detach(), theta1 - lr / (1 - b1**2) * m2 / u2, rtol=1e-14, atol=1e-15)
 
 
-def _resume(make, params, state_dict, start, steps):
-    fresh = [p.detach().clone().requires_grad_(True) for p in params]
-    opt = make([{"params": fresh[:2]}, {"params": fresh[2:], **GROUP2}])
-    opt.load_state_dict(state_dict)
-    return continue_run(opt, fresh, steps, start)
-
-
 @pytest.mark.parametrize("split", [5, 20])
 @pytest.mark.parametrize("foreach", [False, True])
 def test_state_dict_resume_is_seamless(split, foreach):
@@ -96,7 +89,7 @@ def test_state_dict_resume_is_seamless(split, foreach):
 
     whole = trajectory(make, 40, group2=GROUP2)
     head, opt, params = trajectory(make, split, group2=GROUP2, return_opt=True)
-    tail = _resume(make, params, copy.deepcopy(opt.state_dict()), split, 40 - split)
+    tail = resume(make, params, copy.deepcopy(opt.state_dict()), split, 40 - split, GROUP2)
     assert_same(head + tail, whole, 0.0, "resumed vs uninterrupted")
 
 
@@ -104,7 +97,7 @@ def test_state_dict_resume_is_seamless(split, foreach):
 def test_state_dict_interchanges_with_torch(source, target):
     kwargs = {"lr": 0.01, "weight_decay": 0.01}
     _, src_opt, params = trajectory(lambda g: source(g, **kwargs), 15, group2=GROUP2, return_opt=True)
-    other = _resume(lambda g: target(g, **kwargs), params, copy.deepcopy(src_opt.state_dict()), 15, 30)
+    other = resume(lambda g: target(g, **kwargs), params, copy.deepcopy(src_opt.state_dict()), 15, 30, GROUP2)
     assert_same(other, continue_run(src_opt, params, 30, 15), 1e-10, "continuing the other's checkpoint")
 
 

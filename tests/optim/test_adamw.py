@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from optim.adam import Adam, AdamW
-from tests.optim.parity import assert_same, continue_run, trajectory
+from tests.optim.parity import assert_same, continue_run, resume, trajectory
 
 GROUP2 = {"lr": 0.03, "betas": (0.8, 0.95), "weight_decay": 0.05}
 FLAG_CASES = [
@@ -62,13 +62,6 @@ def test_zero_gradient_step_is_pure_decay():
     torch.testing.assert_close(theta.detach(), theta0 * (1 - 0.1 * 0.2) ** 3, rtol=1e-15, atol=0)
 
 
-def _resume(make, params, state_dict, start, steps):
-    fresh = [p.detach().clone().requires_grad_(True) for p in params]
-    opt = make([{"params": fresh[:2]}, {"params": fresh[2:], **GROUP2}])
-    opt.load_state_dict(state_dict)
-    return continue_run(opt, fresh, steps, start)
-
-
 @pytest.mark.parametrize("foreach", [False, True])
 def test_state_dict_resume_is_seamless(foreach):
     def make(groups):
@@ -76,7 +69,7 @@ def test_state_dict_resume_is_seamless(foreach):
 
     whole = trajectory(make, 40, group2=GROUP2)
     head, opt, params = trajectory(make, 12, group2=GROUP2, return_opt=True)
-    tail = _resume(make, params, copy.deepcopy(opt.state_dict()), 12, 28)
+    tail = resume(make, params, copy.deepcopy(opt.state_dict()), 12, 28, GROUP2)
     assert_same(head + tail, whole, 0.0, "resumed vs uninterrupted")
 
 
@@ -84,7 +77,7 @@ def test_state_dict_resume_is_seamless(foreach):
 def test_state_dict_interchanges_with_torch(source, target):
     kwargs = {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}
     _, src_opt, params = trajectory(lambda g: source(g, **kwargs), 15, group2=GROUP2, return_opt=True)
-    other = _resume(lambda g: target(g, **kwargs), params, copy.deepcopy(src_opt.state_dict()), 15, 30)
+    other = resume(lambda g: target(g, **kwargs), params, copy.deepcopy(src_opt.state_dict()), 15, 30, GROUP2)
     assert_same(other, continue_run(src_opt, params, 30, 15), 1e-10, "continuing the other's checkpoint")
 
 

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from optim.asgd import ASGD
-from tests.optim.parity import NO_GRAD_STEP, continue_run, trajectory
-from tests.optim.parity import assert_same as _assert_same_steps
+from tests.optim.parity import NO_GRAD_STEP, assert_same, continue_run, resume, trajectory
 
 GROUP2 = {"lr": 0.02, "lambd": 1e-3, "t0": 5}
 PARITY_CASES = [
@@ -22,12 +21,6 @@ PARITY_CASES = [
         ((0.75, 10), (0.5, 1e6)), (0.0, 0.1), (False, True), (False, True)
     )
 ]
-
-
-def assert_same(a, b, tol, what=""):
-    # the harness's max_rel_diff lets NaN through (max(0.0, nan) is 0.0): demand finite values first
-    assert all(t.isfinite().all() for step in (*a, *b) for t in step), f"{what}: non-finite values"
-    _assert_same_steps(a, b, tol, what)
 
 
 def _run(cls, kwargs, group2=GROUP2, steps=50):
@@ -110,13 +103,6 @@ def test_averaged_parameters_of_unstepped_parameter_is_itself():
     assert torch.equal(ASGD([p]).averaged_parameters()[0], p.detach())
 
 
-def _resume(make, params, state_dict, start, steps):
-    fresh = [p.detach().clone().requires_grad_(True) for p in params]
-    opt = make([{"params": fresh[:2]}, {"params": fresh[2:], **GROUP2}])
-    opt.load_state_dict(state_dict)
-    return continue_run(opt, fresh, steps, start), opt
-
-
 @pytest.mark.parametrize("split", [5, 20])
 @pytest.mark.parametrize("foreach", [False, True])
 def test_state_dict_resume_is_seamless(split, foreach):
@@ -125,7 +111,7 @@ def test_state_dict_resume_is_seamless(split, foreach):
 
     whole, whole_opt, _ = trajectory(make, 40, group2=GROUP2, return_opt=True)
     head, opt, params = trajectory(make, split, group2=GROUP2, return_opt=True)
-    tail, resumed = _resume(make, params, copy.deepcopy(opt.state_dict()), split, 40 - split)
+    tail, resumed = resume(make, params, copy.deepcopy(opt.state_dict()), split, 40 - split, GROUP2, return_opt=True)
     assert_same(head + tail, whole, 0.0, "resumed vs uninterrupted")
     assert_same([resumed.averaged_parameters()], [whole_opt.averaged_parameters()], 0.0, "averages")
 
@@ -134,7 +120,7 @@ def test_loads_torch_state_dict_and_continues_like_torch():
     kwargs = {"lr": 0.05, "lambd": 0.01, "t0": 3, "weight_decay": 0.01}
     _, torch_opt, params = trajectory(lambda g: torch.optim.ASGD(g, **kwargs), 15, group2=GROUP2, return_opt=True)
     sd = copy.deepcopy(torch_opt.state_dict())
-    ours, opt = _resume(lambda g: ASGD(g, **kwargs), params, sd, 15, 30)
+    ours, opt = resume(lambda g: ASGD(g, **kwargs), params, sd, 15, 30, GROUP2, return_opt=True)
     theirs = continue_run(torch_opt, params, 30, 15)
     assert_same(ours, theirs, 1e-10, "ours resumed from torch's state vs torch")
     torch_axs = [torch_opt.state[p]["ax"] for g in torch_opt.param_groups for p in g["params"]]

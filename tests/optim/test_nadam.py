@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from optim.nadam import NAdam
-from tests.optim.parity import assert_same, continue_run, trajectory
+from tests.optim.parity import assert_same, continue_run, resume, trajectory
 
 GROUP2 = {"lr": 0.03, "betas": (0.8, 0.95), "momentum_decay": 0.05}
 FLAG_CASES = [
@@ -90,13 +90,6 @@ def test_first_step_closed_form(float64_default):
     assert opt.state[theta]["mu_product"].dtype == torch.float64
 
 
-def _resume(make, params, state_dict, start, steps):
-    fresh = [p.detach().clone().requires_grad_(True) for p in params]
-    opt = make([{"params": fresh[:2]}, {"params": fresh[2:], **GROUP2}])
-    opt.load_state_dict(state_dict)
-    return continue_run(opt, fresh, steps, start)
-
-
 @pytest.mark.parametrize("split", [3, 20])
 @pytest.mark.parametrize("foreach", [False, True])
 def test_state_dict_resume_is_seamless(split, foreach):
@@ -107,7 +100,7 @@ def test_state_dict_resume_is_seamless(split, foreach):
 
     whole = trajectory(make, 40, group2=GROUP2)
     head, opt, params = trajectory(make, split, group2=GROUP2, return_opt=True)
-    tail = _resume(make, params, copy.deepcopy(opt.state_dict()), split, 40 - split)
+    tail = resume(make, params, copy.deepcopy(opt.state_dict()), split, 40 - split, GROUP2)
     assert_same(head + tail, whole, 0.0, "resumed vs uninterrupted")
 
 
@@ -121,7 +114,7 @@ def _checkpoint(cls, steps=3):
 
 def test_loads_torch_checkpoint_and_continues_like_torch():
     torch_opt, params, state = _checkpoint(torch.optim.NAdam)
-    ours = _resume(lambda g: NAdam(g, **KWARGS), params, state, 3, 30)
+    ours = resume(lambda g: NAdam(g, **KWARGS), params, state, 3, 30, GROUP2)
     assert_same(ours, continue_run(torch_opt, params, 30, 3), 1e-10, "NAdam continuing a torch checkpoint")
 
 
@@ -134,8 +127,8 @@ def test_torch_continues_our_checkpoint_as_its_own():
     def make(g):
         return torch.optim.NAdam(g, **KWARGS)
 
-    from_ours = _resume(make, our_params, our_state, 3, 30)
-    from_torch = _resume(make, torch_params, torch_state, 3, 30)
+    from_ours = resume(make, our_params, our_state, 3, 30, GROUP2)
+    from_torch = resume(make, torch_params, torch_state, 3, 30, GROUP2)
     assert_same(from_ours, from_torch, 1e-10, "torch continuing our checkpoint vs its own")
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from optim.radam import RAdam
-from tests.optim.parity import assert_same, continue_run, trajectory
+from tests.optim.parity import assert_same, continue_run, resume, trajectory
 
 # Second group: beta2 = 0.95 rectifies from step 6 on; beta2 = 0.6 gives rho_inf = 4, never rectified.
 GROUP2_CASES = {
@@ -99,13 +99,6 @@ def test_rectification_switches_on_after_rho_exceeds_five(foreach):
     torch.testing.assert_close(theta.detach(), expected, rtol=1e-13, atol=1e-14)
 
 
-def _resume(make, group2, params, state_dict, start, steps):
-    fresh = [p.detach().clone().requires_grad_(True) for p in params]
-    opt = make([{"params": fresh[:2]}, {"params": fresh[2:], **group2}])
-    opt.load_state_dict(state_dict)
-    return continue_run(opt, fresh, steps, start)
-
-
 @pytest.mark.parametrize("split", [3, 20])
 @pytest.mark.parametrize("foreach", [False, True])
 def test_state_dict_resume_is_seamless(split, foreach):
@@ -116,7 +109,7 @@ def test_state_dict_resume_is_seamless(split, foreach):
 
     whole = trajectory(make, 40, group2=group2)
     head, opt, params = trajectory(make, split, group2=group2, return_opt=True)
-    tail = _resume(make, group2, params, copy.deepcopy(opt.state_dict()), split, 40 - split)
+    tail = resume(make, params, copy.deepcopy(opt.state_dict()), split, 40 - split, group2)
     assert_same(head + tail, whole, 0.0, "resumed vs uninterrupted")
 
 
@@ -125,7 +118,7 @@ def test_state_dict_interchanges_with_torch(source, target):
     group2 = GROUP2_CASES["rectifying"]
     kwargs = {"lr": 0.01, "weight_decay": 0.01, "decoupled_weight_decay": True}
     _, src_opt, params = trajectory(lambda g: source(g, **kwargs), 4, group2=group2, return_opt=True)
-    other = _resume(lambda g: target(g, **kwargs), group2, params, copy.deepcopy(src_opt.state_dict()), 4, 30)
+    other = resume(lambda g: target(g, **kwargs), params, copy.deepcopy(src_opt.state_dict()), 4, 30, group2)
     assert_same(other, continue_run(src_opt, params, 30, 4), 1e-10, "continuing the other's checkpoint")
 
 

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from optim.rprop import Rprop
-from tests.optim.parity import assert_same as _assert_same_steps
-from tests.optim.parity import continue_run, trajectory
+from tests.optim.parity import assert_same, continue_run, resume, trajectory
 
 GROUP2 = {"lr": 0.005, "etas": (0.4, 1.3)}
 PARITY_CASES = [
@@ -23,12 +22,6 @@ PARITY_CASES = [
         ((0.5, 1.2), (0.3, 1.5)), ((1e-6, 50), (1e-3, 0.02), (0.02, 1e-3)), (False, True), (False, True)
     )
 ]
-
-
-def assert_same(a, b, tol, what=""):
-    # the harness's max_rel_diff lets NaN through (max(0.0, nan) is 0.0): demand finite values first
-    assert all(t.isfinite().all() for step in (*a, *b) for t in step), f"{what}: non-finite values"
-    _assert_same_steps(a, b, tol, what)
 
 
 def _run(cls, kwargs, group2=GROUP2, steps=50):
@@ -49,13 +42,6 @@ def test_foreach_equals_single_tensor(kwargs, foreach):
     assert_same(multi, single, 0.0, "foreach vs single-tensor")
 
 
-def _resume(make, params, state_dict, start, steps):
-    fresh = [p.detach().clone().requires_grad_(True) for p in params]
-    opt = make([{"params": fresh[:2]}, {"params": fresh[2:], **GROUP2}])
-    opt.load_state_dict(state_dict)
-    return continue_run(opt, fresh, steps, start)
-
-
 @pytest.mark.parametrize("split", [5, 20])
 @pytest.mark.parametrize("foreach", [False, True])
 def test_state_dict_resume_is_seamless(split, foreach):
@@ -64,7 +50,7 @@ def test_state_dict_resume_is_seamless(split, foreach):
 
     whole = trajectory(make, 40, group2=GROUP2)
     head, opt, params = trajectory(make, split, group2=GROUP2, return_opt=True)
-    tail = _resume(make, params, copy.deepcopy(opt.state_dict()), split, 40 - split)
+    tail = resume(make, params, copy.deepcopy(opt.state_dict()), split, 40 - split, GROUP2)
     assert_same(head + tail, whole, 0.0, "resumed vs uninterrupted")
 
 
@@ -72,7 +58,7 @@ def test_loads_torch_state_dict_and_continues_like_torch():
     kwargs = {"lr": 0.01, "etas": (0.4, 1.3), "step_sizes": (1e-4, 1.0)}
     _, torch_opt, params = trajectory(lambda g: torch.optim.Rprop(g, **kwargs), 15, group2=GROUP2, return_opt=True)
     sd = copy.deepcopy(torch_opt.state_dict())
-    ours = _resume(lambda g: Rprop(g, **kwargs), params, sd, 15, 30)
+    ours = resume(lambda g: Rprop(g, **kwargs), params, sd, 15, 30, GROUP2)
     theirs = continue_run(torch_opt, params, 30, 15)
     assert_same(ours, theirs, 1e-10, "ours resumed from torch's state vs torch")
     assert set(sd["state"][0]) == {"step", "prev", "step_size"}

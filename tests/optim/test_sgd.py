@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from optim.sgd import SGD
-from tests.optim.parity import assert_same as _assert_same_steps
-from tests.optim.parity import continue_run, trajectory
+from tests.optim.parity import assert_same, continue_run, resume, trajectory
 
 MOMENTUM_VARIANTS = {
     "plain": ({}, {}),
@@ -30,12 +29,6 @@ PARITY_CASES = [
 ]
 
 
-def assert_same(a, b, tol, what=""):
-    # the harness's max_rel_diff lets NaN through (max(0.0, nan) is 0.0): demand finite values first
-    assert all(t.isfinite().all() for step in (*a, *b) for t in step), f"{what}: non-finite values"
-    _assert_same_steps(a, b, tol, what)
-
-
 def _run(cls, kwargs, group2, steps=50):
     return trajectory(lambda groups: cls(groups, **kwargs), steps, group2=group2)
 
@@ -54,13 +47,6 @@ def test_foreach_equals_single_tensor(kwargs, group2, foreach):
     assert_same(multi, single, 1e-12, "foreach vs single-tensor")
 
 
-def _resume(make, group2, params, state_dict, start, steps):
-    fresh = [p.detach().clone().requires_grad_(True) for p in params]
-    opt = make([{"params": fresh[:2]}, {"params": fresh[2:], **group2}])
-    opt.load_state_dict(state_dict)
-    return continue_run(opt, fresh, steps, start)
-
-
 @pytest.mark.parametrize("name", ["momentum", "nesterov", "dampening"])
 @pytest.mark.parametrize("split", [5, 20])
 @pytest.mark.parametrize("foreach", [False, True])
@@ -73,7 +59,7 @@ def test_state_dict_resume_is_seamless(name, split, foreach):
 
     whole = trajectory(make, 40, group2=group2)
     head, opt, params = trajectory(make, split, group2=group2, return_opt=True)
-    tail = _resume(make, group2, params, copy.deepcopy(opt.state_dict()), split, 40 - split)
+    tail = resume(make, params, copy.deepcopy(opt.state_dict()), split, 40 - split, group2)
     assert_same(head + tail, whole, 0.0, "resumed vs uninterrupted")
 
 
@@ -84,7 +70,7 @@ def test_loads_torch_state_dict_and_continues_like_torch(name):
     _, torch_opt, params = trajectory(
         lambda g: torch.optim.SGD(g, **kwargs), 15, group2=group2, return_opt=True
     )
-    ours = _resume(lambda g: SGD(g, **kwargs), group2, params, copy.deepcopy(torch_opt.state_dict()), 15, 30)
+    ours = resume(lambda g: SGD(g, **kwargs), params, copy.deepcopy(torch_opt.state_dict()), 15, 30, group2)
     theirs = continue_run(torch_opt, params, 30, 15)
     assert_same(ours, theirs, 1e-10, "ours resumed from torch's state vs torch")
     assert set(torch_opt.state_dict()["state"][0]) == {"momentum_buffer"}
