@@ -331,7 +331,7 @@ def _cancel_arguments(p: argparse.ArgumentParser) -> None:
 def cancel(client: Client, args: argparse.Namespace) -> int:
     for experiment_id in args.ids:
         e = client.cancel(experiment_id)
-        note = " (the worker stops it within one step)" if e.get("cancel_requested") and e["status"] == "running" else ""
+        note = " (the worker stops it at the next step, within about 0.25 s)" if e.get("cancel_requested") and e["status"] == "running" else ""
         print(f"experiment {experiment_id}: {e['status']}{note}")
     return 0
 
