@@ -23,10 +23,11 @@ from api.health import check_broker
 from api.health import router as health_router
 from api.metrics.router import router as metrics_router
 from api.splits.router import router as splits_router
-from store.db import make_engine, make_sessionmaker
+from core.periodic import Periodic
+from core.settings import Settings
+from store.db import make_engine, make_sessionmaker, session_scope
 from store.migrate import current_revision, current_revision_is_head, head_revision
-from store.reconcile import ReconcilerThread
-from store.settings import Settings
+from store.repositories.requeue import requeue_stale
 
 API_PREFIX = "/api/v1"
 WEB_STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -37,7 +38,7 @@ class NotMigratedError(RuntimeError):
 
 
 def default_enqueuer(settings: Settings) -> Callable[[int, str], None]:
-    from store.queue import make_celery, send_training
+    from core.queue import make_celery, send_training
 
     celery_app = make_celery(settings)
     return partial(send_training, celery_app)
@@ -73,7 +74,8 @@ def create_app(
     async def lifespan(app: FastAPI):
         reconciler = None
         if reconcile_interval_s > 0:
-            reconciler = ReconcilerThread(session_factory, enqueue, settings.requeue_after_s, reconcile_interval_s)
+            reconciler = Periodic("descent-reconciler", reconcile_interval_s,
+                                  partial(_sweep, session_factory, enqueue, settings.requeue_after_s))
             reconciler.start()
         app.state.reconciler = reconciler
         try:
@@ -108,6 +110,11 @@ def create_app(
 
         app.mount("/", StaticFiles(directory=WEB_STATIC, html=True), name="web")
     return app
+
+
+def _sweep(session_factory: sessionmaker[Session], enqueue: Callable[[int, str], None], older_than_s: float):
+    with session_scope(session_factory) as session:
+        return requeue_stale(session, enqueue, older_than_s)
 
 
 def _docs_redirect():

@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from store.db import read_only
-from store.settings import Settings
 
 log = logging.getLogger(__name__)
 AFTER_COMMIT = "descent.after_commit"

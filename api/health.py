@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from store.settings import Settings
+from core.settings import Settings
 
 router = APIRouter(tags=["health"])
 
@@ -21,18 +21,10 @@ class HealthPublic(BaseModel):
 
 
 def check_broker(settings: Settings) -> None:
-    """Raise unless the broker answers (filesystem transport: its folder is writable)."""
-    url = settings.resolved_broker_url
-    if url.startswith("filesystem://"):
-        folder = settings.broker_folder / "queue"
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".health"
-        probe.write_bytes(b"")
-        probe.unlink()
-        return
+    """Raise unless the broker answers."""
     from kombu import Connection
 
-    with Connection(url, connect_timeout=2) as connection:
+    with Connection(settings.resolved_broker_url, connect_timeout=2) as connection:
         connection.ensure_connection(max_retries=1, timeout=2)
 
 

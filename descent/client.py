@@ -1,8 +1,8 @@
 """A small typed client for Descent's HTTP api, for the CLI, notebooks and tests.  What it
 returns is typed by ``descent.client_types`` (``TypedDict``s held to the api's OpenAPI schema).
 
-It speaks HTTP only (httpx) and imports nothing of the server (api, store, worker, optim), so a
-laptop with ``pip install httpx`` can drive a remote GPU box::
+It speaks HTTP only (httpx) and imports nothing of the server (api, store, worker, optim; only
+the torch- and SQL-free ``core.statuses``), so a laptop can drive a remote GPU box::
 
     from descent.client import Client
 
@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from core.statuses import FINISHED
 from descent.client_types import (
     CatalogItem,
     Comparison,
@@ -39,7 +40,6 @@ from descent.client_types import (
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 API_PREFIX = "/api/v1"
-FINISHED = ("succeeded", "failed", "cancelled")
 
 JSON = dict[str, Any]
 

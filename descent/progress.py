@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-FINISHED = ("succeeded", "failed", "cancelled")
+from core.statuses import FINISHED
+
 BAR_WIDTH = 20
 # Metrics worth a place on a narrow line, most telling first; others follow alphabetically.
 SCORE_WORDS = ("loss", "error", "accuracy", "r2", "f1", "auc")

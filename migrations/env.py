@@ -31,7 +31,7 @@ def run_migrations_online() -> None:
         return
     url = context.get_x_argument(as_dictionary=True).get("url")
     if url is None:
-        from store.settings import Settings
+        from core.settings import Settings
 
         url = Settings().resolved_database_url
     engine = make_engine(url)

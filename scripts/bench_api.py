@@ -23,11 +23,11 @@ from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
 from api.app import create_app  # noqa: E402
+from core.settings import Settings  # noqa: E402
 from store.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from store.models import Metric, Split  # noqa: E402
 from store.repositories import experiments, metrics  # noqa: E402
-from store.settings import Settings  # noqa: E402
 from tests.db_fixtures import scratch_postgres_url  # noqa: E402
 
 NAMES = ("train/loss", "train/accuracy", "val/loss", "val/accuracy", "lr")

@@ -2,7 +2,7 @@
 transport and its SQLAlchemy transport over an SQLite file.
 
 For each, a consumer process (configured exactly as the worker is, through
-``store.queue.celery_config``) waits on a queue while this process publishes messages one at a
+``core.queue.celery_config``) waits on a queue while this process publishes messages one at a
 time; we report the one-way delivery latency (publish -> consumer has it) and the CPU the
 consumer burns while the queue is empty (the cost of polling, paid all day by an idle worker).
 ``--race N`` instead has two processes publish N messages each, 2 ms apart, while the consumer
@@ -33,8 +33,8 @@ TRANSPORTS = {
 def _connection(broker_url: str, data_dir: str, poll: float):
     from kombu import Connection
 
-    from store.queue import celery_config
-    from store.settings import Settings
+    from core.queue import celery_config
+    from core.settings import Settings
 
     config = celery_config(Settings(data_dir=Path(data_dir), broker_url=broker_url, broker_poll_interval=poll))
     return Connection(broker_url, transport_options=config.get("broker_transport_options", {}))

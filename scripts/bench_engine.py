@@ -46,8 +46,8 @@ def digits_split():
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from store.datasets import builtin_info, load_builtin
-    from store.repositories.splits import SplitArrays
+    from core.datasets import builtin_info, load_builtin
+    from core.splits import SplitArrays
 
     x, y = load_builtin("digits")
     idx = np.arange(len(x))
@@ -57,7 +57,7 @@ def digits_split():
 
 
 def make_spec(split, architecture, batch_size, epochs):
-    from store.spec import ExperimentSpec, resolve_spec
+    from core.spec import ExperimentSpec, resolve_spec
 
     spec = ExperimentSpec.model_validate({
         "name": "bench", "split_id": 1, "architecture": architecture,

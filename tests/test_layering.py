@@ -1,65 +1,121 @@
-"""Dependencies point one way: api → store, optim.catalog; worker → store, optim; optim → torch.
-Nothing imports api; the client imports nothing of the server.  Checked on the source's imports
-(every import statement, including those inside functions)."""
+"""Dependencies point one way: api → core, store, optim.catalog; worker → core, store, optim;
+optim → torch; store → core.  Nothing imports api; the client imports nothing of the server.
+
+A boundary is what an import loads, not what a file's first lines say: each package (every
+module in it) is imported in a fresh interpreter and ``sys.modules`` is read.  A second check
+reads every import statement, including those inside functions, which run only later."""
+
+from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# package (or module path) -> top-level imports it must never make
-FORBIDDEN = {
-    "api": {"torch", "worker", "descent"},
-    "store": {"torch", "api", "worker", "descent"},
-    "optim": {"api", "store", "worker", "descent"},
-    "worker": {"api", "descent"},
-    "descent/client.py": {"api", "store", "worker", "optim", "torch"},
-    "descent/client_types.py": {"api", "store", "worker", "optim", "torch"},
+SERVER = {"api", "store", "worker", "optim", "torch", "sqlalchemy", "fastapi", "celery"}
+# what to import (packages are walked: every submodule) -> top-level modules that must not load
+LOADED_RULES = {
+    "core": {"torch", "sqlalchemy", "fastapi", "celery", "api", "store", "worker"},
+    "api": {"torch", "worker"},
+    "store": {"torch", "api", "worker", "fastapi", "celery"},
+    "worker.engine": {"sqlalchemy", "celery", "fastapi", "httpx", "api", "store"},
+    "worker": {"api", "fastapi"},
+    "optim": {"store", "api", "worker", "sqlalchemy", "fastapi", "celery", "core"},
+    "optim.catalog": {"torch", "store", "api", "worker", "sqlalchemy"},
+    "optim.factory": {"torch", "store", "api", "worker", "sqlalchemy"},
+    "descent.client": SERVER,
+    "descent.client_types": SERVER,
+    "descent.progress": SERVER,
 }
-# optim.catalog and optim.factory must import without torch at module level (checked by tests/optim too)
-TORCH_FREE_AT_IMPORT = ["optim/catalog", "optim/factory.py", "store", "api"]
+
+# the same rules on the source: every import statement, also those inside functions
+STATEMENT_RULES = {
+    "core": {"torch", "sqlalchemy", "fastapi", "api", "store", "worker", "descent"},
+    "api": {"torch", "worker", "descent"},
+    "store": {"torch", "api", "worker", "descent", "fastapi", "celery"},
+    "worker/engine": {"sqlalchemy", "celery", "fastapi", "httpx", "api", "store", "descent"},
+    "worker": {"api", "descent"},
+    "optim": {"api", "store", "worker", "descent", "core"},
+    "descent/client.py": SERVER,
+    "descent/client_types.py": SERVER,
+    "descent/progress.py": SERVER,
+}
+
+_PROBE = """
+import importlib, json, pkgutil, sys
+target = sys.argv[1]
+module = importlib.import_module(target)
+if hasattr(module, "__path__"):
+    for info in pkgutil.walk_packages(module.__path__, target + "."):
+        importlib.import_module(info.name)
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def loaded_by(target: str) -> set[str]:
+    """Top-level modules in ``sys.modules`` after importing ``target`` and all its submodules."""
+    done = subprocess.run([sys.executable, "-c", _PROBE, target], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, f"importing {target} failed:\n{done.stderr[-3000:]}"
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("target", sorted(LOADED_RULES))
+def test_importing_loads_nothing_it_must_not(target):
+    wrong = loaded_by(target) & LOADED_RULES[target]
+    assert not wrong, f"importing {target} (and its submodules) loads {sorted(wrong)}"
 
 
 def _python_files(rel: str) -> list[Path]:
     path = ROOT / rel
-    if path.is_file():
-        return [path]
-    return sorted(path.rglob("*.py"))
+    return [path] if path.is_file() else sorted(path.rglob("*.py"))
 
 
-def _imports(path: Path, module_level_only: bool = False) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    nodes = tree.body if module_level_only else ast.walk(tree)
+def imported_modules(path: Path) -> set[str]:
+    """Dotted names of every absolute import statement in ``path``, wherever it stands
+    (``from a import b`` gives ``a.b``)."""
     found = set()
-    for node in nodes:
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
-            found |= {a.name.split(".")[0] for a in node.names}
+            found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
+            found |= {f"{node.module}.{a.name}" for a in node.names}
     return found
 
 
-@pytest.mark.parametrize("package", sorted(FORBIDDEN))
-def test_no_import_points_the_wrong_way(package):
+def imported_names(path: Path) -> set[str]:
+    return {name.split(".")[0] for name in imported_modules(path)}
+
+
+@pytest.mark.parametrize("package", sorted(STATEMENT_RULES))
+def test_no_import_statement_points_the_wrong_way(package):
     files = _python_files(package)
     assert files, f"{package} has no source files"
-    offenders = {
-        str(f.relative_to(ROOT)): sorted(_imports(f) & FORBIDDEN[package]) for f in files
-    }
+    offenders = {str(f.relative_to(ROOT)): sorted(imported_names(f) & STATEMENT_RULES[package]) for f in files}
     offenders = {k: v for k, v in offenders.items() if v}
     assert not offenders, f"{package} imports what it must not: {offenders}"
 
 
-@pytest.mark.parametrize("package", TORCH_FREE_AT_IMPORT)
-def test_torch_only_inside_functions(package):
-    offenders = [str(f.relative_to(ROOT)) for f in _python_files(package) if "torch" in _imports(f, True)]
-    assert not offenders, f"torch imported at module level in {offenders}"
+def test_core_reads_only_the_torch_free_catalog_of_optim():
+    allowed = ("optim.catalog", "optim.factory")
+    uses = {f"{f.relative_to(ROOT)}: {name}" for f in _python_files("core") for name in imported_modules(f)
+            if name.split(".")[0] == "optim" and not name.startswith(allowed)}
+    assert not uses, f"core may import only {allowed} of optim: {sorted(uses)}"
 
 
-def test_checker_sees_a_violation(tmp_path):
-    bad = tmp_path / "bad.py"
-    bad.write_text("def f():\n    import torch.nn as nn\n    from worker.tasks import x\n")
-    assert {"torch", "worker"} <= _imports(bad)
-    assert "torch" not in _imports(bad, module_level_only=True)
+def test_the_probe_sees_a_module_loaded_through_another(tmp_path, monkeypatch):
+    """The check catches an indirect load (a → b → json) that reading a's imports would miss."""
+    pkg = tmp_path / "layerprobe"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from layerprobe import b\n")
+    (pkg / "b.py").write_text("import wave\n")
+    done = subprocess.run([sys.executable, "-c", _PROBE, "layerprobe"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert "wave" in json.loads(done.stdout.strip().splitlines()[-1])
+    assert "wave" not in imported_names(pkg / "a.py")

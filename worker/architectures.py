@@ -1,4 +1,4 @@
-"""The trainable models, keyed by the names in ``store.spec.architectures.ARCHITECTURES`` (whose
+"""The trainable models, keyed by the names in ``core.spec.architectures.ARCHITECTURES`` (whose
 entries hold their hyperparameters, defaults and bounds; the api checks a spec fits the data
 before it gets here).
 
@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from store.spec.architectures import ARCHITECTURES, image_shape
+from core.spec.architectures import ARCHITECTURES, image_shape
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,

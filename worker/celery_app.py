@@ -1,5 +1,5 @@
 """The worker's Celery app: ``python -m celery -A worker.celery_app worker -Q cpu --pool solo``
-(or ``descent worker``).  Configuration comes from ``store.queue`` (shared with the api: JSON
+(or ``descent worker``).  Configuration comes from ``core.queue`` (shared with the api: JSON
 only, late acks, prefetch 1, redelivery when a worker is lost, a Redis visibility timeout longer
 than the longest run); the database, not a result backend, holds job state.
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from celery import signals
 
-from store.queue import make_celery
-from store.settings import Settings
+from core.queue import make_celery
+from core.settings import Settings
 
 app = make_celery(Settings(), name="descent-worker")
 app.conf.update(include=["worker.tasks"], worker_cancel_long_running_tasks_on_connection_loss=False)

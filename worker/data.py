@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from store.datasets.builtin import DatasetInfo
-from store.repositories.splits import SplitArrays
+from core.datasets.builtin import DatasetInfo
+from core.splits import SplitArrays
 
 # Datasets up to this size are moved to the device whole; larger ones stream batch by batch.
 DEVICE_RESIDENT_BYTES = 1 << 30

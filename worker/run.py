@@ -23,10 +23,10 @@ import torch
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.settings import Settings
+from core.spec import ExperimentSpec
 from store.db import make_engine, make_sessionmaker, session_scope
 from store.repositories import experiments, metrics, splits
-from store.settings import Settings
-from store.spec import ExperimentSpec
 from worker.data import prepare
 from worker.engine import Diverged, Progress, train
 from worker.sink import BatchingSink, MetricPoint

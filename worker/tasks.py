@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 
-from store.queue import TRAIN_TASK
-from store.settings import Settings
+from core.queue import TRAIN_TASK
+from core.settings import Settings
 from worker.celery_app import app
 from worker.run import Runtime, run_experiment
 

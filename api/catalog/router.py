@@ -5,9 +5,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.spec import ARCHITECTURES
+from core.spec.experiment import solver_fields_schema
 from optim import catalog
-from store.spec import ARCHITECTURES
-from store.spec.experiment import solver_fields_schema
 
 router = APIRouter(tags=["catalog"])
 

@@ -8,7 +8,7 @@ from api.datasets import service
 from api.datasets.schemas import DatasetPublic
 from api.deps import SessionDep, SettingsDep
 from api.errors import TooLarge, responses
-from store.spec.text import NulFreeStr
+from core.spec.text import NulFreeStr
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 

@@ -1,4 +1,4 @@
-"""Datasets: built-ins come from ``store.datasets``; uploads are parsed, checked, stored as
+"""Datasets: built-ins come from ``core.datasets``; uploads are parsed, checked, stored as
 arrays under the data folder and recorded with the upload's checksum."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from sqlalchemy.orm import Session
 from api.datasets.schemas import DatasetPublic
 from api.errors import NotFound, PayloadError, TooLarge
 from api.ids import is_digits, parse_id, shorten
-from store.datasets.builtin import BUILTIN_DATASETS, builtin_info
-from store.datasets.storage import arrays_digest, info_for, save_arrays
-from store.datasets.uploads import UploadError, UploadTooLarge, parse_upload
+from core.datasets.builtin import BUILTIN_DATASETS, builtin_info
+from core.datasets.storage import arrays_digest, info_for, save_arrays
+from core.datasets.uploads import UploadError, UploadTooLarge, parse_upload
+from core.settings import Settings
+from core.spec.text import NUL_MESSAGE
 from store.models import Dataset
 from store.repositories import datasets as repo
-from store.settings import Settings
-from store.spec.text import NUL_MESSAGE
 
 
 def builtin_public(name: str) -> DatasetPublic:

@@ -9,7 +9,7 @@ from api.deps import EnqueuerDep, SessionDep, SettingsDep
 from api.errors import NotFound, responses
 from api.experiments import service
 from api.experiments.schemas import ExperimentCreate, ExperimentPage, ExperimentPublic, Status
-from store.spec.text import NulFreeStr
+from core.spec.text import NulFreeStr
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 

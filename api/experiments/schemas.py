@@ -1,17 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 
-from store.spec import ExperimentSpec
+from core.spec import ExperimentSpec
+from core.statuses import Status
 
 # The body of POST /experiments is the shared spec itself: solver/scheduler/architecture are
 # discriminated unions built from the catalogs, so every field is validated with its bounds.
 ExperimentCreate = ExperimentSpec
-
-Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
 class ExperimentPublic(BaseModel):

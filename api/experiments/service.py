@@ -11,14 +11,14 @@ from sqlalchemy.orm import Session
 from api.deps import Enqueuer, after_commit
 from api.errors import Conflict, NotFound, PayloadError
 from api.experiments.schemas import ExperimentCreate, ExperimentPage, ExperimentPublic
+from core.settings import Settings
+from core.spec import ExperimentSpec, resolve_spec
+from core.spec.experiment import SpecError
 from optim import catalog
 from store.models import Experiment, utcnow
 from store.repositories import experiments as repo
 from store.repositories import splits as splits_repo
 from store.repositories import workers as workers_repo
-from store.settings import Settings
-from store.spec import ExperimentSpec, resolve_spec
-from store.spec.experiment import SpecError
 
 
 def to_public(e: Experiment) -> ExperimentPublic:

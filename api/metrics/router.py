@@ -11,7 +11,7 @@ from api.experiments import service as experiments_service
 from api.metrics import service
 from api.metrics.schemas import ComparePublic, MetricsPublic, PointsAccepted, PointsCreate
 from api.metrics.stream import events
-from store.spec.text import NulFreeStr
+from core.spec.text import NulFreeStr
 
 router = APIRouter(tags=["metrics"])
 MaxPoints = Annotated[int, Query(ge=4, le=100_000, description="most points per series (min/max per bucket)")]

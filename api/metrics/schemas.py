@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from store.spec.text import NulFreeStr
+from core.spec.text import NulFreeStr
 
 
 class SeriesPublic(BaseModel):

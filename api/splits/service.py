@@ -7,12 +7,12 @@ from sqlalchemy.orm import Session
 from api.datasets.service import resolve
 from api.errors import NotFound, PayloadError
 from api.splits.schemas import SplitCreate, SplitPublic
-from store.datasets.builtin import builtin_info, load_builtin
-from store.datasets.storage import StoredDatasetError, load_arrays
+from core.datasets.builtin import builtin_info, load_builtin
+from core.datasets.storage import StoredDatasetError, load_arrays
+from core.settings import Settings
+from core.splits import SplitError, describe, make_split
 from store.models import Split
 from store.repositories import splits as repo
-from store.settings import Settings
-from store.splits import SplitError, describe, make_split
 
 
 def to_public(split: Split) -> SplitPublic:

@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from descent.client import DEFAULT_URL, FINISHED, ApiError, Client
+from core.statuses import FINISHED, STATUSES
+from descent.client import DEFAULT_URL, ApiError, Client
 from descent.progress import LiveDisplay, RunState
 
 # what decides `descent compare`'s winner, first present wins; metrics whose last word is one of
@@ -165,7 +166,7 @@ def _first_line(text: str | None) -> str | None:
 
 
 def _ls_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--status", choices=("queued", "running", *FINISHED))
+    p.add_argument("--status", choices=STATUSES)
     p.add_argument("--tag")
     p.add_argument("--solver")
     p.add_argument("--split", type=int)

@@ -11,9 +11,9 @@ def register(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.settings import Settings
     from store.db import make_engine
     from store.migrate import current_revision, upgrade
-    from store.settings import Settings
 
     settings = Settings()
     url = args.database_url or settings.resolved_database_url

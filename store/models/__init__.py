@@ -2,13 +2,11 @@
 
 from store.models.base import Base, utcnow
 from store.models.datasets import Dataset, Split
-from store.models.experiments import FINISHED, STATUSES, Experiment
-from store.models.metrics import ROLLUP_WIDTHS, Metric, MetricRollup, MetricSummary, higher_is_better
+from store.models.experiments import Experiment
+from store.models.metrics import ROLLUP_WIDTHS, Metric, MetricRollup, MetricSummary
 from store.models.workers import Worker
 
 __all__ = [
-    "FINISHED",
-    "STATUSES",
     "Base",
     "Dataset",
     "Experiment",
@@ -18,6 +16,5 @@ __all__ = [
     "ROLLUP_WIDTHS",
     "Split",
     "Worker",
-    "higher_is_better",
     "utcnow",
 ]

@@ -1,4 +1,4 @@
-"""Experiments and their lifecycle ``queued → running → succeeded | failed | cancelled``."""
+"""Experiments; their lifecycle is ``core.statuses``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from core.statuses import STATUSES
 from store.models.base import Base, UTCDateTime, utcnow
 from store.models.datasets import Split
-
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-FINISHED = ("succeeded", "failed", "cancelled")
 
 
 class Experiment(Base):

@@ -7,14 +7,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base
 
-# "best" is the largest value for these (by the last path component), the smallest otherwise
-HIGHER_IS_BETTER = ("accuracy", "acc", "r2", "f1", "precision", "recall", "auc")
-
-
-def higher_is_better(name: str) -> bool:
-    leaf = name.rsplit("/", 1)[-1].lower()
-    return any(leaf == word or leaf.endswith("_" + word) for word in HIGHER_IS_BETTER)
-
 
 class Metric(Base):
     """One point.  The primary key (experiment, name, step) makes a re-sent batch harmless and

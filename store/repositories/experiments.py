@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from store.models import FINISHED, Experiment, Metric, utcnow
+from core.statuses import FINISHED
+from store.models import Experiment, Metric, utcnow
 from store.repositories import valid_id
 
 

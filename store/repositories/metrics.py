@@ -26,7 +26,8 @@ from sqlalchemy import and_, case, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store.models import ROLLUP_WIDTHS, Metric, MetricRollup, MetricSummary, higher_is_better
+from core.metrics import higher_is_better
+from store.models import ROLLUP_WIDTHS, Metric, MetricRollup, MetricSummary
 
 PointLike = Mapping[str, Any] | Sequence[Any]
 

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.datasets.builtin import DatasetInfo, builtin_info, load_builtin
-from store.datasets.storage import info_for, load_arrays
+from core.datasets.builtin import DatasetInfo, builtin_info, load_builtin
+from core.datasets.storage import info_for, load_arrays
+from core.settings import Settings
+from core.splits import SplitArrays
 from store.models import Dataset, Split
 from store.repositories import valid_id
-from store.settings import Settings
-
-
-@dataclass(frozen=True)
-class SplitArrays:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    info: DatasetInfo
 
 
 def get(session: Session, split_id: int) -> Split | None:

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from store.settings import Settings
+from core.settings import Settings
 from tests.db_fixtures import *  # noqa: F403 - fixtures
 
 

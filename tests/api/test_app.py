@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import NotMigratedError, create_app
+from core.settings import Settings
 from store.migrate import upgrade
-from store.settings import Settings
 
 API = "/api/v1"
 
@@ -22,7 +22,7 @@ def test_api_builds_without_torch_or_worker(tmp_path):
         sys.modules["torch"] = None
         sys.modules["worker"] = None
         from store.migrate import upgrade
-        from store.settings import Settings
+        from core.settings import Settings
         from api.app import create_app
         settings = Settings(data_dir={str(tmp_path)!r})
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -69,7 +69,7 @@ def test_health_reports_database_and_broker(settings, session_factory, broker_ch
     assert r.json()["database"] is True and r.json()["broker"] is broker_ok
 
 
-def test_health_reaches_real_redis_and_filesystem_broker(tmp_path):
+def test_health_reaches_real_redis_and_the_sqlite_broker(tmp_path):
     from api.health import check_broker
     from tests.db_fixtures import REDIS_URL
 
@@ -101,7 +101,7 @@ def _body_from(schema: dict) -> dict:
 
 
 def test_solver_catalog_publishes_the_experiment_body_names(client):
-    from store.spec.experiment import SOLVER_MODELS
+    from core.spec.experiment import SOLVER_MODELS
 
     items = client.get(f"{API}/solvers").json()
     models = {m.model_fields["name"].annotation.__args__[0]: m for m in SOLVER_MODELS}

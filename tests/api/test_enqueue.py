@@ -13,11 +13,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from api.app import create_app, default_enqueuer
+from core.queue import TRAIN_TASK
+from core.settings import Settings
 from store.db import session_scope
-from store.queue import TRAIN_TASK
-from store.reconcile import ReconcilerThread, requeue_stale
 from store.repositories import experiments as repo
-from store.settings import Settings
+from store.repositories.requeue import requeue_stale
 from tests.db_fixtures import REDIS_URL
 from tests.store.helpers import age
 
@@ -113,14 +113,12 @@ def test_reconciler_thread_resends_in_the_background(session_factory, broker, tm
     with session_scope(session_factory) as s:
         eid = repo.create(s, name="lost", spec={}, solver="sgd", tags=[], split_id=iris_split_id, queue="cpu").id
         age(s, eid, created_at=120)
-    thread = ReconcilerThread(session_factory, enqueue, older_than_s=60, interval_s=0.05)
-    thread.start()
-    try:
+    app = create_app(Settings(data_dir=tmp_path, broker_url=url), session_factory=session_factory, enqueuer=enqueue,
+                     reconcile_interval_s=0.05, broker_check=lambda: None)
+    with TestClient(app):  # the app's lifespan runs the sweep
         deadline = time.monotonic() + 10
         while not sent_ids(r) and time.monotonic() < deadline:
             time.sleep(0.05)
-    finally:
-        thread.stop()
     assert sent_ids(r) == [eid]
 
 

@@ -80,7 +80,7 @@ def test_load_specs_rejects_a_list_of_non_mappings(tmp_path):
 
 def test_examples_are_valid_experiment_specs():
     """The shipped examples validate against the api's own spec model once the split is filled."""
-    from store.spec import ExperimentSpec
+    from core.spec import ExperimentSpec
 
     examples = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.y*ml"))
     examples += sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.json"))

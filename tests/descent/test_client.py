@@ -58,7 +58,7 @@ def test_the_blocker_really_blocks():
                     raise ImportError("blocked: " + name)
 
         sys.meta_path.insert(0, Block())
-        import store.settings
+        import store.db
         """
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -110,8 +110,8 @@ def served(tmp_path_factory):
     import uvicorn
 
     from api.app import create_app
+    from core.settings import Settings
     from store.migrate import upgrade
-    from store.settings import Settings
 
     folder = tmp_path_factory.mktemp("api")
     settings = Settings(_env_file=None, data_dir=folder, database_url=None, broker_url=None)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from api.app import create_app
+from core.settings import Settings
 from descent.client_types import OPENAPI_COMPONENTS
-from store.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from store.settings import Settings
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # Variables read only by docker compose itself, or by the client, not by Settings.

@@ -7,9 +7,9 @@ from functools import cache
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from store.datasets import builtin_info, load_builtin
-from store.repositories.splits import SplitArrays
-from store.spec import ExperimentSpec, resolve_spec
+from core.datasets import builtin_info, load_builtin
+from core.spec import ExperimentSpec, resolve_spec
+from core.splits import SplitArrays
 
 
 @cache

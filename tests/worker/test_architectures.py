@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from store.spec.architectures import ARCHITECTURES, architecture_fit_errors
+from core.spec.architectures import ARCHITECTURES, architecture_fit_errors
 from worker import architectures
 from worker.architectures import MODELS, build_model
 

@@ -21,11 +21,11 @@ import pytest
 import torch
 from sqlalchemy import select
 
+from core.queue import make_celery, send_training
+from core.settings import Settings
 from store.db import session_scope
 from store.models import Experiment, Metric, Worker
-from store.queue import make_celery, send_training
 from store.repositories import experiments
-from store.settings import Settings
 from tests.worker.services import add_builtin_split, add_experiment, scratch_database, sessions_for
 from tests.worker.splits import builtin_split, make_spec
 from worker.data import prepare

@@ -13,10 +13,10 @@ import pytest
 import torch
 from sqlalchemy import select, update
 
+from core.settings import Settings
 from store.db import session_scope
 from store.models import Experiment, Metric, utcnow
 from store.repositories import experiments
-from store.settings import Settings
 from tests.worker.services import add_builtin_split, add_experiment, scratch_database, sessions_for
 from tests.worker.splits import builtin_split, make_spec
 from worker.architectures import build_model

@@ -145,7 +145,7 @@ def train(
     resume_from: Path | None = None,
     log_every: int = 32,
 ) -> TrainResult:
-    """Train the model ``spec`` (a resolved ``store.spec.ExperimentSpec``) describes on ``data``.
+    """Train the model ``spec`` (a resolved ``core.spec.ExperimentSpec``) describes on ``data``.
 
     ``should_cancel`` is asked before every step; True ends the run as ``cancelled``.  With
     ``checkpoint_path`` a checkpoint is written after every epoch; ``resume_from`` continues

@@ -22,11 +22,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.datasets.builtin import DatasetInfo
+from core.spec.architectures import ARCHITECTURES, architecture_fit_errors
+from core.spec.from_catalog import model_for_entry, union_of
+from core.spec.text import NulFreeStr
 from optim import catalog
-from store.datasets.builtin import DatasetInfo
-from store.spec.architectures import ARCHITECTURES, architecture_fit_errors
-from store.spec.from_catalog import model_for_entry, union_of
-from store.spec.text import NulFreeStr
 
 SOLVER_RENAMES = {"lr": "base_lr"}
 L2_PENALTY = "weight_decay"

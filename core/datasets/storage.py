@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from store.datasets.builtin import DatasetInfo
+from core.datasets.builtin import DatasetInfo
 
 
 class StoredDatasetError(RuntimeError):

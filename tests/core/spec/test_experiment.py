@@ -5,10 +5,10 @@ import math
 import pytest
 from pydantic import ValidationError
 
+from core.datasets import builtin_info
+from core.spec import ExperimentSpec, resolve_spec
+from core.spec.experiment import SpecError, steps_per_epoch
 from optim import catalog
-from store.datasets import builtin_info
-from store.spec import ExperimentSpec, resolve_spec
-from store.spec.experiment import SpecError, steps_per_epoch
 
 
 def spec(**over):

@@ -1,11 +1,26 @@
-"""Compute a split's index lists with scikit-learn's splitters; the caller freezes them."""
+"""Splits: their index lists computed with scikit-learn's splitters (the caller freezes them),
+and ``SplitArrays``, the rows of each part that the worker trains on."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from core.datasets.builtin import DatasetInfo
+
+
+@dataclass(frozen=True)
+class SplitArrays:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    info: DatasetInfo
 
 
 class SplitError(ValueError):

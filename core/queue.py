@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from store.settings import Settings
+from core.settings import Settings
 
 TRAIN_TASK = "descent.train"
 QUEUES = ("gpu", "cpu")
@@ -31,20 +31,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
     }
-    if url.startswith("filesystem://"):
-        folder = settings.broker_folder
-        for sub in ("queue", "processed", "control"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        config["broker_transport_options"] = {
-            "data_folder_in": str(folder / "queue"),
-            "data_folder_out": str(folder / "queue"),
-            "processed_folder": str(folder / "processed"),
-            # exchange bindings; kombu's default is a "control" folder in the working directory
-            "control_folder": str(folder / "control"),
-            "store_processed": False,
-            "polling_interval": settings.broker_poll_interval,
-        }
-    elif url.startswith(("redis://", "rediss://")):
+    if url.startswith(("redis://", "rediss://")):
         config["broker_transport_options"] = {"visibility_timeout": settings.redis_visibility_timeout}
     elif url.startswith("sqla+"):
         import kombu.transport.sqlalchemy as sqla

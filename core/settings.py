@@ -1,10 +1,9 @@
 """One ``Settings`` for every process, from ``DESCENT_*`` environment variables (and ``.env``).
 
 The embedded default needs no server: an SQLite file for the data and kombu's SQLAlchemy
-transport over a second SQLite file for the broker, both under the data folder.  (kombu's
-filesystem transport is faster but its reader can take a message file before the writer has
-finished it: a measured 4 in 1000 messages lost under two concurrent publishers.)  Production sets ``DESCENT_DATABASE_URL`` (PostgreSQL through psycopg 3)
-and ``DESCENT_BROKER_URL`` (Redis).  Bad values fail at start-up, naming the variable."""
+transport over a second SQLite file for the broker, both under the data folder (the README says
+why not kombu's faster filesystem transport).  Production sets ``DESCENT_DATABASE_URL``
+(PostgreSQL through psycopg 3) and ``DESCENT_BROKER_URL`` (Redis).  Bad values fail at start-up, naming the variable."""
 
 from __future__ import annotations
 
@@ -49,10 +48,6 @@ class Settings(BaseSettings):
         return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
 
     @property
-    def broker_folder(self) -> Path:
-        return (self.data_dir / "broker").resolve()
-
-    @property
     def checkpoint_dir(self) -> Path:
         return (self.data_dir / "checkpoints").resolve()
 
@@ -64,6 +59,3 @@ class Settings(BaseSettings):
         """``last.pt``: resume point written every epoch; ``final.pt``: the trained weights."""
         return self.checkpoint_dir / str(experiment_id) / f"{which}.pt"
 
-
-def get_settings() -> Settings:
-    return Settings()

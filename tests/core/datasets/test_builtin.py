@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn import datasets as skd
 
-from store.datasets import BUILTIN_DATASETS, builtin_info, load_builtin
+from core.datasets import BUILTIN_DATASETS, builtin_info, load_builtin
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_DATASETS))

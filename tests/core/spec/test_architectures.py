@@ -1,6 +1,6 @@
 import pytest
 
-from store.spec.architectures import ARCHITECTURES, architecture_fit_errors, image_shape
+from core.spec.architectures import ARCHITECTURES, architecture_fit_errors, image_shape
 
 
 @pytest.mark.parametrize(

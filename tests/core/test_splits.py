@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from store.datasets.builtin import load_builtin
-from store.splits import SplitError, make_split
+from core.datasets.builtin import load_builtin
+from core.splits import SplitError, make_split
 
 FRACTIONS = {"train": 0.7, "val": 0.2, "test": 0.1}
 

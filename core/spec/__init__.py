@@ -2,8 +2,8 @@
 from optim's catalog (solvers, schedulers) and from the architecture and dataset metadata here,
 all without torch."""
 
-from store.spec.architectures import ARCHITECTURES, architecture_fit_errors
-from store.spec.experiment import (
+from core.spec.architectures import ARCHITECTURES, architecture_fit_errors
+from core.spec.experiment import (
     ArchitectureSpec,
     ExperimentSpec,
     SchedulerSpec,

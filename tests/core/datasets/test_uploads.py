@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from store.datasets.uploads import UploadError, parse_upload
+from core.datasets.uploads import UploadError, parse_upload
 
 
 def _npz(**arrays) -> bytes:

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
 
+from core.spec.text import NulFreeStr
 from optim.catalog.schema import Hyperparameter
-from store.spec.text import NulFreeStr
 
 
 def _number(h: Hyperparameter, integer: bool) -> Any:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from store.queue import QUEUES, celery_config, make_celery, send_training
-from store.settings import Settings
+from core.queue import QUEUES, celery_config, make_celery, send_training
+from core.settings import Settings
 
 BROKERS = [
     ("redis", "redis://127.0.0.1:6379/0"),

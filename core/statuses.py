@@ -1,0 +1,29 @@
+"""An experiment's lifecycle: ``queued → running → succeeded | failed | cancelled``.
+
+A queued run may also be cancelled before it starts, and a running one goes back to running
+under a new attempt when another worker takes it over (the fencing ``attempt`` grows)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+STATUSES: tuple[Status, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED: tuple[Status, ...] = ("succeeded", "failed", "cancelled")
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    "queued": frozenset({"running", "cancelled"}),
+    "running": frozenset({"running", "succeeded", "failed", "cancelled"}),
+    "succeeded": frozenset(),
+    "failed": frozenset(),
+    "cancelled": frozenset(),
+}
+
+
+def is_finished(status: str) -> bool:
+    return status in FINISHED
+
+
+def can_move(old: str, new: str) -> bool:
+    """Whether a run in ``old`` may be put in ``new`` (unknown statuses never move)."""
+    return new in TRANSITIONS.get(old, frozenset())  # type: ignore[call-overload]

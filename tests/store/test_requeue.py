@@ -1,0 +1,36 @@
+"""The one re-send sweep: stale runs are sent again, a failing send costs only its own run."""
+
+from __future__ import annotations
+
+from store.models import Experiment
+from store.repositories.requeue import requeue_stale
+from tests.store.helpers import age, make_experiment
+
+
+def test_a_failing_send_skips_only_that_run_and_leaves_it_for_the_next_sweep(session):
+    ids = [make_experiment(session, name=f"e{i}") for i in range(3)]
+    for eid in ids:
+        age(session, eid, created_at=120)
+    tried = []
+
+    def flaky(experiment_id: int, queue: str) -> None:
+        tried.append(experiment_id)
+        if experiment_id == ids[1]:
+            raise ConnectionError("broker down")
+
+    assert requeue_stale(session, flaky, older_than_s=60) == [ids[0], ids[2]]
+    assert tried == ids
+    assert session.get(Experiment, ids[1]).enqueued_at is None
+    assert all(session.get(Experiment, i).enqueued_at is not None for i in (ids[0], ids[2]))
+    # the next sweep tries the unsent run again, and only it
+    assert requeue_stale(session, lambda i, q: None, older_than_s=60) == [ids[1]]
+
+
+def test_a_cancelled_run_whose_worker_vanished_is_ended_not_resent(session):
+    eid = make_experiment(session)
+    session.execute(Experiment.__table__.update().where(Experiment.id == eid)
+                    .values(status="running", cancel_requested=True))
+    age(session, eid, created_at=120, heartbeat_at=120)
+    assert requeue_stale(session, lambda i, q: None, older_than_s=60) == []
+    session.expire_all()
+    assert session.get(Experiment, eid).status == "cancelled"
