@@ -1,50 +1,17 @@
-"""Shared plumbing for Descent's optimizers: validation, the foreach default, shared docs.
+"""Shared plumbing for Descent's optimizers: the foreach default, state counters, per-group lists.
 
 The optimizers follow torch.optim's layout: a thin ``Optimizer`` subclass validates its
 hyperparameters and packs ``defaults``; the arithmetic lives in module-level pure functions
 ``_single_tensor_<name>`` (a loop over tensors) and ``_multi_tensor_<name>`` (grouped
-``torch._foreach_*`` calls), chosen by the ``foreach`` flag.
+``torch._foreach_*`` calls), chosen by the ``foreach`` flag.  :class:`Optimizer` holds the ``step()`` every such class
+shares; argument checks live in ``optim._validate`` and shared docstring text in ``optim._docs``.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
-
-
-def check_ge(name: str, value: float, bound: float = 0.0) -> None:
-    """Raise ``ValueError`` unless ``value >= bound``."""
-    if isinstance(value, torch.Tensor):
-        value = value.item()
-    if not (value >= bound) or math.isnan(value):
-        raise ValueError(f"Invalid {name}: {value} (must be >= {bound})")
-
-
-def check_gt(name: str, value: float, bound: float = 0.0) -> None:
-    """Raise ``ValueError`` unless ``value > bound``."""
-    if isinstance(value, torch.Tensor):
-        value = value.item()
-    if not (value > bound):
-        raise ValueError(f"Invalid {name}: {value} (must be > {bound})")
-
-
-def check_range(name: str, value: float, low: float, high: float, *, high_open: bool = True) -> None:
-    """Raise ``ValueError`` unless ``low <= value < high`` (``<= high`` when ``high_open`` is False)."""
-    ok = low <= value < high if high_open else low <= value <= high
-    if not ok:
-        bracket = ")" if high_open else "]"
-        raise ValueError(f"Invalid {name}: {value} (must be in [{low}, {high}{bracket})")
-
-
-def check_betas(betas: tuple[float, float], name: str = "betas") -> None:
-    """Raise ``ValueError`` unless both betas lie in [0, 1)."""
-    if len(betas) != 2:
-        raise ValueError(f"Invalid {name}: {betas} (must be a pair)")
-    for i, b in enumerate(betas):
-        check_range(f"beta parameter at index {i}", b, 0.0, 1.0)
-
 
 # torch's rule for ``foreach=None`` (torch/optim/optimizer.py ``_default_to_fused_or_foreach``):
 # plain tensors and Parameters, not subclasses, on the device types torch has foreach kernels for.
@@ -104,19 +71,125 @@ def to_scalar(x):
     return x.item() if isinstance(x, torch.Tensor) else x
 
 
-# Argument text shared by several docstrings (written once, formatted in).
-ARG_DOCS = {
-    "params": "params (iterable): parameters or dicts defining parameter groups.",
-    "lr": "lr (float, optional): learning rate.",
-    "weight_decay": "weight_decay (float, optional): L2 penalty added to the gradient (default: 0).",
-    "maximize": "maximize (bool, optional): maximize the objective instead of minimizing (default: False).",
-    "foreach": (
-        "foreach (bool, optional): use the multi-tensor ``torch._foreach_*`` path; ``None`` picks it "
-        "when all parameters are on CUDA (or another device type with foreach kernels), like torch "
-        "(default: None)."
-    ),
-    "eps": "eps (float, optional): term added to the denominator for numerical stability.",
-    "betas": "betas (Tuple[float, float], optional): decay rates of the first and second moment averages.",
-    "capturable": "capturable (bool, optional): accepted for torch compatibility; must be False.",
-    "differentiable": "differentiable (bool, optional): accepted for torch compatibility; must be False.",
-}
+def step_dtype() -> torch.dtype:
+    """torch keeps 'step' (and other scalar counters) in float64 only when that is the default dtype."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def new_step() -> torch.Tensor:
+    """A fresh 'step' counter: a 0-dim CPU tensor, as torch stores it when capturable is off."""
+    return torch.tensor(0.0, dtype=step_dtype())
+
+
+def increment_steps(steps: list[torch.Tensor]) -> None:
+    """Add 1 to every counter; CPU counters share one wrapped 1.0 instead of one wrapped per counter."""
+    if steps[0].is_cpu:
+        torch._foreach_add_(steps, torch.tensor(1.0), alpha=1.0)
+    else:
+        torch._foreach_add_(steps, 1)
+
+
+def as_real(t: torch.Tensor) -> torch.Tensor:
+    """A complex tensor as a real view (last dim 2): an elementwise update treats both parts alike."""
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+def real_views(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [as_real(t) for t in tensors]
+
+
+def signed_grad(param: torch.Tensor, grad: torch.Tensor, *, maximize: bool, weight_decay: float) -> torch.Tensor:
+    """The gradient negated when maximizing, plus the L2 term; ``grad`` itself is never written."""
+    grad = -grad if maximize else grad
+    return grad.add(param, alpha=weight_decay) if weight_decay != 0 else grad
+
+
+def foreach_signed_grads(params, grads, *, maximize: bool, weight_decay: float):
+    """:func:`signed_grad` for a (device, dtype) group; returns the list and whether it is a
+    temporary of ours (safe to modify in place) rather than the gradients themselves."""
+    owned = False
+    if maximize:
+        grads = torch._foreach_neg(grads)
+        owned = True
+    if weight_decay != 0:
+        if owned:
+            torch._foreach_add_(grads, params, alpha=weight_decay)
+        else:
+            grads = torch._foreach_add(grads, params, alpha=weight_decay)
+            owned = True
+    return grads, owned
+
+
+def dense_grad(p: torch.Tensor, optimizer_name: str) -> torch.Tensor:
+    if p.grad.is_sparse:
+        raise RuntimeError(f"{optimizer_name} does not support sparse gradients")
+    return p.grad
+
+
+def zeros_like(p: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(p, memory_format=torch.preserve_format)
+
+
+def run_closure(closure):
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
+def float_betas(betas) -> tuple[float, float]:
+    """torch allows 1-element tensor betas (for capturable graphs); without capturable they are numbers."""
+    return tuple(float(to_scalar(b)) for b in betas)
+
+
+class Optimizer(torch.optim.Optimizer):
+    """A first-order optimizer in torch's layout, with the ``step()`` they all share.
+
+    A subclass gives ``_init_group(group)``, which creates missing state and returns the group's
+    per-parameter lists (parameters first; empty when no parameter has a gradient), and
+    ``_hyperparameters(group)``, the keyword arguments of its update functions, and
+    ``_update_functions()``, those functions (single-tensor, multi-tensor).  ``_group_defaults`` fills keys that older state_dicts lack and
+    ``_counters`` are the state entries turned from numbers into tensors on load."""
+
+    _group_defaults: dict = {}
+    _counters: tuple[str, ...] = ()
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in self._group_defaults.items():
+                group.setdefault(key, value)
+        for p_state in self.state.values():
+            for key in self._counters:
+                if key in p_state and not torch.is_tensor(p_state[key]):
+                    p_state[key] = torch.tensor(float(p_state[key]), dtype=step_dtype())
+
+    def _init_group(self, group: dict) -> tuple[list, ...]:
+        raise NotImplementedError
+
+    def _hyperparameters(self, group: dict) -> dict:
+        raise NotImplementedError
+
+    def _update_functions(self) -> tuple[Callable, Callable]:
+        raise NotImplementedError
+
+    def _use_foreach(self, group: dict, lists: tuple[list, ...]) -> bool:
+        foreach = group["foreach"]
+        return default_foreach(lists[0]) if foreach is None else foreach
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = run_closure(closure)
+        for group in self.param_groups:
+            lists = self._init_group(group)
+            if not lists[0]:
+                continue
+            single, multi = self._update_functions()
+            update = multi if self._use_foreach(group, lists) else single
+            update(*lists, **self._hyperparameters(group))
+            self._after_update(group, lists)
+        return loss
+
+    def _after_update(self, group: dict, lists: tuple[list, ...]) -> None:
+        """Hook for state the update functions create (SGD's first momentum buffers)."""

@@ -8,7 +8,9 @@ import math
 import torch
 from torch.optim import Optimizer
 
-from optim._base import ARG_DOCS, check_betas, check_ge, check_gt, default_foreach, group_tensors, to_scalar
+from optim._base import default_foreach, group_tensors, to_scalar
+from optim._docs import ARG_DOCS
+from optim._validate import check_betas, check_ge, check_gt
 
 __all__ = ["AdaBound", "AdaBoundW"]
 

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from string import Template
-
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
-from optim._base import ARG_DOCS, check_ge, default_foreach, group_tensors, to_scalar
+from optim._base import (
+    Optimizer,
+    as_real,
+    foreach_signed_grads,
+    group_tensors,
+    increment_steps,
+    new_step,
+    to_scalar,
+)
+from optim._docs import with_arg_docs
+from optim._validate import check_ge, check_lr, reject_unsupported
 
 __all__ = ["Adagrad"]
 
 
+@with_arg_docs
 class Adagrad(Optimizer):
     r"""Adagrad: each coordinate's step shrinks with the square root of its summed squared gradients.
 
@@ -33,16 +41,16 @@ class Adagrad(Optimizer):
     ``share_memory()`` creates all of it first, as torch's does, so Hogwild workers share it.
 
     Args:
-        $params
+        {params}
         lr (float or Tensor, optional): learning rate :math:`\gamma` (default: 1e-2).
         lr_decay (float, optional): learning-rate decay :math:`\eta` (default: 0).
-        $weight_decay
+        {weight_decay}
         initial_accumulator_value (float, optional): starting value :math:`\tau` of the sum of
             squared gradients (default: 0).
         eps (float, optional): term added to the denominator for numerical stability (default: 1e-10).
-        $foreach
-        $maximize
-        $differentiable
+        {foreach}
+        {maximize}
+        {differentiable}
         fused (bool, optional): accepted for torch compatibility; must be None or False.
 
     Example:
@@ -70,16 +78,12 @@ class Adagrad(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError(f"Invalid lr: a Tensor lr must have one element, got shape {tuple(lr.shape)}")
-        check_ge("lr", lr)
+        check_lr(lr)
         check_ge("lr_decay", lr_decay)
         check_ge("weight_decay", weight_decay)
         check_ge("initial_accumulator_value", initial_accumulator_value)
         check_ge("eps", eps)
-        for flag, value in (("differentiable", differentiable), ("fused", fused)):
-            if value:
-                raise ValueError(f"Invalid {flag}: {flag}=True is not supported by Descent's Adagrad")
+        reject_unsupported(differentiable=differentiable, fused=fused)
         defaults = dict(
             lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
@@ -87,21 +91,13 @@ class Adagrad(Optimizer):
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
-        for s in self.state.values():
-            if "step" in s and not torch.is_tensor(s["step"]):
-                s["step"] = torch.tensor(float(s["step"]), dtype=_step_dtype())
+    _group_defaults = dict(foreach=None, maximize=False, differentiable=False, fused=None)
+    _counters = ("step",)
 
     def _state(self, p: Tensor, group: dict) -> dict:
         state = self.state[p]
         if not state:
-            state["step"] = torch.tensor(0.0, dtype=_step_dtype())
+            state["step"] = new_step()
             init = group["initial_accumulator_value"]
             state["sum"] = torch.full_like(
                 p, complex(init, init) if p.is_complex() else init, memory_format=torch.preserve_format
@@ -114,52 +110,31 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 self._state(p, group)["sum"].share_memory_()
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-
-        for group in self.param_groups:
-            params, grads, sums, steps = [], [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self._state(p, group)
-                params.append(_as_real(p))
-                grads.append(_as_real(p.grad) if not p.grad.is_sparse else p.grad)
-                sums.append(_as_real(state["sum"]))
-                steps.append(state["step"])
-            if not params:
+    def _init_group(self, group):
+        params, grads, sums, steps = [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
                 continue
+            state = self._state(p, group)
+            params.append(as_real(p))
+            grads.append(as_real(p.grad) if not p.grad.is_sparse else p.grad)
+            sums.append(as_real(state["sum"]))
+            steps.append(state["step"])
+        return params, grads, sums, steps
 
-            foreach = group["foreach"]
-            if foreach is None:
-                foreach = default_foreach(params)
-            # foreach kernels take dense tensors only
-            update = _multi_tensor_adagrad if foreach and not any(g.is_sparse for g in grads) else _single_tensor_adagrad
-            update(
-                params, grads, sums, steps,
-                lr=to_scalar(group["lr"]), weight_decay=group["weight_decay"], lr_decay=group["lr_decay"],
-                eps=group["eps"], maximize=group["maximize"],
-            )
-        return loss
+    def _use_foreach(self, group, lists):
+        # foreach kernels take dense tensors only
+        return super()._use_foreach(group, lists) and not any(g.is_sparse for g in lists[1])
 
+    def _hyperparameters(self, group):
+        return dict(
+            lr=to_scalar(group["lr"]), weight_decay=group["weight_decay"], lr_decay=group["lr_decay"],
+            eps=group["eps"], maximize=group["maximize"],
+        )
 
-if Adagrad.__doc__:  # None under python -OO
-    Adagrad.__doc__ = Template(Adagrad.__doc__).safe_substitute(ARG_DOCS)
+    def _update_functions(self):
+        return _single_tensor_adagrad, _multi_tensor_adagrad
 
-
-def _step_dtype() -> torch.dtype:
-    # torch keeps 'step' in float64 only when that is the default dtype; match it for state_dict parity
-    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
-
-
-def _as_real(t: Tensor) -> Tensor:
-    # a complex coordinate adapts as two independent real ones, as in torch
-    return torch.view_as_real(t) if t.is_complex() else t
 
 
 def _single_tensor_adagrad(
@@ -209,17 +184,8 @@ def _multi_tensor_adagrad(
 ) -> None:
     """One Adagrad step over ``torch._foreach_*`` kernels, per (device, dtype) group."""
     for dev_params, dev_grads, dev_sums, dev_steps in group_tensors(params, grads, sums, steps).values():
-        _increment(dev_steps)
-        owned = False  # whether dev_grads is our temporary (safe to modify in place)
-        if maximize:
-            dev_grads = torch._foreach_neg(dev_grads)
-            owned = True
-        if weight_decay != 0:
-            if owned:
-                torch._foreach_add_(dev_grads, dev_params, alpha=weight_decay)
-            else:
-                dev_grads = torch._foreach_add(dev_grads, dev_params, alpha=weight_decay)
-                owned = True
+        increment_steps(dev_steps)
+        dev_grads, owned = foreach_signed_grads(dev_params, dev_grads, maximize=maximize, weight_decay=weight_decay)
 
         minus_clr = [-lr / (1 + (s.item() - 1) * lr_decay) for s in dev_steps]
         torch._foreach_addcmul_(dev_sums, dev_grads, dev_grads, value=1)
@@ -231,11 +197,3 @@ def _multi_tensor_adagrad(
         else:
             numerator = torch._foreach_mul(dev_grads, minus_clr)
         torch._foreach_addcdiv_(dev_params, numerator, std)
-
-
-def _increment(steps: list[Tensor]) -> None:
-    # CPU step counters: one wrapped tensor for all instead of wrapping the 1 per counter
-    if steps[0].is_cpu:
-        torch._foreach_add_(steps, torch.tensor(1.0), alpha=1.0)
-    else:
-        torch._foreach_add_(steps, 1)

@@ -1,4 +1,4 @@
-"""Adam and AdamW, plus the plumbing the Adam family (Adamax, NAdam, RAdam) shares.
+"""Adam and AdamW, plus the weight-decay and check helpers the Adam family (Adamax, NAdam, RAdam) shares.
 
 State layout is torch's (``step`` a 0-dim CPU tensor, ``exp_avg``, ``exp_avg_sq``,
 ``max_exp_avg_sq``), so a ``torch.optim.Adam`` state_dict loads here and continues unchanged.
@@ -15,93 +15,52 @@ from __future__ import annotations
 
 import torch
 
-from optim._base import ARG_DOCS, check_ge, check_range, default_foreach, group_tensors, to_scalar
+from optim._base import (
+    Optimizer,
+    dense_grad,
+    float_betas,
+    foreach_signed_grads,
+    group_tensors,
+    increment_steps,
+    new_step,
+    real_views,
+    signed_grad,
+    to_scalar,
+    zeros_like,
+)
+from optim._docs import with_arg_docs
+from optim._validate import check_betas, check_ge, check_lr, reject_unsupported
 
-# --- shared by the Adam family --------------------------------------------------------------
 
-
-def _check_adam_args(lr, betas, eps: float, weight_decay: float) -> None:
+def check_adam_args(lr, betas, eps: float, weight_decay: float) -> None:
     """The hyperparameter checks every Adam-family constructor makes, named like the arguments."""
-    if isinstance(lr, torch.Tensor) and lr.numel() != 1:
-        raise ValueError(f"Invalid lr: a Tensor lr must have 1 element, got {lr.numel()}")
-    check_ge("lr", lr)
+    check_lr(lr)
     check_ge("eps", eps)
-    if len(betas) != 2:
-        raise ValueError(f"Invalid betas: {betas} (must be a pair)")
-    for i, beta in enumerate(betas):
-        check_range(f"betas[{i}]", to_scalar(beta), 0.0, 1.0)
+    check_betas(betas)
     check_ge("weight_decay", weight_decay)
 
 
-def _reject_unsupported(**flags) -> None:
-    """torch's capturable/differentiable/fused are accepted so signatures match, but only False/None works."""
-    for name, value in flags.items():
-        if value:
-            raise ValueError(f"Invalid {name}: {value} ({name}=True is not supported; leave it False)")
+def decayed_grad(param, grad, *, lr, weight_decay, decoupled_weight_decay, maximize):
+    """Weight decay the Adam way: shrink ``param`` (decoupled) or add the L2 term to the gradient."""
+    if weight_decay != 0 and decoupled_weight_decay:
+        param.mul_(1 - lr * weight_decay)
+        weight_decay = 0
+    return signed_grad(param, grad, maximize=maximize, weight_decay=weight_decay)
 
 
-def _float_betas(betas) -> tuple[float, float]:
-    # torch allows 1-element tensor betas (for capturable graphs); without capturable they are plain numbers.
-    return tuple(float(to_scalar(b)) for b in betas)
-
-
-def _scalar_dtype() -> torch.dtype:
-    # torch keeps 'step' (and NAdam's 'mu_product') in float64 only when that is the default dtype.
-    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
-
-
-def _new_step() -> torch.Tensor:
-    """A fresh 'step' counter: a 0-dim CPU tensor, as torch stores it when capturable is off."""
-    return torch.tensor(0.0, dtype=_scalar_dtype())
-
-
-def _steps_from_numbers(optimizer: torch.optim.Optimizer, *keys: str) -> None:
-    """Turn numeric per-parameter counters (old pickles) into tensors, as torch's ``__setstate__`` does."""
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            state = optimizer.state.get(p, {})
-            for key in keys:
-                if key in state and not torch.is_tensor(state[key]):
-                    state[key] = torch.tensor(float(state[key]), dtype=_scalar_dtype())
-
-
-def _increment_steps(steps: list[torch.Tensor]) -> None:
-    # One wrapped 1.0 for all CPU counters: a Python 1 would be wrapped into a tensor per counter.
-    if steps[0].is_cpu:
-        torch._foreach_add_(steps, torch.tensor(1.0), alpha=1.0)
-    else:
-        torch._foreach_add_(steps, 1)
-
-
-def _real(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Complex tensors as real views (last dim 2): every Adam-family update is elementwise on both parts."""
-    return [torch.view_as_real(t) if t.is_complex() else t for t in tensors]
-
-
-def _dense_grad(p: torch.Tensor, optimizer_name: str) -> torch.Tensor:
-    if p.grad.is_sparse:
-        raise RuntimeError(f"{optimizer_name} does not support sparse gradients")
-    return p.grad
-
-
-def _with_arg_docs(doc: str) -> str:
-    """Fill ``{name}`` placeholders with the shared argument text (str.format would trip on LaTeX braces)."""
-    for key in ("params", "foreach", "maximize", "capturable", "differentiable"):
-        doc = doc.replace("{" + key + "}", ARG_DOCS[key])
-    return doc
-
-
-def _run_closure(closure):
-    if closure is None:
-        return None
-    with torch.enable_grad():
-        return closure()
+def foreach_decayed_grads(params, grads, *, lr, weight_decay, decoupled_weight_decay, maximize):
+    """:func:`decayed_grad` for a (device, dtype) group."""
+    if weight_decay != 0 and decoupled_weight_decay:
+        torch._foreach_mul_(params, 1 - lr * weight_decay)
+        weight_decay = 0
+    return foreach_signed_grads(params, grads, maximize=maximize, weight_decay=weight_decay)[0]
 
 
 # --- Adam -----------------------------------------------------------------------------------
 
 
-class Adam(torch.optim.Optimizer):
+@with_arg_docs
+class Adam(Optimizer):
     r"""Adam, with optional AMSGrad and decoupled (AdamW) weight decay.
 
     Update rule, for gradient :math:`g_t` (negated when ``maximize``) of parameters :math:`\theta`:
@@ -160,11 +119,11 @@ class Adam(torch.optim.Optimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay)
-        _reject_unsupported(capturable=capturable, differentiable=differentiable, fused=fused)
+        check_adam_args(lr, betas, eps, weight_decay)
+        reject_unsupported(capturable=capturable, differentiable=differentiable, fused=fused)
         defaults = dict(
             lr=lr,
-            betas=_float_betas(betas),
+            betas=float_betas(betas),
             eps=eps,
             weight_decay=weight_decay,
             amsgrad=amsgrad,
@@ -177,13 +136,11 @@ class Adam(torch.optim.Optimizer):
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, value in (("amsgrad", False), ("maximize", False), ("foreach", None), ("capturable", False),
-                               ("differentiable", False), ("fused", None), ("decoupled_weight_decay", False)):
-                group.setdefault(key, value)
-        _steps_from_numbers(self, "step")
+    _group_defaults = dict(
+        amsgrad=False, maximize=False, foreach=None, capturable=False, differentiable=False, fused=None,
+        decoupled_weight_decay=False,
+    )
+    _counters = ("step",)
 
     def _init_group(self, group):
         params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
@@ -191,14 +148,14 @@ class Adam(torch.optim.Optimizer):
             if p.grad is None:
                 continue
             params.append(p)
-            grads.append(_dense_grad(p, "Adam"))
+            grads.append(dense_grad(p, "Adam"))
             state = self.state[p]
             if not state:
-                state["step"] = _new_step()
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] = new_step()
+                state["exp_avg"] = zeros_like(p)
+                state["exp_avg_sq"] = zeros_like(p)
                 if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["max_exp_avg_sq"] = zeros_like(p)
             exp_avgs.append(state["exp_avg"])
             exp_avg_sqs.append(state["exp_avg_sq"])
             if group["amsgrad"]:
@@ -206,32 +163,19 @@ class Adam(torch.optim.Optimizer):
             steps.append(state["step"])
         return params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = _run_closure(closure)
-        for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = self._init_group(group)
-            if not params:
-                continue
-            foreach = group["foreach"]
-            update = _multi_tensor_adam if (default_foreach(params) if foreach is None else foreach) \
-                else _single_tensor_adam
-            beta1, beta2 = group["betas"]
-            update(
-                params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps,
-                amsgrad=group["amsgrad"],
-                beta1=beta1,
-                beta2=beta2,
-                lr=float(to_scalar(group["lr"])),
-                weight_decay=group["weight_decay"],
-                eps=group["eps"],
-                maximize=group["maximize"],
-                decoupled_weight_decay=group["decoupled_weight_decay"],
-            )
-        return loss
+    def _hyperparameters(self, group):
+        beta1, beta2 = group["betas"]
+        return dict(
+            amsgrad=group["amsgrad"], beta1=beta1, beta2=beta2, lr=float(to_scalar(group["lr"])),
+            weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+        )
+
+    def _update_functions(self):
+        return _single_tensor_adam, _multi_tensor_adam
 
 
+@with_arg_docs
 class AdamW(Adam):
     r"""AdamW: Adam whose weight decay shrinks the weights directly instead of entering the moments.
 
@@ -295,33 +239,25 @@ class AdamW(Adam):
             group["decoupled_weight_decay"] = True
 
 
-for _cls in (Adam, AdamW):
-    _cls.__doc__ = _with_arg_docs(_cls.__doc__)
-
-
 def _single_tensor_adam(
     params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps,
     *, amsgrad, beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay,
 ) -> None:
     """One parameter at a time; allocates at most two parameter-sized temporaries."""
     for i, param in enumerate(params):
-        grad = -grads[i] if maximize else grads[i]
         step_t = state_steps[i]
         step_t += 1
         step = step_t.item()
-
-        if weight_decay != 0:
-            if decoupled_weight_decay:
-                param.mul_(1 - lr * weight_decay)
-            else:
-                grad = grad.add(param, alpha=weight_decay)
-
-        param, grad, exp_avg, exp_avg_sq = _real([param, grad, exp_avgs[i], exp_avg_sqs[i]])
+        grad = decayed_grad(
+            param, grads[i], lr=lr, weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
+        param, grad, exp_avg, exp_avg_sq = real_views([param, grad, exp_avgs[i], exp_avg_sqs[i]])
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         second_moment = exp_avg_sq
         if amsgrad:
-            (max_sq,) = _real([max_exp_avg_sqs[i]])
+            (max_sq,) = real_views([max_exp_avg_sqs[i]])
             torch.maximum(max_sq, exp_avg_sq, out=max_sq)
             second_moment = max_sq
 
@@ -346,21 +282,14 @@ def _multi_tensor_adam(
     for lists in group_tensors(params, grads, state_steps, *moments).values():
         device_params, device_grads, device_steps, *device_moments = lists
         device_params, device_grads, *device_moments = (
-            _real(t) for t in (device_params, device_grads, *device_moments)
+            real_views(t) for t in (device_params, device_grads, *device_moments)
         )
         device_exp_avgs, device_exp_avg_sqs = device_moments[:2]
-
-        if maximize:
-            device_grads = torch._foreach_neg(device_grads)
-        _increment_steps(device_steps)
-
-        if weight_decay != 0:
-            if decoupled_weight_decay:
-                torch._foreach_mul_(device_params, 1 - lr * weight_decay)
-            elif maximize:  # the negated gradients are already our own copy
-                torch._foreach_add_(device_grads, device_params, alpha=weight_decay)
-            else:
-                device_grads = torch._foreach_add(device_grads, device_params, alpha=weight_decay)
+        increment_steps(device_steps)
+        device_grads = foreach_decayed_grads(
+            device_params, device_grads, lr=lr, weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+        )
 
         torch._foreach_lerp_(device_exp_avgs, device_grads, 1 - beta1)
         torch._foreach_mul_(device_exp_avg_sqs, beta2)

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import torch
 
-from optim._base import default_foreach, group_tensors, to_scalar
-from optim.adam import (
-    _check_adam_args,
-    _dense_grad,
-    _float_betas,
-    _increment_steps,
-    _new_step,
-    _real,
-    _reject_unsupported,
-    _run_closure,
-    _steps_from_numbers,
-    _with_arg_docs,
+from optim._base import (
+    Optimizer,
+    dense_grad,
+    float_betas,
+    foreach_signed_grads,
+    group_tensors,
+    increment_steps,
+    new_step,
+    real_views,
+    signed_grad,
+    to_scalar,
+    zeros_like,
 )
+from optim._docs import with_arg_docs
+from optim._validate import reject_unsupported
+from optim.adam import check_adam_args
 
 
-class Adamax(torch.optim.Optimizer):
+@with_arg_docs
+class Adamax(Optimizer):
     r"""Adamax, the infinity-norm variant of Adam.
 
     Update rule, for gradient :math:`g_t` (negated when ``maximize``) of parameters :math:`\theta`:
@@ -64,11 +68,11 @@ class Adamax(torch.optim.Optimizer):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay)
-        _reject_unsupported(differentiable=differentiable, capturable=capturable)
+        check_adam_args(lr, betas, eps, weight_decay)
+        reject_unsupported(differentiable=differentiable, capturable=capturable)
         defaults = dict(
             lr=lr,
-            betas=_float_betas(betas),
+            betas=float_betas(betas),
             eps=eps,
             weight_decay=weight_decay,
             foreach=foreach,
@@ -78,13 +82,9 @@ class Adamax(torch.optim.Optimizer):
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, value in (("foreach", None), ("maximize", False), ("differentiable", False),
-                               ("capturable", False)):
-                group.setdefault(key, value)
-        _steps_from_numbers(self, "step")
+    _group_defaults = dict(foreach=None, maximize=False, differentiable=False, capturable=False)
+    _counters = ("step",)
+
 
     def _init_group(self, group):
         params, grads, exp_avgs, exp_infs, steps = [], [], [], [], []
@@ -92,58 +92,38 @@ class Adamax(torch.optim.Optimizer):
             if p.grad is None:
                 continue
             params.append(p)
-            grads.append(_dense_grad(p, "Adamax"))
+            grads.append(dense_grad(p, "Adamax"))
             state = self.state[p]
             if not state:
-                state["step"] = _new_step()
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_inf"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] = new_step()
+                state["exp_avg"] = zeros_like(p)
+                state["exp_inf"] = zeros_like(p)
             exp_avgs.append(state["exp_avg"])
             exp_infs.append(state["exp_inf"])
             steps.append(state["step"])
         return params, grads, exp_avgs, exp_infs, steps
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = _run_closure(closure)
-        for group in self.param_groups:
-            params, grads, exp_avgs, exp_infs, steps = self._init_group(group)
-            if not params:
-                continue
-            foreach = group["foreach"]
-            update = _multi_tensor_adamax if (default_foreach(params) if foreach is None else foreach) \
-                else _single_tensor_adamax
-            beta1, beta2 = group["betas"]
-            update(
-                params, grads, exp_avgs, exp_infs, steps,
-                eps=group["eps"],
-                beta1=beta1,
-                beta2=beta2,
-                lr=float(to_scalar(group["lr"])),
-                weight_decay=group["weight_decay"],
-                maximize=group["maximize"],
-            )
-        return loss
+    def _hyperparameters(self, group):
+        beta1, beta2 = group["betas"]
+        return dict(
+            eps=group["eps"], beta1=beta1, beta2=beta2, lr=float(to_scalar(group["lr"])),
+            weight_decay=group["weight_decay"], maximize=group["maximize"],
+        )
 
-
-Adamax.__doc__ = _with_arg_docs(Adamax.__doc__)
+    def _update_functions(self):
+        return _single_tensor_adamax, _multi_tensor_adamax
 
 
 def _single_tensor_adamax(
     params, grads, exp_avgs, exp_infs, state_steps, *, eps, beta1, beta2, lr, weight_decay, maximize,
 ) -> None:
     for i, param in enumerate(params):
-        grad = grads[i]
         owns_grad = maximize or weight_decay != 0  # then |g| + eps can be built in place
-        if maximize:
-            grad = -grad
+        grad = signed_grad(param, grads[i], maximize=maximize, weight_decay=weight_decay)
         step_t = state_steps[i]
         step_t += 1
-        if weight_decay != 0:
-            grad = grad.add(param, alpha=weight_decay)
 
-        param, grad, exp_avg, exp_inf = _real([param, grad, exp_avgs[i], exp_infs[i]])
+        param, grad, exp_avg, exp_inf = real_views([param, grad, exp_avgs[i], exp_infs[i]])
         exp_avg.lerp_(grad, 1 - beta1)
         abs_grad = grad.abs_() if owns_grad else grad.abs()
         torch.maximum(exp_inf.mul_(beta2), abs_grad.add_(eps), out=exp_inf)
@@ -160,17 +140,12 @@ def _multi_tensor_adamax(
     for lists in group_tensors(params, grads, state_steps, exp_avgs, exp_infs).values():
         device_params, device_grads, device_steps, device_exp_avgs, device_exp_infs = lists
         device_params, device_grads, device_exp_avgs, device_exp_infs = (
-            _real(t) for t in (device_params, device_grads, device_exp_avgs, device_exp_infs)
+            real_views(t) for t in (device_params, device_grads, device_exp_avgs, device_exp_infs)
         )
-        owns_grads = maximize or weight_decay != 0
-        if maximize:
-            device_grads = torch._foreach_neg(device_grads)
-        _increment_steps(device_steps)
-        if weight_decay != 0:
-            if maximize:
-                torch._foreach_add_(device_grads, device_params, alpha=weight_decay)
-            else:
-                device_grads = torch._foreach_add(device_grads, device_params, alpha=weight_decay)
+        increment_steps(device_steps)
+        device_grads, owns_grads = foreach_signed_grads(
+            device_params, device_grads, maximize=maximize, weight_decay=weight_decay
+        )
 
         torch._foreach_lerp_(device_exp_avgs, device_grads, 1 - beta1)
         torch._foreach_mul_(device_exp_infs, beta2)

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from string import Template
 
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
-from optim._base import ARG_DOCS, check_ge, default_foreach, group_tensors, to_scalar
+from optim._base import (
+    Optimizer,
+    as_real,
+    dense_grad,
+    foreach_signed_grads,
+    group_tensors,
+    increment_steps,
+    signed_grad,
+    step_dtype,
+    to_scalar,
+    zeros_like,
+)
+from optim._docs import with_arg_docs
+from optim._validate import check_ge, check_lr, reject_unsupported
 
 __all__ = ["ASGD"]
 
 
+@with_arg_docs
 class ASGD(Optimizer):
     r"""Averaged stochastic gradient descent.
 
@@ -40,16 +52,16 @@ class ASGD(Optimizer):
     Unlike torch, negative ``lambd``, ``alpha`` or ``t0`` are rejected.
 
     Args:
-        $params
+        {params}
         lr (float or Tensor, optional): initial step size :math:`\gamma` (default: 1e-2).
         lambd (float, optional): decay term :math:`\lambda` (default: 1e-4).
         alpha (float, optional): power :math:`\alpha` of the step-size decay (default: 0.75).
         t0 (float, optional): step after which averaging starts (default: 1e6).
-        $weight_decay
-        $foreach
-        $maximize
-        $differentiable
-        $capturable
+        {weight_decay}
+        {foreach}
+        {maximize}
+        {differentiable}
+        {capturable}
 
     Example:
         >>> opt = ASGD(model.parameters(), lr=0.01, t0=100)
@@ -80,77 +92,59 @@ class ASGD(Optimizer):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError(f"Invalid lr: a Tensor lr must have one element, got shape {tuple(lr.shape)}")
-        check_ge("lr", lr)
+        check_lr(lr)
         check_ge("lambd", lambd)
         check_ge("alpha", alpha)
         check_ge("t0", t0)
         check_ge("weight_decay", weight_decay)
-        for flag, value in (("differentiable", differentiable), ("capturable", capturable)):
-            if value:
-                raise ValueError(f"Invalid {flag}: {flag}=True is not supported by Descent's ASGD")
+        reject_unsupported(differentiable=differentiable, capturable=capturable)
         defaults = dict(
             lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, foreach=foreach,
             maximize=maximize, differentiable=differentiable, capturable=capturable,
         )
         super().__init__(params, defaults)
 
+    _group_defaults = dict(foreach=None, maximize=False, differentiable=False, capturable=False)
+
     def __setstate__(self, state):
         super().__setstate__(state)
         for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
             for p in group["params"]:
                 s = self.state.get(p)
                 # load_state_dict casts eta and mu to the parameter's dtype; keep them in the scalar
                 # dtype they were written in, so a resumed run rounds exactly like an uninterrupted one
                 for key in ("step", "eta", "mu"):
                     if s and key in s:
-                        s[key] = torch.as_tensor(s[key], dtype=_scalar_dtype(), device=p.device).clone()
+                        s[key] = torch.as_tensor(s[key], dtype=step_dtype(), device=p.device).clone()
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-
-        for group in self.param_groups:
-            params, grads, axs, mus, etas, steps = [], [], [], [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("ASGD does not support sparse gradients")
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=_scalar_dtype(), device=p.device)
-                    state["eta"] = torch.tensor(to_scalar(group["lr"]), dtype=_scalar_dtype(), device=p.device)
-                    state["mu"] = torch.ones((), dtype=_scalar_dtype(), device=p.device)
-                    state["ax"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                params.append(_as_real(p))
-                grads.append(_as_real(p.grad))
-                axs.append(_as_real(state["ax"]))
-                mus.append(state["mu"])
-                etas.append(state["eta"])
-                steps.append(state["step"])
-            if not params:
+    def _init_group(self, group):
+        params, grads, axs, mus, etas, steps = [], [], [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
                 continue
+            grad = dense_grad(p, "ASGD")
+            state = self.state[p]
+            if not state:
+                state["step"] = torch.zeros((), dtype=step_dtype(), device=p.device)
+                state["eta"] = torch.tensor(to_scalar(group["lr"]), dtype=step_dtype(), device=p.device)
+                state["mu"] = torch.ones((), dtype=step_dtype(), device=p.device)
+                state["ax"] = zeros_like(p)
+            params.append(as_real(p))
+            grads.append(as_real(grad))
+            axs.append(as_real(state["ax"]))
+            mus.append(state["mu"])
+            etas.append(state["eta"])
+            steps.append(state["step"])
+        return params, grads, axs, mus, etas, steps
 
-            foreach = group["foreach"]
-            if foreach is None:
-                foreach = default_foreach(params)
-            update = _multi_tensor_asgd if foreach else _single_tensor_asgd
-            update(
-                params, grads, axs, mus, etas, steps,
-                lr=to_scalar(group["lr"]), lambd=group["lambd"], alpha=group["alpha"], t0=group["t0"],
-                weight_decay=group["weight_decay"], maximize=group["maximize"],
-            )
-        return loss
+    def _hyperparameters(self, group):
+        return dict(
+            lr=to_scalar(group["lr"]), lambd=group["lambd"], alpha=group["alpha"], t0=group["t0"],
+            weight_decay=group["weight_decay"], maximize=group["maximize"],
+        )
+
+    def _update_functions(self):
+        return _single_tensor_asgd, _multi_tensor_asgd
 
     def _all_params(self) -> list[Tensor]:
         return [p for group in self.param_groups for p in group["params"]]
@@ -176,18 +170,6 @@ class ASGD(Optimizer):
                 torch._foreach_copy_(params, current)
 
 
-if ASGD.__doc__:  # None under python -OO
-    ASGD.__doc__ = Template(ASGD.__doc__).safe_substitute(ARG_DOCS)
-
-
-def _scalar_dtype() -> torch.dtype:
-    # torch keeps step/eta/mu in float64 only when that is the default dtype; match it for parity
-    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
-
-
-def _as_real(t: Tensor) -> Tensor:
-    return torch.view_as_real(t) if t.is_complex() else t
-
 
 def _next_eta_mu(step: float, *, lr: float, lambd: float, alpha: float, t0: float) -> tuple[float, float]:
     return lr / ((1 + lambd * lr * step) ** alpha), 1 / max(1, step - t0)
@@ -211,9 +193,7 @@ def _single_tensor_asgd(
     """One ASGD step, tensor by tensor."""
     for param, grad, ax, mu, eta, step_t in zip(params, grads, axs, mus, etas, steps):
         step_t += 1
-        grad = -grad if maximize else grad
-        if weight_decay != 0:
-            grad = grad.add(param, alpha=weight_decay)
+        grad = signed_grad(param, grad, maximize=maximize, weight_decay=weight_decay)
         eta_value = eta.item()
         param.mul_(1 - lambd * eta_value)
         param.add_(grad, alpha=-eta_value)
@@ -250,17 +230,8 @@ def _multi_tensor_asgd(
     computes it in the scalar dtype, float32 by default, and drifts from its own loop)."""
     grouped = group_tensors(params, grads, axs, mus, etas, steps)
     for dev_params, dev_grads, dev_axs, dev_mus, dev_etas, dev_steps in grouped.values():
-        _increment(dev_steps)
-        owned = False  # whether dev_grads is our temporary (safe to modify in place)
-        if maximize:
-            dev_grads = torch._foreach_neg(dev_grads)
-            owned = True
-        if weight_decay != 0:
-            if owned:
-                torch._foreach_add_(dev_grads, dev_params, alpha=weight_decay)
-            else:
-                dev_grads = torch._foreach_add(dev_grads, dev_params, alpha=weight_decay)
-                owned = True
+        increment_steps(dev_steps)
+        dev_grads, owned = foreach_signed_grads(dev_params, dev_grads, maximize=maximize, weight_decay=weight_decay)
         if owned:
             torch._foreach_add_(dev_grads, dev_params, alpha=lambd)
             direction = dev_grads
@@ -278,11 +249,3 @@ def _multi_tensor_asgd(
             new_eta, new_mu = _next_eta_mu(step_t.item(), lr=lr, lambd=lambd, alpha=alpha, t0=t0)
             eta.fill_(new_eta)
             mu.fill_(new_mu)
-
-
-def _increment(steps: list[Tensor]) -> None:
-    # CPU step counters: one wrapped tensor for all instead of wrapping the 1 per counter
-    if steps[0].is_cpu:
-        torch._foreach_add_(steps, torch.tensor(1.0), alpha=1.0)
-    else:
-        torch._foreach_add_(steps, 1)

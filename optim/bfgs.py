@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import torch
 
-from optim._base import check_ge, to_scalar
+from optim._base import to_scalar
+from optim._validate import check_ge
 from optim.lbfgs import (
     add_flat_,
     check_int_ge,

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from optim._base import check_ge, check_gt, default_foreach, group_tensors
+from optim._base import default_foreach, group_tensors
+from optim._validate import check_ge, check_gt
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "GradientNoise", "numeric_gradient", "gradcheck", "GradcheckError"]
 

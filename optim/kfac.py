@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from optim._base import check_ge, check_gt, check_range, default_foreach, group_tensors
+from optim._base import default_foreach, group_tensors
+from optim._validate import check_ge, check_gt, check_range
 from optim.lbfgs import check_int_ge
 
 __all__ = ["KFAC", "activation_factor", "gradient_factor"]

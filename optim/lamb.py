@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch.optim import Optimizer
 
-from optim._base import ARG_DOCS, check_betas, check_ge, default_foreach, group_tensors, to_scalar
+from optim._base import default_foreach, group_tensors, to_scalar
+from optim._docs import ARG_DOCS
+from optim._validate import check_betas, check_ge
 
 __all__ = ["LAMB"]
 

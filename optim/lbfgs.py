@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from optim._base import check_ge, to_scalar
+from optim._base import to_scalar
+from optim._validate import check_ge
 from optim.line_search import strong_wolfe
 
 __all__ = ["LBFGS"]

@@ -6,7 +6,9 @@ from __future__ import annotations
 import torch
 from torch.optim import Optimizer
 
-from optim._base import ARG_DOCS, check_range, default_foreach, group_tensors
+from optim._base import default_foreach, group_tensors
+from optim._docs import ARG_DOCS
+from optim._validate import check_range
 
 __all__ = ["Lookahead"]
 

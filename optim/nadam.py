@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import torch
 
-from optim._base import check_ge, default_foreach, group_tensors, to_scalar
-from optim.adam import (
-    _check_adam_args,
-    _dense_grad,
-    _float_betas,
-    _increment_steps,
-    _new_step,
-    _real,
-    _reject_unsupported,
-    _run_closure,
-    _scalar_dtype,
-    _steps_from_numbers,
-    _with_arg_docs,
+from optim._base import (
+    Optimizer,
+    dense_grad,
+    float_betas,
+    group_tensors,
+    increment_steps,
+    new_step,
+    real_views,
+    step_dtype,
+    to_scalar,
+    zeros_like,
 )
+from optim._docs import with_arg_docs
+from optim._validate import check_ge, reject_unsupported
+from optim.adam import check_adam_args, decayed_grad, foreach_decayed_grads
 
 
-class NAdam(torch.optim.Optimizer):
+@with_arg_docs
+class NAdam(Optimizer):
     r"""NAdam: Adam whose first-moment step looks ahead with Nesterov momentum.
 
     Update rule, for gradient :math:`g_t` (negated when ``maximize``) of parameters :math:`\theta`,
@@ -80,12 +82,12 @@ class NAdam(torch.optim.Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay)
+        check_adam_args(lr, betas, eps, weight_decay)
         check_ge("momentum_decay", momentum_decay)
-        _reject_unsupported(capturable=capturable, differentiable=differentiable)
+        reject_unsupported(capturable=capturable, differentiable=differentiable)
         defaults = dict(
             lr=lr,
-            betas=_float_betas(betas),
+            betas=float_betas(betas),
             eps=eps,
             weight_decay=weight_decay,
             momentum_decay=momentum_decay,
@@ -97,20 +99,20 @@ class NAdam(torch.optim.Optimizer):
         )
         super().__init__(params, defaults)
 
+    _group_defaults = dict(
+        maximize=False, foreach=None, capturable=False, differentiable=False, decoupled_weight_decay=False
+    )
+    _counters = ("step", "mu_product")
+
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            for key, value in (("maximize", False), ("foreach", None), ("capturable", False),
-                               ("differentiable", False), ("decoupled_weight_decay", False)):
-                group.setdefault(key, value)
-        _steps_from_numbers(self, "step", "mu_product")
         # load_state_dict casts every non-'step' state tensor to the parameter's dtype, so a float64
         # model would continue its mu_product in float64 after a reload, not in the float32 an
         # uninterrupted run uses; keep it a counter like 'step' so a resumed run is bit-identical.
         for p_state in self.state.values():
             mu_product = p_state.get("mu_product")
-            if torch.is_tensor(mu_product) and mu_product.dtype != _scalar_dtype():
-                p_state["mu_product"] = mu_product.to(_scalar_dtype())
+            if torch.is_tensor(mu_product) and mu_product.dtype != step_dtype():
+                p_state["mu_product"] = mu_product.to(step_dtype())
 
     def _init_group(self, group):
         params, grads, exp_avgs, exp_avg_sqs, mu_products, steps = [], [], [], [], [], []
@@ -118,46 +120,29 @@ class NAdam(torch.optim.Optimizer):
             if p.grad is None:
                 continue
             params.append(p)
-            grads.append(_dense_grad(p, "NAdam"))
+            grads.append(dense_grad(p, "NAdam"))
             state = self.state[p]
             if not state:
-                state["step"] = _new_step()
-                state["mu_product"] = torch.tensor(1.0, dtype=_scalar_dtype())
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] = new_step()
+                state["mu_product"] = torch.tensor(1.0, dtype=step_dtype())
+                state["exp_avg"] = zeros_like(p)
+                state["exp_avg_sq"] = zeros_like(p)
             exp_avgs.append(state["exp_avg"])
             exp_avg_sqs.append(state["exp_avg_sq"])
             mu_products.append(state["mu_product"])
             steps.append(state["step"])
         return params, grads, exp_avgs, exp_avg_sqs, mu_products, steps
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = _run_closure(closure)
-        for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs, mu_products, steps = self._init_group(group)
-            if not params:
-                continue
-            foreach = group["foreach"]
-            update = _multi_tensor_nadam if (default_foreach(params) if foreach is None else foreach) \
-                else _single_tensor_nadam
-            beta1, beta2 = group["betas"]
-            update(
-                params, grads, exp_avgs, exp_avg_sqs, mu_products, steps,
-                beta1=beta1,
-                beta2=beta2,
-                lr=float(to_scalar(group["lr"])),
-                weight_decay=group["weight_decay"],
-                momentum_decay=group["momentum_decay"],
-                eps=group["eps"],
-                decoupled_weight_decay=group["decoupled_weight_decay"],
-                maximize=group["maximize"],
-            )
-        return loss
+    def _hyperparameters(self, group):
+        beta1, beta2 = group["betas"]
+        return dict(
+            beta1=beta1, beta2=beta2, lr=float(to_scalar(group["lr"])), weight_decay=group["weight_decay"],
+            momentum_decay=group["momentum_decay"], eps=group["eps"],
+            decoupled_weight_decay=group["decoupled_weight_decay"], maximize=group["maximize"],
+        )
 
-
-NAdam.__doc__ = _with_arg_docs(NAdam.__doc__)
+    def _update_functions(self):
+        return _single_tensor_nadam, _multi_tensor_nadam
 
 
 def _momentum_schedule(beta1: float, momentum_decay: float, step: float) -> float:
@@ -183,24 +168,20 @@ def _single_tensor_nadam(
     *, beta1, beta2, lr, weight_decay, momentum_decay, eps, decoupled_weight_decay, maximize,
 ) -> None:
     for i, param in enumerate(params):
-        grad = -grads[i] if maximize else grads[i]
         step_t = state_steps[i]
         step_t += 1
         step = step_t.item()
-
-        if weight_decay != 0:
-            if decoupled_weight_decay:
-                param.mul_(1 - lr * weight_decay)
-            else:
-                grad = grad.add(param, alpha=weight_decay)
-
+        grad = decayed_grad(
+            param, grads[i], lr=lr, weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
         mu_product = mu_products[i]
         mu_product *= _momentum_schedule(beta1, momentum_decay, step)
         bias_correction2_sqrt, grad_coef, exp_avg_coef = _nadam_step_sizes(
             lr, beta1, beta2, momentum_decay, step, mu_product.item()
         )
 
-        param, grad, exp_avg, exp_avg_sq = _real([param, grad, exp_avgs[i], exp_avg_sqs[i]])
+        param, grad, exp_avg, exp_avg_sq = real_views([param, grad, exp_avgs[i], exp_avg_sqs[i]])
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         denom = exp_avg_sq.sqrt().add_(eps * bias_correction2_sqrt)
@@ -218,19 +199,13 @@ def _multi_tensor_nadam(
     for lists in grouped.values():
         device_params, device_grads, device_steps, device_mu_products, device_exp_avgs, device_exp_avg_sqs = lists
         device_params, device_grads, device_exp_avgs, device_exp_avg_sqs = (
-            _real(t) for t in (device_params, device_grads, device_exp_avgs, device_exp_avg_sqs)
+            real_views(t) for t in (device_params, device_grads, device_exp_avgs, device_exp_avg_sqs)
         )
-        if maximize:
-            device_grads = torch._foreach_neg(device_grads)
-        _increment_steps(device_steps)
-
-        if weight_decay != 0:
-            if decoupled_weight_decay:
-                torch._foreach_mul_(device_params, 1 - lr * weight_decay)
-            elif maximize:  # the negated gradients are already our own copy
-                torch._foreach_add_(device_grads, device_params, alpha=weight_decay)
-            else:
-                device_grads = torch._foreach_add(device_grads, device_params, alpha=weight_decay)
+        increment_steps(device_steps)
+        device_grads = foreach_decayed_grads(
+            device_params, device_grads, lr=lr, weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+        )
 
         steps = [s.item() for s in device_steps]
         torch._foreach_mul_(device_mu_products, [_momentum_schedule(beta1, momentum_decay, s) for s in steps])

@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.overrides import TorchFunctionMode
 
-from optim._base import check_ge, check_gt, to_scalar
+from optim._base import to_scalar
+from optim._validate import check_ge, check_gt
 from optim.lbfgs import check_int_ge, flat_numel, loss_value
 
 __all__ = ["Newton", "HessianFree", "keep_graph"]

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import torch
 
-from optim._base import default_foreach, group_tensors, to_scalar
-from optim.adam import (
-    _check_adam_args,
-    _dense_grad,
-    _float_betas,
-    _increment_steps,
-    _new_step,
-    _real,
-    _reject_unsupported,
-    _run_closure,
-    _steps_from_numbers,
-    _with_arg_docs,
+from optim._base import (
+    Optimizer,
+    dense_grad,
+    float_betas,
+    group_tensors,
+    increment_steps,
+    new_step,
+    real_views,
+    to_scalar,
+    zeros_like,
 )
+from optim._docs import with_arg_docs
+from optim._validate import reject_unsupported
+from optim.adam import check_adam_args, decayed_grad, foreach_decayed_grads
 
 # The adaptive step is used only when the approximated SMA length rho_t exceeds this.  The paper
 # states rho_t > 4, where r_t is defined but blows up as rho_t -> 4; torch (and so this, for parity)
@@ -24,7 +25,8 @@ from optim.adam import (
 RHO_THRESHOLD = 5.0
 
 
-class RAdam(torch.optim.Optimizer):
+@with_arg_docs
+class RAdam(Optimizer):
     r"""RAdam: rectified Adam.
 
     Update rule, for gradient :math:`g_t` (negated when ``maximize``) of parameters :math:`\theta`:
@@ -79,11 +81,11 @@ class RAdam(torch.optim.Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        _check_adam_args(lr, betas, eps, weight_decay)
-        _reject_unsupported(capturable=capturable, differentiable=differentiable)
+        check_adam_args(lr, betas, eps, weight_decay)
+        reject_unsupported(capturable=capturable, differentiable=differentiable)
         defaults = dict(
             lr=lr,
-            betas=_float_betas(betas),
+            betas=float_betas(betas),
             eps=eps,
             weight_decay=weight_decay,
             maximize=maximize,
@@ -94,13 +96,9 @@ class RAdam(torch.optim.Optimizer):
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, value in (("foreach", None), ("maximize", False), ("differentiable", False),
-                               ("decoupled_weight_decay", False), ("capturable", False)):
-                group.setdefault(key, value)
-        _steps_from_numbers(self, "step")
+    _group_defaults = dict(foreach=None, maximize=False, differentiable=False, decoupled_weight_decay=False, capturable=False)
+    _counters = ("step",)
+
 
     def _init_group(self, group):
         params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
@@ -108,43 +106,27 @@ class RAdam(torch.optim.Optimizer):
             if p.grad is None:
                 continue
             params.append(p)
-            grads.append(_dense_grad(p, "RAdam"))
+            grads.append(dense_grad(p, "RAdam"))
             state = self.state[p]
             if not state:
-                state["step"] = _new_step()
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] = new_step()
+                state["exp_avg"] = zeros_like(p)
+                state["exp_avg_sq"] = zeros_like(p)
             exp_avgs.append(state["exp_avg"])
             exp_avg_sqs.append(state["exp_avg_sq"])
             steps.append(state["step"])
         return params, grads, exp_avgs, exp_avg_sqs, steps
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = _run_closure(closure)
-        for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs, steps = self._init_group(group)
-            if not params:
-                continue
-            foreach = group["foreach"]
-            update = _multi_tensor_radam if (default_foreach(params) if foreach is None else foreach) \
-                else _single_tensor_radam
-            beta1, beta2 = group["betas"]
-            update(
-                params, grads, exp_avgs, exp_avg_sqs, steps,
-                beta1=beta1,
-                beta2=beta2,
-                lr=float(to_scalar(group["lr"])),
-                weight_decay=group["weight_decay"],
-                eps=group["eps"],
-                decoupled_weight_decay=group["decoupled_weight_decay"],
-                maximize=group["maximize"],
-            )
-        return loss
+    def _hyperparameters(self, group):
+        beta1, beta2 = group["betas"]
+        return dict(
+            beta1=beta1, beta2=beta2, lr=float(to_scalar(group["lr"])), weight_decay=group["weight_decay"],
+            eps=group["eps"], decoupled_weight_decay=group["decoupled_weight_decay"],
+            maximize=group["maximize"],
+        )
 
-
-RAdam.__doc__ = _with_arg_docs(RAdam.__doc__)
+    def _update_functions(self):
+        return _single_tensor_radam, _multi_tensor_radam
 
 
 def _radam_step_size(lr: float, beta1: float, beta2: float, step: float) -> tuple[bool, float]:
@@ -168,17 +150,13 @@ def _single_tensor_radam(
     *, beta1, beta2, lr, weight_decay, eps, decoupled_weight_decay, maximize,
 ) -> None:
     for i, param in enumerate(params):
-        grad = -grads[i] if maximize else grads[i]
         step_t = state_steps[i]
         step_t += 1
-
-        if weight_decay != 0:
-            if decoupled_weight_decay:
-                param.mul_(1 - lr * weight_decay)
-            else:
-                grad = grad.add(param, alpha=weight_decay)
-
-        param, grad, exp_avg, exp_avg_sq = _real([param, grad, exp_avgs[i], exp_avg_sqs[i]])
+        grad = decayed_grad(
+            param, grads[i], lr=lr, weight_decay=weight_decay, decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
+        param, grad, exp_avg, exp_avg_sq = real_views([param, grad, exp_avgs[i], exp_avg_sqs[i]])
         exp_avg.lerp_(grad, 1 - beta1)
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
 
@@ -198,19 +176,13 @@ def _multi_tensor_radam(
     for lists in group_tensors(params, grads, state_steps, exp_avgs, exp_avg_sqs).values():
         device_params, device_grads, device_steps, device_exp_avgs, device_exp_avg_sqs = lists
         device_params, device_grads, device_exp_avgs, device_exp_avg_sqs = (
-            _real(t) for t in (device_params, device_grads, device_exp_avgs, device_exp_avg_sqs)
+            real_views(t) for t in (device_params, device_grads, device_exp_avgs, device_exp_avg_sqs)
         )
-        if maximize:
-            device_grads = torch._foreach_neg(device_grads)
-        _increment_steps(device_steps)
-
-        if weight_decay != 0:
-            if decoupled_weight_decay:
-                torch._foreach_mul_(device_params, 1 - lr * weight_decay)
-            elif maximize:  # the negated gradients are already our own copy
-                torch._foreach_add_(device_grads, device_params, alpha=weight_decay)
-            else:
-                device_grads = torch._foreach_add(device_grads, device_params, alpha=weight_decay)
+        increment_steps(device_steps)
+        device_grads = foreach_decayed_grads(
+            device_params, device_grads, lr=lr, weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay, maximize=maximize,
+        )
 
         torch._foreach_lerp_(device_exp_avgs, device_grads, 1 - beta1)
         torch._foreach_mul_(device_exp_avg_sqs, beta2)

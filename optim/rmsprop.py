@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from string import Template
-
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
-from optim._base import ARG_DOCS, check_ge, check_range, default_foreach, group_tensors, to_scalar
+from optim._base import (
+    Optimizer,
+    as_real,
+    dense_grad,
+    foreach_signed_grads,
+    group_tensors,
+    increment_steps,
+    new_step,
+    signed_grad,
+    to_scalar,
+    zeros_like,
+)
+from optim._docs import with_arg_docs
+from optim._validate import check_ge, check_lr, check_range, reject_unsupported
 
 __all__ = ["RMSprop"]
 
 
+@with_arg_docs
 class RMSprop(Optimizer):
     r"""RMSprop: divide the gradient by the root of an exponential average of its square.
 
@@ -37,18 +48,18 @@ class RMSprop(Optimizer):
     ``alpha`` above 1 is rejected.
 
     Args:
-        $params
+        {params}
         lr (float or Tensor, optional): learning rate :math:`\gamma` (default: 1e-2).
         alpha (float, optional): smoothing constant :math:`\alpha` of the averages, in [0, 1]
             (default: 0.99).
         eps (float, optional): term :math:`\epsilon` added to the denominator (default: 1e-8).
-        $weight_decay
+        {weight_decay}
         momentum (float, optional): momentum factor :math:`\mu` (default: 0).
         centered (bool, optional): normalise by the estimated variance of the gradient (default: False).
-        $capturable
-        $foreach
-        $maximize
-        $differentiable
+        {capturable}
+        {foreach}
+        {maximize}
+        {differentiable}
 
     Example:
         >>> opt = RMSprop(model.parameters(), lr=1e-3, momentum=0.9, centered=True)
@@ -77,95 +88,57 @@ class RMSprop(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError(f"Invalid lr: a Tensor lr must have one element, got shape {tuple(lr.shape)}")
-        check_ge("lr", lr)
+        check_lr(lr)
         check_range("alpha", alpha, 0.0, 1.0, high_open=False)
         check_ge("eps", eps)
         check_ge("weight_decay", weight_decay)
         check_ge("momentum", momentum)
-        for flag, value in (("capturable", capturable), ("differentiable", differentiable)):
-            if value:
-                raise ValueError(f"Invalid {flag}: {flag}=True is not supported by Descent's RMSprop")
+        reject_unsupported(capturable=capturable, differentiable=differentiable)
         defaults = dict(
             lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered, weight_decay=weight_decay,
             capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable,
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("momentum", 0)
-            group.setdefault("centered", False)
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        for s in self.state.values():
-            if "step" in s and not torch.is_tensor(s["step"]):
-                s["step"] = torch.tensor(float(s["step"]), dtype=_step_dtype())
+    _group_defaults = dict(
+        momentum=0, centered=False, foreach=None, maximize=False, differentiable=False, capturable=False
+    )
+    _counters = ("step",)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-
-        for group in self.param_groups:
-            params, grads, square_avgs, grad_avgs, bufs, steps = [], [], [], [], [], []
-            momentum, centered = group["momentum"], group["centered"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("RMSprop does not support sparse gradients")
-                state = self.state[p]
-                if not state:
-                    state["step"] = torch.tensor(0.0, dtype=_step_dtype())
-                    state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                if momentum > 0 and "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                if centered and "grad_avg" not in state:
-                    state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                params.append(_as_real(p))
-                grads.append(_as_real(p.grad))
-                square_avgs.append(_as_real(state["square_avg"]))
-                if momentum > 0:
-                    bufs.append(_as_real(state["momentum_buffer"]))
-                if centered:
-                    grad_avgs.append(_as_real(state["grad_avg"]))
-                steps.append(state["step"])
-            if not params:
+    def _init_group(self, group):
+        params, grads, square_avgs, grad_avgs, bufs, steps = [], [], [], [], [], []
+        momentum, centered = group["momentum"], group["centered"]
+        for p in group["params"]:
+            if p.grad is None:
                 continue
+            grad = dense_grad(p, "RMSprop")
+            state = self.state[p]
+            if not state:
+                state["step"] = new_step()
+                state["square_avg"] = zeros_like(p)
+            if momentum > 0 and "momentum_buffer" not in state:
+                state["momentum_buffer"] = zeros_like(p)
+            if centered and "grad_avg" not in state:
+                state["grad_avg"] = zeros_like(p)
+            params.append(as_real(p))
+            grads.append(as_real(grad))
+            square_avgs.append(as_real(state["square_avg"]))
+            if momentum > 0:
+                bufs.append(as_real(state["momentum_buffer"]))
+            if centered:
+                grad_avgs.append(as_real(state["grad_avg"]))
+            steps.append(state["step"])
+        return params, grads, square_avgs, grad_avgs, bufs, steps
 
-            foreach = group["foreach"]
-            if foreach is None:
-                foreach = default_foreach(params)
-            update = _multi_tensor_rmsprop if foreach else _single_tensor_rmsprop
-            update(
-                params, grads, square_avgs, grad_avgs, bufs, steps,
-                lr=to_scalar(group["lr"]), alpha=group["alpha"], eps=group["eps"],
-                weight_decay=group["weight_decay"], momentum=momentum, centered=centered,
-                maximize=group["maximize"],
-            )
-        return loss
+    def _hyperparameters(self, group):
+        return dict(
+            lr=to_scalar(group["lr"]), alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
+            momentum=group["momentum"], centered=group["centered"], maximize=group["maximize"],
+        )
 
+    def _update_functions(self):
+        return _single_tensor_rmsprop, _multi_tensor_rmsprop
 
-if RMSprop.__doc__:  # None under python -OO
-    RMSprop.__doc__ = Template(RMSprop.__doc__).safe_substitute(ARG_DOCS)
-
-
-def _step_dtype() -> torch.dtype:
-    # torch keeps 'step' in float64 only when that is the default dtype; match it for state_dict parity
-    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
-
-
-def _as_real(t: Tensor) -> Tensor:
-    # a complex coordinate adapts as two independent real ones, as in torch
-    return torch.view_as_real(t) if t.is_complex() else t
 
 
 def _single_tensor_rmsprop(
@@ -187,9 +160,7 @@ def _single_tensor_rmsprop(
     """One RMSprop step, tensor by tensor."""
     for i, param in enumerate(params):
         steps[i] += 1
-        grad = -grads[i] if maximize else grads[i]
-        if weight_decay != 0:
-            grad = grad.add(param, alpha=weight_decay)
+        grad = signed_grad(param, grads[i], maximize=maximize, weight_decay=weight_decay)
         square_avg = square_avgs[i]
         square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
         if centered:
@@ -230,16 +201,8 @@ def _multi_tensor_rmsprop(
         grad_avgs if centered else [None] * count, momentum_buffers if momentum > 0 else [None] * count,
     )
     for dev_params, dev_grads, dev_square_avgs, dev_steps, dev_grad_avgs, dev_bufs in grouped.values():
-        _increment(dev_steps)
-        owned = False  # whether dev_grads is our temporary (safe to modify in place)
-        if maximize:
-            dev_grads = torch._foreach_neg(dev_grads)
-            owned = True
-        if weight_decay != 0:
-            if owned:
-                torch._foreach_add_(dev_grads, dev_params, alpha=weight_decay)
-            else:
-                dev_grads = torch._foreach_add(dev_grads, dev_params, alpha=weight_decay)
+        increment_steps(dev_steps)
+        dev_grads, _ = foreach_signed_grads(dev_params, dev_grads, maximize=maximize, weight_decay=weight_decay)
 
         torch._foreach_mul_(dev_square_avgs, alpha)
         torch._foreach_addcmul_(dev_square_avgs, dev_grads, dev_grads, value=1 - alpha)
@@ -257,11 +220,3 @@ def _multi_tensor_rmsprop(
             torch._foreach_add_(dev_params, dev_bufs, alpha=-lr)
         else:
             torch._foreach_addcdiv_(dev_params, dev_grads, avg, value=-lr)
-
-
-def _increment(steps: list[Tensor]) -> None:
-    # CPU step counters: one wrapped tensor for all instead of wrapping the 1 per counter
-    if steps[0].is_cpu:
-        torch._foreach_add_(steps, torch.tensor(1.0), alpha=1.0)
-    else:
-        torch._foreach_add_(steps, 1)

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from string import Template
-
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
-from optim._base import ARG_DOCS, check_ge, default_foreach, group_tensors, to_scalar
+from optim._base import (
+    Optimizer,
+    as_real,
+    dense_grad,
+    group_tensors,
+    increment_steps,
+    new_step,
+    to_scalar,
+    zeros_like,
+)
+from optim._docs import with_arg_docs
+from optim._validate import check_lr, reject_unsupported
 
 __all__ = ["Rprop"]
 
 
+@with_arg_docs
 class Rprop(Optimizer):
     r"""Resilient backpropagation: only the sign of the gradient is used, with a step size per coordinate.
 
@@ -34,16 +43,16 @@ class Rprop(Optimizer):
     full-batch training: mini-batch noise flips signs at random.
 
     Args:
-        $params
+        {params}
         lr (float or Tensor, optional): initial step size :math:`\Delta_0` (default: 1e-2).
         etas (Tuple[float, float], optional): :math:`(\eta_-, \eta_+)` with
             :math:`0 < \eta_- < 1 < \eta_+` (default: (0.5, 1.2)).
         step_sizes (Tuple[float, float], optional): bounds :math:`(\Delta_{\min}, \Delta_{\max})`,
             both >= 0 (default: (1e-6, 50)).
-        $capturable
-        $foreach
-        $maximize
-        $differentiable
+        {capturable}
+        {foreach}
+        {maximize}
+        {differentiable}
 
     Example:
         >>> opt = Rprop(model.parameters(), lr=0.01)
@@ -69,88 +78,51 @@ class Rprop(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError(f"Invalid lr: a Tensor lr must have one element, got shape {tuple(lr.shape)}")
-        check_ge("lr", lr)
+        check_lr(lr)
         if len(etas) != 2 or not 0.0 < etas[0] < 1.0 < etas[1]:
             raise ValueError(f"Invalid etas: {etas} (must be (etaminus, etaplus) with 0 < etaminus < 1 < etaplus)")
         if len(step_sizes) != 2 or not (step_sizes[0] >= 0.0 and step_sizes[1] >= 0.0):
             raise ValueError(f"Invalid step_sizes: {step_sizes} (must be a (min, max) pair of values >= 0)")
-        for flag, value in (("capturable", capturable), ("differentiable", differentiable)):
-            if value:
-                raise ValueError(f"Invalid {flag}: {flag}=True is not supported by Descent's Rprop")
+        reject_unsupported(capturable=capturable, differentiable=differentiable)
         defaults = dict(
             lr=lr, etas=etas, step_sizes=step_sizes, foreach=foreach, maximize=maximize,
             differentiable=differentiable, capturable=capturable,
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
-        for s in self.state.values():
-            if "step" in s and not torch.is_tensor(s["step"]):
-                s["step"] = torch.tensor(float(s["step"]), dtype=_step_dtype())
+    _group_defaults = dict(foreach=None, maximize=False, differentiable=False, capturable=False)
+    _counters = ("step",)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-
-        for group in self.param_groups:
-            params, grads, prevs, step_sizes, steps = [], [], [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("Rprop does not support sparse gradients")
-                state = self.state[p]
-                if not state:
-                    lr = to_scalar(group["lr"])
-                    state["step"] = torch.tensor(0.0, dtype=_step_dtype())
-                    state["prev"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    # a complex coordinate is two real ones, each with its own step size
-                    state["step_size"] = torch.full_like(p.grad, complex(lr, lr) if p.is_complex() else lr)
-                params.append(_as_real(p))
-                grads.append(_as_real(p.grad))
-                prevs.append(_as_real(state["prev"]))
-                step_sizes.append(_as_real(state["step_size"]))
-                steps.append(state["step"])
-            if not params:
+    def _init_group(self, group):
+        params, grads, prevs, step_sizes, steps = [], [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
                 continue
+            grad = dense_grad(p, "Rprop")
+            state = self.state[p]
+            if not state:
+                lr = to_scalar(group["lr"])
+                state["step"] = new_step()
+                state["prev"] = zeros_like(p)
+                # a complex coordinate is two real ones, each with its own step size
+                state["step_size"] = torch.full_like(grad, complex(lr, lr) if p.is_complex() else lr)
+            params.append(as_real(p))
+            grads.append(as_real(grad))
+            prevs.append(as_real(state["prev"]))
+            step_sizes.append(as_real(state["step_size"]))
+            steps.append(state["step"])
+        return params, grads, prevs, step_sizes, steps
 
-            foreach = group["foreach"]
-            if foreach is None:
-                foreach = default_foreach(params)
-            update = _multi_tensor_rprop if foreach else _single_tensor_rprop
-            etaminus, etaplus = group["etas"]
-            step_size_min, step_size_max = group["step_sizes"]
-            update(
-                params, grads, prevs, step_sizes, steps,
-                etaminus=etaminus, etaplus=etaplus, step_size_min=step_size_min, step_size_max=step_size_max,
-                maximize=group["maximize"],
-            )
-        return loss
+    def _hyperparameters(self, group):
+        (etaminus, etaplus), (step_size_min, step_size_max) = group["etas"], group["step_sizes"]
+        return dict(
+            etaminus=etaminus, etaplus=etaplus, step_size_min=step_size_min, step_size_max=step_size_max,
+            maximize=group["maximize"],
+        )
 
+    def _update_functions(self):
+        return _single_tensor_rprop, _multi_tensor_rprop
 
-if Rprop.__doc__:  # None under python -OO
-    Rprop.__doc__ = Template(Rprop.__doc__).safe_substitute(ARG_DOCS)
-
-
-def _step_dtype() -> torch.dtype:
-    # torch keeps 'step' in float64 only when that is the default dtype; match it for state_dict parity
-    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
-
-
-def _as_real(t: Tensor) -> Tensor:
-    return torch.view_as_real(t) if t.is_complex() else t
 
 
 def _sign_to_factor_(sign: Tensor, etaminus: float, etaplus: float) -> Tensor:
@@ -205,7 +177,7 @@ def _multi_tensor_rprop(
     which saves a temporary per tensor."""
     grouped = group_tensors(params, grads, prevs, step_sizes, steps)
     for dev_params, dev_grads, dev_prevs, dev_step_sizes, dev_steps in grouped.values():
-        _increment(dev_steps)
+        increment_steps(dev_steps)
         factors = torch._foreach_mul(dev_grads, dev_prevs)
         if maximize:
             torch._foreach_neg_(factors)
@@ -224,11 +196,3 @@ def _multi_tensor_rprop(
             prev.masked_fill_(factor.eq(etaminus), 0)
         del factors
         torch._foreach_addcmul_(dev_params, torch._foreach_sign(dev_prevs), dev_step_sizes, value=-1)
-
-
-def _increment(steps: list[Tensor]) -> None:
-    # CPU step counters: one wrapped tensor for all instead of wrapping the 1 per counter
-    if steps[0].is_cpu:
-        torch._foreach_add_(steps, torch.tensor(1.0), alpha=1.0)
-    else:
-        torch._foreach_add_(steps, 1)

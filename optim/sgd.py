@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from string import Template
-
 import torch
 from torch import Tensor
-from torch.optim import Optimizer
 
-from optim._base import ARG_DOCS, check_ge, default_foreach, group_tensors, to_scalar
+from optim._base import Optimizer, foreach_signed_grads, group_tensors, signed_grad, to_scalar
+from optim._docs import with_arg_docs
+from optim._validate import check_ge, check_lr, reject_unsupported
 
 __all__ = ["SGD"]
 
 
+@with_arg_docs
 class SGD(Optimizer):
     r"""Stochastic gradient descent, optionally with (Nesterov) momentum.
 
@@ -40,17 +40,17 @@ class SGD(Optimizer):
     with ever smaller steps because the slope shrinks.
 
     Args:
-        $params
+        {params}
         lr (float or Tensor, optional): learning rate (default: 1e-3).
         momentum (float, optional): momentum factor :math:`\mu` (default: 0).
         dampening (float, optional): dampening :math:`\tau` of the gradient entering the
             momentum buffer (default: 0).
-        $weight_decay
+        {weight_decay}
         nesterov (bool, optional): Nesterov momentum; needs ``momentum > 0`` and zero
             dampening (default: False).
-        $maximize
-        $foreach
-        $differentiable
+        {maximize}
+        {foreach}
+        {differentiable}
         fused (bool, optional): accepted for torch compatibility; must be None or False.
 
     Example:
@@ -79,76 +79,53 @@ class SGD(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError(f"Invalid lr: a Tensor lr must have one element, got shape {tuple(lr.shape)}")
-        check_ge("lr", lr)
+        check_lr(lr)
         check_ge("momentum", momentum)
         check_ge("dampening", dampening)
         check_ge("weight_decay", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Invalid nesterov: Nesterov momentum requires momentum > 0 and zero dampening")
-        for flag, value in (("differentiable", differentiable), ("fused", fused)):
-            if value:
-                raise ValueError(f"Invalid {flag}: {flag}=True is not supported by Descent's SGD")
+        reject_unsupported(differentiable=differentiable, fused=fused)
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
             maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused,
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
+    _group_defaults = dict(nesterov=False, maximize=False, foreach=None, differentiable=False, fused=None)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-
-        for group in self.param_groups:
-            params, grads, bufs = [], [], []
-            with_momentum = group["momentum"] != 0
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                params.append(p)
-                grads.append(p.grad)
-                if with_momentum:
-                    bufs.append(self.state[p].get("momentum_buffer"))
-            if not params:
+    def _init_group(self, group):
+        params, grads, bufs = [], [], []
+        with_momentum = group["momentum"] != 0
+        for p in group["params"]:
+            if p.grad is None:
                 continue
-
-            foreach = group["foreach"]
-            if foreach is None:
-                foreach = default_foreach(params)
-            # foreach kernels take dense tensors only
-            if foreach and not any(g.is_sparse for g in grads):
-                update = _multi_tensor_sgd
-            else:
-                update = _single_tensor_sgd
-            update(
-                params, grads, bufs,
-                lr=to_scalar(group["lr"]), weight_decay=to_scalar(group["weight_decay"]),
-                momentum=group["momentum"], dampening=group["dampening"], nesterov=group["nesterov"],
-                maximize=group["maximize"],
-            )
+            params.append(p)
+            grads.append(p.grad)
             if with_momentum:
-                # first steps create the buffers inside the update; store them
-                for p, buf in zip(params, bufs):
-                    self.state[p]["momentum_buffer"] = buf
-        return loss
+                bufs.append(self.state[p].get("momentum_buffer"))
+        return params, grads, bufs
 
+    def _use_foreach(self, group, lists):
+        # foreach kernels take dense tensors only
+        return super()._use_foreach(group, lists) and not any(g.is_sparse for g in lists[1])
 
-if SGD.__doc__:  # None under python -OO
-    SGD.__doc__ = Template(SGD.__doc__).safe_substitute(ARG_DOCS)
+    def _hyperparameters(self, group):
+        return dict(
+            lr=to_scalar(group["lr"]), weight_decay=to_scalar(group["weight_decay"]), momentum=group["momentum"],
+            dampening=group["dampening"], nesterov=group["nesterov"], maximize=group["maximize"],
+        )
+
+    def _update_functions(self):
+        return _single_tensor_sgd, _multi_tensor_sgd
+
+    def _after_update(self, group, lists):
+        if group["momentum"] != 0:
+            # first steps create the buffers inside the update; store them
+            params, _, bufs = lists
+            for p, buf in zip(params, bufs):
+                self.state[p]["momentum_buffer"] = buf
+
 
 
 def _single_tensor_sgd(
@@ -165,9 +142,7 @@ def _single_tensor_sgd(
 ) -> None:
     """One SGD step, tensor by tensor; fills ``None`` entries of ``momentum_buffers`` in place."""
     for i, param in enumerate(params):
-        grad = -grads[i] if maximize else grads[i]
-        if weight_decay != 0:
-            grad = grad.add(param, alpha=weight_decay)
+        grad = signed_grad(param, grads[i], maximize=maximize, weight_decay=weight_decay)
         if momentum != 0:
             buf = momentum_buffers[i]
             if buf is None:
@@ -197,17 +172,7 @@ def _multi_tensor_sgd(
     positions = list(range(len(params)))
     slots = momentum_buffers if momentum != 0 else [None] * len(params)
     for dev_params, dev_grads, dev_bufs, dev_positions in group_tensors(params, grads, slots, positions).values():
-        owned = False  # whether dev_grads is our temporary (safe to modify in place)
-        if maximize:
-            dev_grads = torch._foreach_neg(dev_grads)
-            owned = True
-        if weight_decay != 0:
-            if owned:
-                torch._foreach_add_(dev_grads, dev_params, alpha=weight_decay)
-            else:
-                dev_grads = torch._foreach_add(dev_grads, dev_params, alpha=weight_decay)
-                owned = True
-
+        dev_grads, owned = foreach_signed_grads(dev_params, dev_grads, maximize=maximize, weight_decay=weight_decay)
         if momentum != 0:
             if all(b is not None for b in dev_bufs):
                 torch._foreach_mul_(dev_bufs, momentum)
