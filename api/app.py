@@ -57,14 +57,7 @@ def create_app(
     settings = settings or Settings()
     engine = None
     if session_factory is None:
-        engine = make_engine(settings.resolved_database_url)
-        if not current_revision_is_head(engine):
-            found = current_revision(engine)
-            engine.dispose()
-            raise NotMigratedError(
-                f"the database is at migration {found or 'none'}, not {head_revision()}: "
-                "run `descent migrate` (same DESCENT_DATABASE_URL) and start the api again"
-            )
+        engine = migrated_engine(settings)
         session_factory = make_sessionmaker(engine)
     if reconcile_interval_s is None:
         reconcile_interval_s = settings.requeue_after_s / 4
@@ -97,19 +90,37 @@ def create_app(
     app.state.broker_check = broker_check or partial(check_broker, settings)
     errors.install(app)
     app.add_middleware(DeclaredSizeLimit, path=f"{API_PREFIX}/datasets", max_bytes=settings.max_upload_bytes)
+    _mount_routes(app)
+    return app
+
+
+def migrated_engine(settings: Settings):
+    """An engine on the configured database, refused unless it is at the newest migration."""
+    engine = make_engine(settings.resolved_database_url)
+    if not current_revision_is_head(engine):
+        found = current_revision(engine)
+        engine.dispose()
+        raise NotMigratedError(
+            f"the database is at migration {found or 'none'}, not {head_revision()}: "
+            "run `descent migrate` (same DESCENT_DATABASE_URL) and start the api again"
+        )
+    return engine
+
+
+def _mount_routes(app: FastAPI) -> None:
+    """Every resource under ``/api/v1``; the schema and docs also at the root, where people look
+    first; the dashboard at ``/`` when it is built."""
     api = APIRouter(prefix=API_PREFIX)
     for router in (catalog_router, datasets_router, splits_router, experiments_router, metrics_router,
                    health_router):
         api.include_router(router)
     app.include_router(api)
-    # the issue names /docs and /openapi.json at the root as well
     app.add_api_route("/openapi.json", lambda: app.openapi(), include_in_schema=False)
     app.add_api_route("/docs", lambda: _docs_redirect(), include_in_schema=False)
     if WEB_STATIC.is_dir():
         from fastapi.staticfiles import StaticFiles
 
         app.mount("/", StaticFiles(directory=WEB_STATIC, html=True), name="web")
-    return app
 
 
 def _sweep(session_factory: sessionmaker[Session], enqueue: Callable[[int, str], None], older_than_s: float):

@@ -76,15 +76,8 @@ SCHEDULER_MODELS = [
 ARCHITECTURE_MODELS = [model_for_entry(e, prefix="Architecture") for e in ARCHITECTURES.values()]
 
 
-class _Placeholder(BaseModel):
-    """Stands in for an empty catalog so the module imports while solvers are being added."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: Literal["__none__"]
-
-
-SolverSpec = union_of(SOLVER_MODELS or [_Placeholder])
-SchedulerSpec = union_of(SCHEDULER_MODELS or [_Placeholder])
+SolverSpec = union_of(SOLVER_MODELS)
+SchedulerSpec = union_of(SCHEDULER_MODELS)
 ArchitectureSpec = union_of(ARCHITECTURE_MODELS)
 
 LossName = Literal["cross_entropy", "hinge", "mse", "huber"]
