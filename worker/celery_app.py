@@ -15,7 +15,9 @@ from celery import signals
 from core.queue import make_celery
 from core.settings import Settings
 
-app = make_celery(Settings(), name="descent-worker")
+# the worker process reads its settings once; the task and the presence thread share them
+settings = Settings()
+app = make_celery(settings, name="descent-worker")
 app.conf.update(include=["worker.tasks"], worker_cancel_long_running_tasks_on_connection_loss=False)
 
 _presence = None
@@ -27,7 +29,7 @@ def _start_presence(sender=None, **_) -> None:
     from worker.presence import Presence
 
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender is not None else ["cpu"]
-    _presence = Presence.start(app, queues)
+    _presence = Presence.start(app, queues, settings)
 
 
 @signals.worker_shutdown.connect

@@ -33,9 +33,9 @@ def gpu_count() -> int:
 
 
 class Presence:
-    def __init__(self, app, queues: list[str], settings: Settings | None = None):
+    def __init__(self, app, queues: list[str], settings: Settings):
         self.queues = queues
-        self.settings = settings or Settings()
+        self.settings = settings
         self.enqueue = partial(send_training, app)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.sessions = make_sessionmaker(make_engine(self.settings.resolved_database_url))
@@ -44,8 +44,8 @@ class Presence:
         self._thread = Periodic("descent-presence", interval, self.tick, first_at_once=True)
 
     @classmethod
-    def start(cls, app, queues: list[str]) -> Presence:
-        presence = cls(app, queues)
+    def start(cls, app, queues: list[str], settings: Settings) -> Presence:
+        presence = cls(app, queues, settings)
         presence._thread.start()
         return presence
 

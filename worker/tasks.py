@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 
 from core.queue import TRAIN_TASK
-from core.settings import Settings
-from worker.celery_app import app
+from worker.celery_app import app, settings
 from worker.run import Runtime, run_experiment
 
 _runtime: tuple[int, Runtime] | None = None
@@ -17,7 +16,7 @@ def runtime() -> Runtime:
     """This process's runtime; made after a fork, so prefork children never share connections."""
     global _runtime
     if _runtime is None or _runtime[0] != os.getpid():
-        _runtime = (os.getpid(), Runtime.from_settings(Settings()))
+        _runtime = (os.getpid(), Runtime.from_settings(settings))
     return _runtime[1]
 
 
