@@ -19,6 +19,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    _create_datasets_and_workers()
+    _create_splits()
+    _create_experiments()
+    _create_metric_tables()
+
+
+def _create_datasets_and_workers() -> None:
     op.create_table(
         "datasets",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -52,6 +59,9 @@ def upgrade() -> None:
     with op.batch_alter_table("workers", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_workers_last_seen"), ["last_seen"], unique=False)
 
+
+def _create_splits() -> None:
+    """Splits freeze the row indices of each part of a dataset."""
     op.create_table(
         "splits",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -75,6 +85,9 @@ def upgrade() -> None:
     with op.batch_alter_table("splits", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_splits_dataset_id"), ["dataset_id"], unique=False)
 
+
+def _create_experiments() -> None:
+    """Experiments and the indexes the queue sweep and the list filters read."""
     op.create_table(
         "experiments",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -113,6 +126,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_experiments_split_id"), ["split_id"], unique=False)
         batch_op.create_index("ix_experiments_status_enqueued_at", ["status", "enqueued_at"], unique=False)
 
+
+def _create_metric_tables() -> None:
+    """Points, their per-experiment summaries and the min/max rollups charts read."""
     op.create_table(
         "metric_summaries",
         sa.Column("experiment_id", sa.Integer(), nullable=False),
