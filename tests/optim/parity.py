@@ -3,6 +3,7 @@ and a step where one parameter gets no gradient, run for N steps under two optim
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable
 
@@ -90,6 +91,32 @@ def resume(make_opt, params, state_dict, start: int, steps: int, group2: dict | 
     opt.load_state_dict(state_dict)
     history = continue_run(opt, fresh, steps, start, closure, dtype)
     return (history, opt) if return_opt else history
+
+
+def resume_through_file(make, group2: dict | None = None, first: int = 12, then: int = 18, *,
+                        closure: bool = False, make_fresh=None):
+    """Run ``first`` steps, pass the state_dict through torch.save / torch.load, load it into a
+    fresh optimizer (``make_fresh``, default ``make``) over copies of the parameters and run
+    ``then`` more.  Returns (that run, the uninterrupted run of first + then steps, the fresh
+    optimizer)."""
+    uninterrupted = trajectory(make, first + then, group2=group2, closure=closure)
+    head, opt, params = trajectory(make, first, group2=group2, closure=closure, return_opt=True)
+    saved = io.BytesIO()
+    torch.save(opt.state_dict(), saved)
+    saved.seek(0)
+    fresh_params = [p.detach().clone().requires_grad_(True) for p in params]
+    _, fresh, _ = trajectory(make_fresh or make, 0, group2=group2, params=fresh_params, return_opt=True)
+    fresh.load_state_dict(torch.load(saved))
+    return head + continue_run(fresh, fresh_params, then, first, closure), uninterrupted, fresh
+
+
+def lr_scaled_midway(make, first: int = 20, then: int = 40, factor: float = 0.1):
+    """Parameters after each step of a run whose groups' lr is multiplied by ``factor`` after
+    ``first`` steps (a scheduler's cut), then ``then`` steps more."""
+    history, opt, params = trajectory(make, first, return_opt=True)
+    for group in opt.param_groups:
+        group["lr"] *= factor
+    return history + continue_run(opt, params, then, start=first)
 
 
 def max_rel_diff(a: list[list[torch.Tensor]], b: list[list[torch.Tensor]]) -> float:

@@ -3,7 +3,6 @@ SGD and Adam checked against transcriptions of their own update rules."""
 
 import copy
 import inspect
-import io
 import math
 import pickle
 import warnings
@@ -12,7 +11,7 @@ import pytest
 import torch
 
 from optim import Lookahead
-from tests.optim.parity import assert_same, batch, continue_run, initial_params, loss_fn, trajectory
+from tests.optim.parity import assert_same, batch, initial_params, loss_fn, resume_through_file, trajectory
 
 STEPS = 60
 
@@ -131,16 +130,10 @@ def test_state_dict_resume_equals_uninterrupted_run(inner, kwargs, group2):
     def make(groups):
         return Lookahead(make_inner(groups), **kwargs)
 
-    uninterrupted = trajectory(make, 30, group2=group2)
-    first, opt, params = trajectory(make, 12, group2=group2, return_opt=True)  # mid-period for k > 1
-    saved = io.BytesIO()
-    torch.save(opt.state_dict(), saved)
-    saved.seek(0)
-    fresh_params = [p.detach().clone().requires_grad_(True) for p in params]
-    _, fresh, _ = trajectory(make, 0, group2=group2, params=fresh_params, return_opt=True)
-    fresh.load_state_dict(torch.load(saved))
+    # the cut (12) falls mid-period for k > 1
+    resumed, uninterrupted, fresh = resume_through_file(make, group2)
     assert fresh.param_groups is fresh.base_optimizer.param_groups
-    assert_same(first + continue_run(fresh, fresh_params, 18, start=12), uninterrupted, 0.0, "resumed run")
+    assert_same(resumed, uninterrupted, 0.0, "resumed run")
 
 
 @pytest.mark.parametrize("clone", [copy.deepcopy, lambda opt: pickle.loads(pickle.dumps(opt))])

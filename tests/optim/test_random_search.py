@@ -1,100 +1,11 @@
-"""RandomSearch: greedy Gaussian search, checked against a transcription of its rule, on a
-quadratic with a known minimum, and for reproducibility and resumption."""
-
-import inspect
-import io
+"""RandomSearch: greedy Gaussian search on a quadratic with a known minimum, its seeding, closure
+and maximize; against a transcription of its rule and across checkpoints in test_paper_parity.py."""
 
 import pytest
 import torch
 
 from optim import RandomSearch
-from tests.optim.parity import assert_same, continue_run, trajectory
-
-DEFAULTS = dict(lr=1.0, sigma=0.1, n_samples=1, decay=1.0)
-STEPS = 60
-
-
-class ReferenceRandomSearch:
-    """The documented rule: candidates theta + lr * sigma * decay^t * z, z ~ N(0, I) drawn from a
-    CPU generator seeded with ``seed``, in parameter order; move to the best strictly lower one."""
-
-    def __init__(self, groups, seed, lr=1.0, sigma=0.1, n_samples=1, decay=1.0):
-        self.groups = [{"lr": lr, "sigma": sigma, "decay": decay, **g} for g in groups]
-        self.n_samples, self.t = n_samples, 0
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def zero_grad(self, set_to_none=True):
-        for g in self.groups:
-            for p in g["params"]:
-                p.grad = None
-
-    @torch.no_grad()
-    def step(self, closure):
-        closure = torch.enable_grad()(closure)  # the harness's closure calls backward()
-        start = [[p.clone() for p in g["params"]] for g in self.groups]
-        best_loss, best = closure().item(), start
-        for _ in range(self.n_samples):
-            candidate = [
-                [p0 + g["lr"] * g["sigma"] * g["decay"] ** self.t * torch.randn(p0.shape, generator=self.generator,
-                                                                                dtype=p0.dtype)
-                 for p0 in group_start]
-                for g, group_start in zip(self.groups, start)
-            ]
-            for g, values in zip(self.groups, candidate):
-                for p, v in zip(g["params"], values):
-                    p.copy_(v)
-            loss = closure().item()
-            if loss < best_loss:
-                best_loss, best = loss, candidate
-        for g, values in zip(self.groups, best):
-            for p, v in zip(g["params"], values):
-                p.copy_(v)
-        self.t += 1
-
-
-CASES = [
-    pytest.param(dict(seed=0), None, id="defaults"),
-    pytest.param(dict(seed=1, sigma=0.05, n_samples=3), dict(lr=0.5), id="three-samples-two-lrs"),
-    pytest.param(dict(seed=2, lr=0.3, decay=0.97, n_samples=2), dict(sigma=0.3), id="decay-group-sigma"),
-]
-
-
-def test_constructor_defaults():
-    signature = inspect.signature(RandomSearch)
-    assert {name: signature.parameters[name].default for name in DEFAULTS} == DEFAULTS
-
-
-@pytest.mark.parametrize("foreach", [False, True])
-@pytest.mark.parametrize("kwargs, group2", CASES)
-def test_matches_the_documented_rule(kwargs, group2, foreach):
-    ours = trajectory(lambda g: RandomSearch(g, foreach=foreach, **kwargs), STEPS, group2=group2, closure=True)
-    reference = trajectory(lambda g: ReferenceRandomSearch(g, **kwargs), STEPS, group2=group2, closure=True)
-    assert_same(ours, reference, 1e-12, "RandomSearch vs its rule")
-
-
-@pytest.mark.parametrize("kwargs, group2", CASES)
-def test_foreach_matches_single_tensor(kwargs, group2):
-    single = trajectory(lambda g: RandomSearch(g, foreach=False, **kwargs), STEPS, group2=group2, closure=True)
-    multi = trajectory(lambda g: RandomSearch(g, foreach=True, **kwargs), STEPS, group2=group2, closure=True)
-    assert_same(multi, single, 1e-13, "foreach vs single tensor")
-
-
-@pytest.mark.parametrize("kwargs, group2", CASES)
-def test_state_dict_resume_equals_uninterrupted_run(kwargs, group2):
-    def make(groups, seed=kwargs["seed"]):
-        return RandomSearch(groups, **{**kwargs, "seed": seed})
-
-    uninterrupted = trajectory(make, 30, group2=group2, closure=True)
-    first, opt, params = trajectory(make, 12, group2=group2, closure=True, return_opt=True)
-    saved = io.BytesIO()
-    torch.save(opt.state_dict(), saved)
-    saved.seek(0)
-    fresh_params = [p.detach().clone().requires_grad_(True) for p in params]
-    # A different seed: everything that matters must come from the state dict.
-    _, fresh, _ = trajectory(lambda g: make(g, seed=99), 0, group2=group2, params=fresh_params, return_opt=True)
-    fresh.load_state_dict(torch.load(saved))
-    rest = continue_run(fresh, fresh_params, 18, start=12, closure=True)
-    assert_same(first + rest, uninterrupted, 0.0, "resumed run")
+from tests.optim.parity import assert_same, trajectory
 
 
 def quadratic(dim=10, seed=0):
@@ -143,23 +54,6 @@ def test_step_needs_a_closure():
     opt = RandomSearch([torch.zeros(2, requires_grad=True)], seed=0)
     with pytest.raises(RuntimeError, match="closure"):
         opt.step()
-
-
-@pytest.mark.parametrize(
-    "kwargs, name",
-    [
-        (dict(lr=-1.0), "lr"),
-        (dict(sigma=0.0), "sigma"),
-        (dict(n_samples=0), "n_samples"),
-        (dict(n_samples=1.5), "n_samples"),
-        (dict(decay=0.0), "decay"),
-        (dict(decay=1.01), "decay"),
-        (dict(seed=-1), "seed"),
-    ],
-)
-def test_rejects_bad_hyperparameters(kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        RandomSearch([torch.zeros(2, requires_grad=True)], **kwargs)
 
 
 def test_maximize_is_the_same_search_on_the_negated_objective():
