@@ -33,8 +33,19 @@ class Experiment(TypedDict):
     cancel_requested: bool
 
 
+class Best(TypedDict):
+    name: str
+    value: float
+    step: int
+    higher_is_better: bool  # the api's direction for the metric: the CLI keeps no rule of its own
+
+
+class ExperimentListItem(Experiment):
+    best: NotRequired[Best | None]  # with ``experiments(best=...)``, else None
+
+
 class ExperimentPage(TypedDict):
-    items: list[Experiment]
+    items: list[ExperimentListItem]
     total: int
     limit: int
     offset: int
@@ -83,6 +94,7 @@ class SolverItem(CatalogItem):
 class SeriesJSON(TypedDict):
     steps: list[int]
     values: list[float | None]
+    higher_is_better: bool
 
 
 class CompareExperiment(TypedDict):
@@ -101,6 +113,7 @@ class SummaryRow(TypedDict):
     final_value: float | None
     final_step: int
     time_to_best_s: float | None
+    higher_is_better: bool
 
 
 class Comparison(TypedDict):
@@ -118,7 +131,8 @@ class Health(TypedDict):
 
 # the api's OpenAPI component each shape mirrors
 OPENAPI_COMPONENTS = {
-    Experiment: "ExperimentPublic", ExperimentPage: "ExperimentPage", Split: "SplitPublic",
+    Experiment: "ExperimentPublic", Best: "BestPublic", ExperimentListItem: "ExperimentListItem",
+    ExperimentPage: "ExperimentPage", Split: "SplitPublic",
     Dataset: "DatasetPublic", CatalogItem: "CatalogItemPublic", SolverItem: "SolverItemPublic",
     SeriesJSON: "SeriesPublic", CompareExperiment: "CompareExperiment", SummaryRow: "SummaryRow",
     Comparison: "ComparePublic", Health: "HealthPublic",

@@ -31,10 +31,13 @@ def list_experiments(
     solver: Annotated[NulFreeStr | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    best: Annotated[NulFreeStr | None, Query(max_length=2000, description=(
+        "comma-separated metric names, first preferred: each item's `best` is the run's best value "
+        "of the first of them it has one of"))] = None,
 ) -> ExperimentPage:
-    """Newest first."""
-    return service.list_page(session, status=status, tag=tag, split_id=split_id, solver=solver,
-                             limit=limit, offset=offset)
+    """Newest first; with ``best``, each run's best value of a metric in the same query."""
+    return service.list_page(session, best=service.parse_best(best), status=status, tag=tag, split_id=split_id,
+                             solver=solver, limit=limit, offset=offset)
 
 
 @router.get("/{experiment_id}", response_model=ExperimentPublic, responses=responses(404))

@@ -3,8 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from api.metrics.schemas import BestPublic
 from core.spec import ExperimentSpec
 from core.statuses import Status
 
@@ -37,8 +38,13 @@ class ExperimentPublic(BaseModel):
     cancel_requested: bool
 
 
+class ExperimentListItem(ExperimentPublic):
+    best: BestPublic | None = Field(
+        None, description="with ?best=: the best value of the first named metric the run has one of, else null")
+
+
 class ExperimentPage(BaseModel):
-    items: list[ExperimentPublic]
+    items: list[ExperimentListItem]
     total: int
     limit: int
     offset: int

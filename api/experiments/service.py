@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 
 from api.deps import Enqueuer, after_commit
 from api.errors import Conflict, NotFound, PayloadError
-from api.experiments.schemas import ExperimentCreate, ExperimentPage, ExperimentPublic
+from api.experiments.schemas import ExperimentCreate, ExperimentListItem, ExperimentPage, ExperimentPublic
+from api.metrics.service import best_public
 from core.settings import Settings
 from core.spec import ExperimentSpec, resolve_spec
 from core.spec.experiment import SpecError
 from optim import catalog
-from store.models import Experiment, utcnow
+from store.models import Experiment, MetricSummary, utcnow
 from store.repositories import experiments as repo
 from store.repositories import splits as splits_repo
 from store.repositories import workers as workers_repo
@@ -66,9 +67,39 @@ def create(session: Session, settings: Settings, enqueue: Enqueuer, spec: Experi
     return to_public(experiment)
 
 
-def list_page(session: Session, **filters: Any) -> ExperimentPage:
-    items, total = repo.list_page(session, **filters)
-    return ExperimentPage(items=[to_public(e) for e in items], total=total,
+MAX_BEST_NAMES = 10
+MAX_NAME_LENGTH = 128  # the store's metric name column
+
+
+def parse_best(raw: str | None) -> list[str] | None:
+    """``?best=a,b``: metric names in order of preference, or None when not asked."""
+    if raw is None:
+        return None
+    names = list(dict.fromkeys(n.strip() for n in raw.split(",") if n.strip()))
+    if not names:
+        raise PayloadError.at(["query", "best"], "name at least one metric")
+    if len(names) > MAX_BEST_NAMES:
+        raise PayloadError.at(["query", "best"], f"at most {MAX_BEST_NAMES} metric names")
+    if any(len(n) > MAX_NAME_LENGTH for n in names):
+        raise PayloadError.at(["query", "best"], f"a metric name is at most {MAX_NAME_LENGTH} characters")
+    return names
+
+
+def _item(e: Experiment, best: MetricSummary | None) -> ExperimentListItem:
+    item = ExperimentListItem.model_validate(e, from_attributes=True)
+    item.best = best_public(best)
+    return item
+
+
+def list_page(session: Session, best: list[str] | None = None, **filters: Any) -> ExperimentPage:
+    """A page of experiments; with ``best`` (metric names, first preferred) each item carries
+    its best value of the first of them it has, read with the page in one query."""
+    if best:
+        rows, total = repo.list_page_with_best(session, best=best, **filters)
+    else:
+        experiments, total = repo.list_page(session, **filters)
+        rows = [(e, None) for e in experiments]
+    return ExperimentPage(items=[_item(e, s) for e, s in rows], total=total,
                           limit=filters["limit"], offset=filters["offset"])
 
 

@@ -4,10 +4,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.spec.text import NulFreeStr
 
+DIRECTION = "true: the largest value is the best (accuracy, r2, ...); false: the smallest (losses)"
+
 
 class SeriesPublic(BaseModel):
     steps: list[int]
     values: list[float | None]
+    higher_is_better: bool = Field(description=DIRECTION)
 
 
 class MetricsPublic(BaseModel):
@@ -43,6 +46,16 @@ class SummaryRow(BaseModel):
     final_value: float | None
     final_step: int
     time_to_best_s: float | None = Field(description="seconds from the metric's first point to its best")
+    higher_is_better: bool = Field(description=DIRECTION)
+
+
+class BestPublic(BaseModel):
+    """One experiment's best value of one metric (from its stored summary)."""
+
+    name: str
+    value: float
+    step: int
+    higher_is_better: bool = Field(description=DIRECTION)
 
 
 class CompareExperiment(BaseModel):

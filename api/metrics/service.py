@@ -1,4 +1,7 @@
-"""Series reads (downsampled in ``store.repositories.metrics``), comparisons and ingest."""
+"""Series reads (downsampled in ``store.repositories.metrics``), comparisons and ingest.
+
+Every series, summary row and best value the api sends is built here, with the direction of
+its metric (``core.metrics``), so the dashboard and the CLI read it instead of restating it."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from sqlalchemy.orm import Session
 from api.errors import NotFound, PayloadError
 from api.ids import parse_id
 from api.metrics.schemas import (
+    BestPublic,
     CompareExperiment,
     ComparePublic,
     MetricsPublic,
@@ -16,7 +20,8 @@ from api.metrics.schemas import (
     SeriesPublic,
     SummaryRow,
 )
-from store.models import Experiment
+from core.metrics import higher_is_better
+from store.models import Experiment, MetricSummary
 from store.repositories import MAX_ID
 from store.repositories import experiments as experiments_repo
 from store.repositories import metrics as repo
@@ -42,8 +47,28 @@ def _existing(session: Session, ids: list[int]) -> dict[int, Experiment]:
     return found
 
 
+def series_public(name: str, steps: list[int], values: list[float | None]) -> SeriesPublic:
+    return SeriesPublic(steps=steps, values=values, higher_is_better=higher_is_better(name))
+
+
+def summary_row(s: MetricSummary) -> SummaryRow:
+    return SummaryRow(
+        experiment_id=s.experiment_id, name=s.name, count=s.count, best_value=s.best_value,
+        best_step=s.best_step, final_value=s.last_value, final_step=s.last_step,
+        time_to_best_s=None if s.best_wall_time is None else max(0.0, s.best_wall_time - s.first_wall_time),
+        higher_is_better=higher_is_better(s.name),
+    )
+
+
+def best_public(s: MetricSummary | None) -> BestPublic | None:
+    """The summary's best point; None without one (no such metric, or no finite value)."""
+    if s is None or s.best_value is None or s.best_step is None:
+        return None
+    return BestPublic(name=s.name, value=s.best_value, step=s.best_step, higher_is_better=higher_is_better(s.name))
+
+
 def _public(series: dict[str, repo.Series]) -> dict[str, SeriesPublic]:
-    return {name: SeriesPublic(steps=s.steps, values=s.values) for name, s in sorted(series.items())}
+    return {name: series_public(name, s.steps, s.values) for name, s in sorted(series.items())}
 
 
 def experiment_series(session: Session, experiment_id: int, names: list[str] | None, max_points: int
@@ -55,14 +80,7 @@ def experiment_series(session: Session, experiment_id: int, names: list[str] | N
 def compare(session: Session, ids: list[int], names: list[str] | None, max_points: int) -> ComparePublic:
     experiments = _existing(session, ids)
     by_experiment = repo.series_many(session, ids, names, max_points)
-    summary = [
-        SummaryRow(
-            experiment_id=s.experiment_id, name=s.name, count=s.count, best_value=s.best_value,
-            best_step=s.best_step, final_value=s.last_value, final_step=s.last_step,
-            time_to_best_s=None if s.best_wall_time is None else max(0.0, s.best_wall_time - s.first_wall_time),
-        )
-        for s in repo.summaries(session, ids, names)
-    ]
+    summary = [summary_row(s) for s in repo.summaries(session, ids, names)]
     return ComparePublic(
         experiments=[
             CompareExperiment(id=i, name=experiments[i].name, status=experiments[i].status,

@@ -1,5 +1,6 @@
 """Server-sent events for one experiment: ``status`` when its state or progress changes,
-``metrics`` with the points added since the last event; the stream ends when the run ends,
+``metrics`` with the points added since the last event (each series with its
+``higher_is_better``, as everywhere else); the stream ends when the run ends,
 after every point it recorded has been sent."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 
+from api.metrics.service import series_public
 from store.db import read_only, session_scope
 from store.repositories import experiments as experiments_repo
 from store.repositories import metrics as repo
@@ -37,7 +39,7 @@ def _poll(factory, experiment_id: int, last_steps: dict[str, int], limit: int = 
                 continue
             points = repo.raw_points(session, experiment_id, s.name, after_step=last_steps.get(s.name), limit=limit)
             if points:
-                new[s.name] = {"steps": [p[0] for p in points], "values": [p[2] for p in points]}
+                new[s.name] = series_public(s.name, [p[0] for p in points], [p[2] for p in points]).model_dump()
                 last_steps[s.name] = points[-1][0]
             more = more or len(points) >= limit
         return status, new, more

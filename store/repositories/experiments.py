@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, case, delete, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from core.statuses import FINISHED
-from store.models import Experiment, Metric, utcnow
+from store.models import Experiment, Metric, MetricSummary, utcnow
 from store.repositories import valid_id
 
 
@@ -59,26 +59,68 @@ def get_many(session: Session, experiment_ids: Sequence[int]) -> dict[int, Exper
     return {e.id: e for e in session.scalars(select(Experiment).where(Experiment.id.in_(ids)))}
 
 
-def list_page(
-    session: Session, *, status: str | None = None, tag: str | None = None, split_id: int | None = None,
-    solver: str | None = None, limit: int = 50, offset: int = 0,
-) -> tuple[list[Experiment], int]:
-    """One page, newest first, and the total count of matches."""
-    query: Select = select(Experiment)
+def _filtered(status: str | None, split_id: int | None, solver: str | None, *columns: Any) -> Select:
+    query: Select = select(Experiment, *columns)
     if status is not None:
         query = query.where(Experiment.status == status)
     if split_id is not None:
         query = query.where(Experiment.split_id == split_id)
     if solver is not None:
         query = query.where(Experiment.solver == solver)
-    rows: Sequence[Experiment]
+    return query
+
+
+def _page(session: Session, query: Select, count: Select, tag: str | None, limit: int, offset: int
+          ) -> tuple[list[Any], int]:
+    """One page of ``query``'s rows, newest first, and the total count of ``count``'s."""
     if tag is None:
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(query.order_by(Experiment.id.desc()).limit(limit).offset(offset)).all()
+        total = session.scalar(select(func.count()).select_from(count.subquery())) or 0
+        rows = session.execute(query.order_by(Experiment.id.desc()).limit(limit).offset(offset)).all()
         return list(rows), total
     # tags are a JSON list (portable across both databases); filter them here, not in SQL
-    matching = [e for e in session.scalars(query.order_by(Experiment.id.desc())) if tag in (e.tags or [])]
+    matching = [r for r in session.execute(query.order_by(Experiment.id.desc())) if tag in (r[0].tags or [])]
     return matching[offset:offset + limit], len(matching)
+
+
+def list_page(
+    session: Session, *, status: str | None = None, tag: str | None = None, split_id: int | None = None,
+    solver: str | None = None, limit: int = 50, offset: int = 0,
+) -> tuple[list[Experiment], int]:
+    """One page, newest first, and the total count of matches."""
+    query = _filtered(status, split_id, solver)
+    rows, total = _page(session, query, query, tag, limit, offset)
+    return [r[0] for r in rows], total
+
+
+def _best_of(names: Sequence[str]):
+    """The join condition picking each experiment's summary of the first of ``names`` that has a
+    finite best value (a correlated subquery on the summary's primary key when there are several)."""
+    condition = and_(MetricSummary.experiment_id == Experiment.id, MetricSummary.best_value.is_not(None))
+    if len(names) == 1:
+        return and_(condition, MetricSummary.name == names[0])
+    other = aliased(MetricSummary)
+    first = (
+        select(other.name)
+        .where(other.experiment_id == Experiment.id, other.name.in_(list(names)), other.best_value.is_not(None))
+        .order_by(case({n: i for i, n in enumerate(names)}, value=other.name))
+        .limit(1)
+        .correlate(Experiment)
+        .scalar_subquery()
+    )
+    return and_(condition, MetricSummary.name == first)
+
+
+def list_page_with_best(
+    session: Session, *, best: Sequence[str], status: str | None = None, tag: str | None = None,
+    split_id: int | None = None, solver: str | None = None, limit: int = 50, offset: int = 0,
+) -> tuple[list[tuple[Experiment, MetricSummary | None]], int]:
+    """``list_page`` with each experiment's summary of the first metric of ``best`` it has a
+    best value of (None when it has none), read with the page in one query."""
+    if not best:
+        raise ValueError("name at least one metric")
+    query = _filtered(status, split_id, solver, MetricSummary).outerjoin(MetricSummary, _best_of(best))
+    rows, total = _page(session, query, _filtered(status, split_id, solver), tag, limit, offset)
+    return [(r[0], r[1]) for r in rows], total
 
 
 def claim(session: Session, experiment_id: int, worker_host: str, device: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from sqlalchemy import update
 
@@ -170,3 +171,74 @@ def test_checkpoint_is_served_as_bytes(client, iris_split, settings):
     path.write_bytes(b"\x80weights")
     r = client.get(f"{API}/experiments/{eid}/checkpoint")
     assert r.status_code == 200 and r.content == b"\x80weights"
+
+
+def _post(client, eid, name, values):
+    points = [{"name": name, "step": s, "value": v, "wall_time": 1000.0 + s} for s, v in enumerate(values)]
+    assert client.post(f"{API}/experiments/{eid}/metrics", json={"points": points}).status_code == 200
+
+
+def _oracle(values, higher: bool) -> tuple[float, int]:
+    """numpy's extreme of what was posted (None as NaN) and its first step."""
+    v = np.array([np.nan if x is None else x for x in values])
+    i = int(np.nanargmax(v) if higher else np.nanargmin(v))
+    return float(v[i]), i
+
+
+def test_list_carries_each_runs_best_value_of_the_named_metric(client, iris_split):
+    rng = np.random.default_rng(7)
+    posted: dict[int, dict[str, list]] = {}
+    for i in range(4):
+        eid = client.post(f"{API}/experiments", json=body(iris_split["id"], name=f"r{i}", tags=["t"])).json()["id"]
+        posted[eid] = {}
+        for name in ("val/loss", "val/accuracy")[: 2 - i % 2]:  # odd runs record no accuracy
+            values = [None if rng.random() < 0.1 else float(x) for x in rng.normal(size=int(rng.integers(5, 60)))]
+            posted[eid][name] = values
+            _post(client, eid, name, values)
+    bare = client.post(f"{API}/experiments", json=body(iris_split["id"], name="no metrics", tags=["t"])).json()["id"]
+
+    for metric, higher in (("val/accuracy", True), ("val/loss", False)):
+        items = client.get(f"{API}/experiments", params={"best": metric, "limit": 500}).json()["items"]
+        best = {e["id"]: e["best"] for e in items}
+        assert best[bare] is None
+        for eid, metrics in posted.items():
+            if metric not in metrics:
+                assert best[eid] is None
+                continue
+            value, step = _oracle(metrics[metric], higher)
+            assert best[eid] == {"name": metric, "value": value, "step": step, "higher_is_better": higher}
+
+    # first preferred: accuracy where a run has it, its loss otherwise; the tag filter too
+    page = client.get(f"{API}/experiments", params={"best": "val/accuracy,val/loss", "tag": "t", "limit": 3}).json()
+    assert page["total"] == 5 and len(page["items"]) == 3
+    for e in page["items"]:
+        if e["id"] == bare:
+            assert e["best"] is None
+            continue
+        name = "val/accuracy" if "val/accuracy" in posted[e["id"]] else "val/loss"
+        assert (e["best"]["name"], e["best"]["value"]) == (name, _oracle(posted[e["id"]][name], name.endswith("y"))[0])
+    assert all(e["best"] is None for e in client.get(f"{API}/experiments").json()["items"])
+
+
+def test_list_with_best_reads_page_and_best_in_one_query(client, iris_split, connection):
+    from sqlalchemy import event
+
+    eid = client.post(f"{API}/experiments", json=body(iris_split["id"])).json()["id"]
+    _post(client, eid, "val/loss", [0.5, 0.25])
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    event.listen(connection, "before_cursor_execute", listener)
+    try:
+        items = client.get(f"{API}/experiments", params={"best": "val/accuracy,val/loss"}).json()["items"]
+    finally:
+        event.remove(connection, "before_cursor_execute", listener)
+    assert items[0]["best"]["value"] == 0.25
+    assert len([s for s in statements if "metric_summaries" in s]) == 1
+    assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2  # the page and its count
+
+
+@pytest.mark.parametrize("best", ["", " , ", ",".join(f"m{i}" for i in range(11)), "x" * 129, "val/loss\x00"])
+def test_bad_best_is_a_422_naming_it(client, best):
+    r = client.get(f"{API}/experiments", params={"best": best})
+    assert r.status_code == 422, r.text
+    assert ["query", "best"] in [d["loc"] for d in r.json()["detail"]]

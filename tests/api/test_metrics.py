@@ -62,6 +62,32 @@ def test_compare_returns_series_and_summary_table(client, experiment_ids):
     assert {row["name"] for row in only["summary"]} == {"val/accuracy"}
 
 
+# written out here, not derived from core.metrics: the api must answer these
+DIRECTIONS = {"val/accuracy": True, "val/bacc": True, "test/r2": True, "val/loss": False, "train/loss": False}
+
+
+def test_every_series_summary_row_and_event_carries_its_direction(client, experiment_ids, session_factory):
+    a, b, _ = experiment_ids
+    for eid in (a, b):
+        for name in DIRECTIONS:
+            assert _post_points(client, eid, name, range(3), [0.5, 0.25, 0.75]).status_code == 200
+    series = client.get(f"{API}/experiments/{a}/metrics").json()["series"]
+    assert {n: s["higher_is_better"] for n, s in series.items()} == DIRECTIONS
+    data = client.get(f"{API}/compare", params={"ids": f"{a},{b}"}).json()
+    for experiment in data["experiments"]:
+        assert {n: s["higher_is_better"] for n, s in experiment["series"].items()} == DIRECTIONS
+    assert len(data["summary"]) == 2 * len(DIRECTIONS)
+    for row in data["summary"]:
+        assert row["higher_is_better"] is DIRECTIONS[row["name"]]
+        assert row["best_value"] == (0.75 if DIRECTIONS[row["name"]] else 0.25)
+    with session_factory() as s:
+        s.execute(update(Experiment).where(Experiment.id == a).values(status="succeeded"))
+        s.commit()
+    streamed = {n: s["higher_is_better"] for kind, data in _read_events(client, a) if kind == "metrics"
+                for n, s in data.items()}
+    assert streamed == DIRECTIONS
+
+
 @pytest.mark.parametrize("ids, code", [("", 422), ("1,x", 422), ("-1", 422), ("999999", 404)])
 def test_compare_rejects_bad_ids(client, ids, code):
     assert client.get(f"{API}/compare", params={"ids": ids}).status_code == code
@@ -78,7 +104,8 @@ def test_stream_sends_metrics_and_status_then_ends(client, experiment_ids, sessi
         text = "".join(r.iter_text())
     events = [(block.split("\n")[0][len("event: "):], json.loads(block.split("\n")[1][len("data: "):]))
               for block in text.strip().split("\n\n")]
-    assert events[0] == ("metrics", {"train/loss": {"steps": [0, 1, 2], "values": [1.0, 0.5, 0.25]}})
+    assert events[0] == ("metrics", {"train/loss": {"steps": [0, 1, 2], "values": [1.0, 0.5, 0.25],
+                                                    "higher_is_better": False}})
     assert events[1][0] == "status" and events[1][1]["status"] == "succeeded"
 
 
