@@ -1,108 +1,41 @@
-"""The classic solvers' catalog entries agree with the constructors: same names and defaults, and
-every bound sits exactly where the constructor starts (or stops) raising."""
+"""The classic solvers' catalog entries: which they are, the class each names, the numeric fields
+left unbounded, and the cross-field constraints the constructors enforce.  Defaults and bounds
+against the constructors are in test_solver_constructors.py."""
 
-import inspect
 import math
 
 import pytest
 import torch
 
+import optim
 from optim import catalog
 from optim.catalog.solvers_classic import ENTRIES
+from tests.optim.catalog.constructors import bound_cases, build
 
-# constructor arguments the service never sets, so the catalog leaves them out
-NOT_IN_CATALOG = {"self", "params", "foreach", "maximize", "capturable", "differentiable", "fused"}
-ENTRY_IDS = [e.name for e in ENTRIES]
-
-
-def _constructor(entry):
-    return inspect.signature(catalog.load_class(entry).__init__).parameters
-
-
-def _build(entry, **values):
-    return catalog.load_class(entry)([torch.zeros(2, requires_grad=True)], **values)
+# written out, not derived from the names: the classes the service builds, from the optim package
+CLASS_PATHS = {
+    "sgd": "optim.SGD", "adagrad": "optim.Adagrad", "adadelta": "optim.Adadelta", "asgd": "optim.ASGD",
+    "rprop": "optim.Rprop", "rmsprop": "optim.RMSprop",
+}
 
 
 def test_entries_are_the_classic_solvers():
-    assert ENTRY_IDS == ["sgd", "adagrad", "adadelta", "asgd", "rprop", "rmsprop"]
+    assert [e.name for e in ENTRIES] == list(CLASS_PATHS)
     for entry in ENTRIES:
         assert entry.family in ("sgd", "adaptive")
         assert catalog.solver(entry.name) is entry
+        assert entry.class_path == CLASS_PATHS[entry.name]
         cls = catalog.load_class(entry)
-        assert cls.__name__.lower() == entry.name
-        assert entry.class_path == f"optim.{cls.__name__}"
+        assert cls is getattr(optim, CLASS_PATHS[entry.name].removeprefix("optim."))
         assert issubclass(cls, torch.optim.Optimizer) and cls.__name__ == getattr(torch.optim, cls.__name__).__name__
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=ENTRY_IDS)
-def test_defaults_and_names_match_the_constructor(entry):
-    ctor = _constructor(entry)
-    assert {h.name for h in entry.hyperparameters} == set(ctor) - NOT_IN_CATALOG
-    for h in entry.hyperparameters:
-        assert h.default == ctor[h.name].default, h.name
-    _build(entry, **entry.defaults())  # the defaults themselves are accepted
-    _build(entry, **entry.validate_params({}))  # and so is what validation fills in
-
-
-def _bound_cases():
-    for entry in ENTRIES:
-        for h in entry.hyperparameters:
-            positions = range(h.length) if h.type == "float_tuple" else [None]
-            for side, bound, exclusive in (
-                ("minimum", h.minimum, h.exclusive_minimum),
-                ("maximum", h.maximum, h.exclusive_maximum),
-            ):
-                if bound is None:
-                    continue
-                for pos in positions:
-                    where = h.name if pos is None else f"{h.name}[{pos}]"
-                    yield pytest.param(entry, h, side, bound, exclusive, pos, id=f"{entry.name}-{where}-{side}")
-
-
-def _with_value(h, pos, value):
-    if pos is None:
-        return value
-    items = list(h.default)
-    items[pos] = value
-    return tuple(items)
-
-
-BOUND_CASES = list(_bound_cases())
-
-
 def test_every_numeric_hyperparameter_but_etas_is_bounded():
-    bounded = {(c.values[0].name, c.values[1].name) for c in BOUND_CASES}
+    bounded = {(c.values[0].name, c.values[1].name) for c in bound_cases(ENTRIES)}
     numeric = {
         (e.name, h.name) for e in ENTRIES for h in e.hyperparameters if h.type in ("float", "float_tuple")
     }
     assert numeric - bounded == {("rprop", "etas")}
-
-
-@pytest.mark.parametrize("entry, h, side, bound, exclusive, pos", BOUND_CASES)
-def test_bound_is_where_the_constructor_starts_rejecting(entry, h, side, bound, exclusive, pos):
-    outward = -math.inf if side == "minimum" else math.inf
-    inside = math.nextafter(bound, -outward) if exclusive else float(bound)
-    outside = float(bound) if exclusive else math.nextafter(bound, outward)
-
-    accepted = _with_value(h, pos, inside)
-    assert entry.validate_params({h.name: accepted})[h.name] == accepted
-    _build(entry, **{h.name: accepted})
-
-    rejected = _with_value(h, pos, outside)
-    with pytest.raises(ValueError, match=h.name):
-        entry.validate_params({h.name: rejected})
-    with pytest.raises(ValueError, match=h.name):
-        _build(entry, **{h.name: rejected})
-
-
-@pytest.mark.parametrize(
-    "entry, name",
-    [pytest.param(e, h.name, id=f"{e.name}-{h.name}") for e in ENTRIES for h in e.hyperparameters
-     if h.type == "float" and h.maximum is None],
-)
-def test_unbounded_above_means_the_constructor_accepts_large_values(entry, name):
-    entry.validate_params({name: 1e6})
-    _build(entry, **{name: 1e6})
 
 
 # Constraints the schema's bounds cannot express; the descriptions state them and the
@@ -123,8 +56,8 @@ def test_cross_constraints_stated_in_descriptions_are_enforced_by_the_constructo
     entry = catalog.solver(name)
     checked = entry.validate_params(values)
     if ok:
-        _build(entry, **checked)
+        build(entry, **checked)
     else:
         first = next(iter(values))
         with pytest.raises(ValueError, match=first):
-            _build(entry, **checked)
+            build(entry, **checked)
