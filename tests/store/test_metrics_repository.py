@@ -159,3 +159,53 @@ def test_downsampling_from_rollups_skips_non_finite_points_and_whole_non_finite_
     assert series.steps == _expected_steps(steps[finite], values[finite], width)
     assert series.values == values[series.steps].tolist()
     assert not any(3000 <= s < 3700 for s in series.steps)
+
+
+# Names and values that a hand-built array or COPY literal would mangle: quotes, commas, braces,
+# backslashes, the words None/NULL/nan, an empty string; and None, NaN and inf values.
+AWKWARD_NAMES = ['quo"te', "it's", "a,b", "{brace}", "back\\slash", "None", "NULL", "nan", "", "tab\tnew\nline"]
+
+
+@pytest.mark.parametrize("order", ["append", "out_of_order"])
+def test_awkward_names_and_missing_values_survive_ingest_and_rollups(session, order):
+    """Both ingest paths (COPY on PostgreSQL for an append, INSERT ... ON CONFLICT otherwise) and
+    the rollup upsert keep every name and value exactly; None/NaN/inf become NULL."""
+    from sqlalchemy import select
+
+    from store.models import MetricRollup
+
+    eid = make_experiment(session)
+    steps = list(range(40))
+    values = [None if s % 7 == 3 else math.nan if s % 11 == 5 else math.inf if s == 17 else s * 0.5 - 3.25
+              for s in steps]
+    points = [(n, s, None if s % 2 else s, v, 1e9 + s) for n in AWKWARD_NAMES for s, v in zip(steps, values)]
+    if order == "append":  # steps 0-19 then 20-39: both batches COPY, block 16-31 is merged
+        batches = [[p for p in points if p[1] < 20], [p for p in points if p[1] >= 20]]
+    else:  # odd steps then even ones, each reversed: INSERT ... ON CONFLICT, every block merged
+        batches = [[p for p in points if p[1] % 2][::-1], [p for p in points if not p[1] % 2][::-1]]
+    assert [repo.add_points(session, eid, b) for b in batches] == [len(b) for b in batches]
+    assert repo.add_points(session, eid, points[::3]) == 0
+    want_values = [v if v is not None and math.isfinite(v) else None for v in values]
+    finite = [(s, v) for s, v in zip(steps, want_values) if v is not None]
+    summaries = {s.name: s for s in repo.summaries(session, [eid])}
+    assert set(summaries) == set(AWKWARD_NAMES)
+    for name in AWKWARD_NAMES:
+        stored = repo.raw_points(session, eid, name)
+        assert stored == [(s, None if s % 2 else s, v, 1e9 + s) for s, v in zip(steps, want_values)]
+        s = summaries[name]
+        assert (s.count, s.first_step, s.last_step, s.last_value) == (40, 0, 39, want_values[39])
+        assert (s.best_step, s.best_value) == min(finite, key=lambda p: (p[1], p[0]))
+    rollups = session.execute(
+        select(MetricRollup.name, MetricRollup.width, MetricRollup.block, MetricRollup.count,
+               MetricRollup.min_step, MetricRollup.min_value, MetricRollup.max_step, MetricRollup.max_value)
+        .where(MetricRollup.experiment_id == eid, MetricRollup.width == 16)
+    ).all()
+    got = {(r[0], r[2]): tuple(r[3:]) for r in rollups}
+    want = {}
+    for block in range(3):
+        inside = [(s, v) for s, v in finite if s // 16 == block]
+        low = min(inside, key=lambda p: (p[1], p[0]))
+        high = min(inside, key=lambda p: (-p[1], p[0]))
+        count = sum(1 for s in steps if s // 16 == block)
+        want.update({(n, block): (count, *low, *high) for n in AWKWARD_NAMES})
+    assert got == want
