@@ -71,9 +71,9 @@ def test_health_reports_database_and_broker(settings, session_factory, broker_ch
 
 def test_health_reaches_real_redis_and_the_sqlite_broker(tmp_path):
     from api.health import check_broker
-    from tests.db_fixtures import REDIS_URL
+    from tests.services import redis_url
 
-    check_broker(Settings(data_dir=tmp_path, broker_url=REDIS_URL))
+    check_broker(Settings(data_dir=tmp_path, broker_url=redis_url(0)))
     check_broker(Settings(data_dir=tmp_path))
     with pytest.raises(Exception):  # noqa: B017 - whatever kombu raises for a closed port
         check_broker(Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:1/0"))

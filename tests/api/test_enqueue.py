@@ -10,7 +10,6 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
 
 from api.app import create_app, default_enqueuer
 from core.queue import TRAIN_TASK
@@ -18,26 +17,19 @@ from core.settings import Settings
 from store.db import session_scope
 from store.repositories import experiments as repo
 from store.repositories.requeue import requeue_stale
-from tests.db_fixtures import REDIS_URL
+from tests.services import redis_url, scratch_redis
 from tests.store.helpers import age
 
 API = "/api/v1"
 TEST_REDIS_DB = 11  # not the default db, so other suites' queues are untouched
 
 
-def _redis_url() -> str:
-    return make_url(REDIS_URL.replace("redis://", "redis+x://")).set(database=str(TEST_REDIS_DB)) \
-        .render_as_string(hide_password=False).replace("redis+x://", "redis://")
-
-
 @pytest.fixture
 def broker(tmp_path):
-    url = _redis_url()
-    r = redis.Redis.from_url(url)
-    r.delete("cpu", "gpu")
-    yield url, r
-    r.delete("cpu", "gpu")
-    r.close()
+    with scratch_redis(TEST_REDIS_DB) as url:
+        r = redis.Redis.from_url(url)
+        yield url, r
+        r.close()
 
 
 def sent_ids(r: redis.Redis, queue: str = "cpu") -> list[int]:
@@ -94,7 +86,7 @@ def test_lost_message_is_resent_and_a_duplicate_runs_once(redis_client, session_
     split = c.post(f"{API}/splits", json={"dataset": "iris"}).json()
     eid = _create(c, split["id"]).json()["id"]
     r.delete("cpu")  # the message is lost
-    enqueue = default_enqueuer(Settings(data_dir=tmp_path, broker_url=_redis_url()))
+    enqueue = default_enqueuer(Settings(data_dir=tmp_path, broker_url=redis_url(TEST_REDIS_DB)))
     with session_scope(session_factory) as s:
         assert requeue_stale(s, enqueue, older_than_s=60) == []  # too recent to call lost
         age(s, eid, created_at=120, enqueued_at=120)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -9,17 +11,18 @@ from alembic.runtime.migration import MigrationContext
 from store.db import make_engine
 from store.migrate import current_revision_is_head, downgrade_engine, upgrade, upgrade_engine
 from store.models import Base
-from tests.db_fixtures import scratch_postgres_url
+from tests.services import scratch_database
 
 
 @pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
 def test_migrations_reach_head_match_models_and_downgrade(dialect, tmp_path):
-    if dialect == "postgresql":
-        url, drop = scratch_postgres_url()
-    else:
-        url, drop = f"sqlite:///{tmp_path / 'm.db'}", lambda: None
-    engine = make_engine(url)
-    try:
+    with ExitStack() as stack:
+        if dialect == "postgresql":
+            url = stack.enter_context(scratch_database(migrate=False))
+        else:
+            url = f"sqlite:///{tmp_path / 'm.db'}"
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
         assert not current_revision_is_head(engine)
         upgrade(url)
         assert current_revision_is_head(engine)
@@ -30,6 +33,3 @@ def test_migrations_reach_head_match_models_and_downgrade(dialect, tmp_path):
         assert not current_revision_is_head(engine)
         upgrade_engine(engine)
         assert current_revision_is_head(engine)
-    finally:
-        engine.dispose()
-        drop()
