@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
-from optim._base import to_scalar
-from optim._validate import check_ge
-from optim.lbfgs import (
-    add_flat_,
-    check_int_ge,
-    check_line_search,
-    clone_params,
-    evaluate_along,
-    flat_grad,
-    flat_numel,
-    loss_value,
-)
-from optim.line_search import strong_wolfe
+from optim._quasi_newton import QuasiNewton, check_quasi_newton_args, flat_numel
+from optim._validate import check_int_ge
 
 __all__ = ["BFGS"]
 
 
-class BFGS(torch.optim.Optimizer):
+class BFGS(QuasiNewton):
     r"""BFGS with a dense inverse Hessian over the flattened parameters and a strong-Wolfe line search.
 
     Each ``step(closure)`` runs up to ``max_iter`` iterations.  With
@@ -69,6 +56,8 @@ class BFGS(torch.optim.Optimizer):
         (after Broyden, Fletcher, Goldfarb and Shanno, 1970).
     """
 
+    _state_keys = ("d", "t", "inv_hessian", "prev_flat_grad", "prev_loss")
+
     def __init__(
         self,
         params,
@@ -80,23 +69,14 @@ class BFGS(torch.optim.Optimizer):
         line_search_fn: str | None = "strong_wolfe",
         max_params: int = 4096,
     ):
-        check_ge("lr", lr)
-        check_int_ge("max_iter", max_iter, 1)
-        if max_eval is None:
-            max_eval = max_iter * 5 // 4
-        check_int_ge("max_eval", max_eval, 1)
-        check_ge("tolerance_grad", tolerance_grad)
-        check_ge("tolerance_change", tolerance_change)
-        check_line_search(line_search_fn)
+        max_eval = check_quasi_newton_args(lr, max_iter, max_eval, tolerance_grad, tolerance_change, line_search_fn)
         check_int_ge("max_params", max_params, 1)
         defaults = dict(
             lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
             tolerance_change=tolerance_change, line_search_fn=line_search_fn, max_params=max_params,
         )
         super().__init__(params, defaults)
-        if len(self.param_groups) != 1:
-            raise ValueError("BFGS doesn't support per-parameter options (parameter groups)")
-        self._params = self.param_groups[0]["params"]
+        self._single_group()
         n = flat_numel(self._params)
         if n > max_params:
             raise ValueError(
@@ -104,71 +84,16 @@ class BFGS(torch.optim.Optimizer):
                 f"inverse Hessian and max_params={max_params}; use LBFGS or raise max_params"
             )
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], torch.Tensor]):  # type: ignore[override]
-        """Run up to ``max_iter`` BFGS iterations; returns the loss at the starting point."""
-        if closure is None:
-            raise ValueError("BFGS needs a closure that re-evaluates the loss")
-        closure = torch.enable_grad()(closure)
-        group = self.param_groups[0]
-        params = self._params
-        state = self.state[params[0]]  # global state, kept under the first parameter
-        state.setdefault("func_evals", 0)
-        state.setdefault("n_iter", 0)
+    def _no_curvature_yet(self, state, memory):
+        return memory["inv_hessian"] is None
 
-        first_loss = closure()
-        loss = loss_value(first_loss)
-        evals = 1
-        state["func_evals"] += 1
-        grad = flat_grad(params)
-        if grad.abs().max() <= group["tolerance_grad"]:
-            return first_loss
-
-        lr = to_scalar(group["lr"])
-        d, t, inv_hessian = state.get("d"), state.get("t"), state.get("inv_hessian")
-        prev_grad, prev_loss = state.get("prev_flat_grad"), state.get("prev_loss")
-
-        for iteration in range(1, group["max_iter"] + 1):
-            state["n_iter"] += 1
-            if state["n_iter"] > 1:
-                inv_hessian = bfgs_update(inv_hessian, d.mul(t), grad.sub(prev_grad))
-            d = -grad if inv_hessian is None else -(inv_hessian @ grad)
-            prev_grad = grad.clone(memory_format=torch.contiguous_format)
-            prev_loss = loss
-
-            t = min(1.0, 1.0 / grad.abs().sum().item()) * lr if inv_hessian is None else lr
-            gtd = grad.dot(d)
-            if gtd > -group["tolerance_change"]:
-                break
-
-            if group["line_search_fn"] == "strong_wolfe":
-                start = clone_params(params)
-
-                def evaluate(step_length, start=start, d=d):
-                    return evaluate_along(closure, params, start, step_length, d)
-
-                loss, grad, t, ls_evals = strong_wolfe(
-                    evaluate, d, t, loss, grad, gtd.item(), tolerance_change=group["tolerance_change"],
-                    max_ls=group["max_eval"] - evals,
-                )
-                add_flat_(params, t, d)
-            else:
-                add_flat_(params, t, d)
-                with torch.enable_grad():
-                    loss = loss_value(closure())
-                grad = flat_grad(params)
-                ls_evals = 1
-            evals += ls_evals
-            state["func_evals"] += ls_evals
-
-            converged = grad.abs().max() <= group["tolerance_grad"]
-            if iteration == group["max_iter"] or evals >= group["max_eval"] or converged:
-                break
-            if d.mul(t).abs().max() <= group["tolerance_change"] or abs(loss - prev_loss) < group["tolerance_change"]:
-                break
-
-        state.update(d=d, t=t, inv_hessian=inv_hessian, prev_flat_grad=prev_grad, prev_loss=prev_loss)
-        return first_loss
+    def _direction(self, state, memory, grad):
+        if state["n_iter"] > 1:
+            memory["inv_hessian"] = bfgs_update(
+                memory["inv_hessian"], memory["d"].mul(memory["t"]), grad.sub(memory["prev_flat_grad"])
+            )
+        inv_hessian = memory["inv_hessian"]
+        return -grad if inv_hessian is None else -(inv_hessian @ grad)
 
 
 def bfgs_update(inv_hessian: torch.Tensor | None, s: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:

@@ -10,8 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from optim._base import default_foreach, group_tensors
-from optim._validate import check_ge, check_gt, check_range
-from optim.lbfgs import check_int_ge
+from optim._validate import check_ge, check_gt, check_int_ge, check_range
 
 __all__ = ["KFAC", "activation_factor", "gradient_factor"]
 

@@ -6,8 +6,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from optim._validate import check_ge, check_gt
-from optim.lbfgs import check_int_ge
+from optim._validate import check_ge, check_gt, check_int_ge
 
 __all__ = ["NaturalGradient"]
 

@@ -16,8 +16,8 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from optim._base import to_scalar
-from optim._validate import check_ge, check_gt
-from optim.lbfgs import check_int_ge, flat_numel, loss_value
+from optim._quasi_newton import flat_numel, loss_value
+from optim._validate import check_ge, check_gt, check_int_ge
 
 __all__ = ["Newton", "HessianFree", "keep_graph"]
 

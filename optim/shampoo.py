@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from optim._validate import check_betas, check_ge, check_gt
-from optim.lbfgs import check_int_ge
+from optim._validate import check_betas, check_ge, check_gt, check_int_ge
 
 __all__ = ["Shampoo"]
 
