@@ -13,6 +13,15 @@ SHAPES = [(6, 4), (6,), (3, 6), (3,)]
 NO_GRAD_STEP = 7  # at this step the last parameter's grad is None (torch skips such params)
 
 
+def mlp(params: list[torch.Tensor]) -> torch.nn.Module:
+    """The model of ``loss_fn`` as modules (its w1, b1, w2, b2 copied in), for solvers that hook layers."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)).double()
+    with torch.no_grad():
+        for p, v in zip(model.parameters(), params, strict=True):
+            p.copy_(v)
+    return model
+
+
 def initial_params(seed: int = 0, dtype=torch.float64) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return [torch.randn(s, generator=g, dtype=dtype) * 0.5 for s in SHAPES]

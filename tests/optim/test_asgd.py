@@ -11,14 +11,6 @@ from tests.optim.mirrors import BY_NAME
 from tests.optim.parity import NO_GRAD_STEP, assert_same, trajectory
 
 
-@pytest.fixture
-def float64_default():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 @pytest.mark.parametrize("kwargs, group2", BY_NAME["ASGD"].cases)
 def test_foreach_matches_torch_foreach_with_float64_scalars(kwargs, group2, float64_default):
     ours = trajectory(lambda g: ASGD(g, **kwargs, foreach=True), 50, group2=group2)

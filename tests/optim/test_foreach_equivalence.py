@@ -7,7 +7,6 @@ from __future__ import annotations
 import inspect
 
 import pytest
-import torch
 
 from optim import catalog
 from optim.factory import build_optimizer
@@ -58,15 +57,6 @@ def _cases():
     return cases
 
 
-def _mlp(params):
-    """The parity model as modules (parity.loss_fn's w1, b1, w2, b2), for solvers that hook layers."""
-    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)).double()
-    with torch.no_grad():
-        for p, v in zip(model.parameters(), params, strict=True):
-            p.copy_(v)
-    return model
-
-
 def run(name: str, hparams: dict, foreach: bool, steps: int = STEPS):
     """Parameters after each of ``steps`` steps, driven as the engine drives the solver."""
     entry = catalog.solver(name)
@@ -77,7 +67,7 @@ def run(name: str, hparams: dict, foreach: bool, steps: int = STEPS):
             return build_optimizer(groups, name, hparams, foreach=foreach)
 
         return parity.trajectory(make, steps, group2=group2, closure=entry.needs_closure)
-    model = _mlp(parity.initial_params())
+    model = parity.mlp(parity.initial_params())
     params = list(model.parameters())
     groups = [{"params": params[:2]}, {"params": params[2:], **(group2 or {})}]
     opt = build_optimizer(groups, name, hparams, model=model, foreach=foreach)

@@ -13,15 +13,6 @@ from tests.optim.mirrors import NADAM_GROUP2 as GROUP2
 from tests.optim.parity import assert_same, resume, trajectory
 
 
-@pytest.fixture
-def float64_default():
-    """With a float64 default dtype, step and mu_product are float64 too (as in torch)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 def test_first_step_closed_form(float64_default):
     """Dozat's update at t = 1: mu_1, mu_2 from the schedule, m_1 = (1 - b1) g, v_hat = g^2, and
     m_hat = mu_2 m_1 / (1 - mu_1 mu_2) + (1 - mu_1) g / (1 - mu_1)."""

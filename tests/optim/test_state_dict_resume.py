@@ -28,20 +28,12 @@ HPARAMS = {
 }
 
 
-def _mlp(params):
-    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)).double()
-    with torch.no_grad():
-        for p, v in zip(model.parameters(), params, strict=True):
-            p.copy_(v)
-    return model
-
-
 class Run:
     """One solver on the parity problem, driven as the engine drives it."""
 
     def __init__(self, name: str, hparams: dict, start_params):
         self.entry = catalog.solver(name)
-        self.model = _mlp(start_params)
+        self.model = parity.mlp(start_params)
         self.params = list(self.model.parameters())
         groups = (
             self.params if name in SINGLE_GROUP
@@ -120,4 +112,4 @@ def test_single_group_table_is_true(name):
         pytest.fail(f"{name} is not in the catalog")
     params = [p.clone().requires_grad_(True) for p in parity.initial_params()]
     with pytest.raises(ValueError):
-        build_optimizer([{"params": params[:2]}, {"params": params[2:]}], name, {}, model=_mlp(params))
+        build_optimizer([{"params": params[:2]}, {"params": params[2:]}], name, {}, model=parity.mlp(params))
