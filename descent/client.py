@@ -32,6 +32,7 @@ from descent.client_types import (
     Comparison,
     Dataset,
     Experiment,
+    ExperimentListItem,
     ExperimentPage,
     Health,
     SolverItem,
@@ -79,6 +80,7 @@ class Series:
 
     steps: list[int]
     values: list[float]
+    higher_is_better: bool  # the api's direction: whether its best is the largest value
 
     @property
     def last(self) -> float | None:
@@ -151,18 +153,18 @@ class Client:
         return self._json("GET", "/health")
 
     def solvers(self) -> list[SolverItem]:
-        return _items(self._json("GET", "/solvers"))
+        return self._json("GET", "/solvers")
 
     def schedulers(self) -> list[CatalogItem]:
-        return _items(self._json("GET", "/schedulers"))
+        return self._json("GET", "/schedulers")
 
     def architectures(self) -> list[CatalogItem]:
-        return _items(self._json("GET", "/architectures"))
+        return self._json("GET", "/architectures")
 
     # -- datasets and splits --------------------------------------------------------------
 
     def datasets(self) -> list[Dataset]:
-        return _items(self._json("GET", "/datasets"))
+        return self._json("GET", "/datasets")
 
     def dataset(self, dataset_id: int | str) -> Dataset:
         return self._json("GET", f"/datasets/{dataset_id}")
@@ -193,7 +195,7 @@ class Client:
         return self._json("POST", "/splits", json=body)
 
     def splits(self) -> list[Split]:
-        return _items(self._json("GET", "/splits"))
+        return self._json("GET", "/splits")
 
     def split(self, split_id: int) -> Split:
         return self._json("GET", f"/splits/{split_id}")
@@ -213,10 +215,11 @@ class Client:
         solver: str | None = None,
         limit: int | None = None,
         offset: int | None = None,
-    ) -> list[Experiment]:
+        best: Iterable[str] | None = None,
+    ) -> list[ExperimentListItem]:
         """Newest first, one page (``limit``, ``offset``); see ``experiments_page`` for the total."""
         return self.experiments_page(
-            status=status, tag=tag, split_id=split_id, solver=solver, limit=limit, offset=offset
+            status=status, tag=tag, split_id=split_id, solver=solver, limit=limit, offset=offset, best=best
         )["items"]
 
     def experiments_page(
@@ -228,9 +231,13 @@ class Client:
         solver: str | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        best: Iterable[str] | None = None,
     ) -> ExperimentPage:
-        """``{"items": [...], "total": N, "limit": L, "offset": O}``."""
-        params = self._params(status=status, tag=tag, split_id=split_id, solver=solver, limit=limit, offset=offset)
+        """``{"items": [...], "total": N, "limit": L, "offset": O}``.  With ``best`` (metric names,
+        first preferred) each item's ``best`` is ``{name, value, step, higher_is_better}`` of the
+        first of them the run has a value of, else None."""
+        params = self._params(status=status, tag=tag, split_id=split_id, solver=solver, limit=limit, offset=offset,
+                              best=list(best) if best is not None else None)
         return self._json("GET", "/experiments", params=params)
 
     def experiment(self, experiment_id: int) -> Experiment:
@@ -252,13 +259,14 @@ class Client:
     ) -> dict[str, Series]:
         params = self._params(names=list(names) if names is not None else None, max_points=max_points)
         body = self._json("GET", f"/experiments/{experiment_id}/metrics", params=params)
-        return {name: Series(list(s["steps"]), list(s["values"])) for name, s in body["series"].items()}
+        return {name: Series(list(s["steps"]), list(s["values"]), s["higher_is_better"])
+                for name, s in body["series"].items()}
 
     def compare(
         self, ids: Iterable[int], *, names: Iterable[str] | None = None, max_points: int | None = None
     ) -> Comparison:
         """``{"experiments": [{id, name, status, series}], "summary": [{experiment_id, name, count,
-        best_value, best_step, final_value, final_step, time_to_best_s}]}``."""
+        best_value, best_step, final_value, final_step, time_to_best_s, higher_is_better}]}``."""
         params = self._params(ids=list(ids), names=list(names) if names is not None else None, max_points=max_points)
         return self._json("GET", "/compare", params=params)
 
@@ -287,15 +295,6 @@ class Client:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"experiment {experiment_id} still {run['status']} after {timeout} s")
             time.sleep(poll_s)
-
-
-def _items(body: Any) -> list[JSON]:
-    """List endpoints answer either a bare list or a page ``{"items": [...], ...}``."""
-    if isinstance(body, Mapping):
-        for key in ("items", "experiments", "data", "results"):
-            if key in body and isinstance(body[key], list):
-                return body[key]
-    return list(body)
 
 
 def parse_sse(lines: Iterable[str]) -> Iterator[Event]:

@@ -12,8 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.metrics import higher_is_better
 from descent import cli
 from descent.commands import client_cmds, up
+from descent.commands.compare import render_compare
+from descent.commands.formatting import table
+from descent.commands.listing import best_text
+from descent.commands.specs import load_specs
 from descent.progress import LiveDisplay, RunState, bar, format_line, format_metric
 
 CLIENT_COMMANDS = ("submit", "ls", "show", "compare", "cancel", "logs")
@@ -68,14 +73,14 @@ SPEC = {"name": "a", "split_id": 1, "architecture": {"name": "mlp"}, "solver": {
 def test_load_specs(tmp_path, filename, dump, content, expected):
     path = tmp_path / filename
     path.write_text(dump(content))
-    assert client_cmds.load_specs(path) == expected
+    assert load_specs(path) == expected
 
 
 def test_load_specs_rejects_a_list_of_non_mappings(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="not a mapping"):
-        client_cmds.load_specs(path)
+        load_specs(path)
 
 
 def test_examples_are_valid_experiment_specs():
@@ -86,7 +91,7 @@ def test_examples_are_valid_experiment_specs():
     examples += sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.json"))
     assert len(examples) >= 2
     for path in examples:
-        for spec in client_cmds.load_specs(path):
+        for spec in load_specs(path):
             assert "dataset" in spec["split"]
             ExperimentSpec.model_validate({**{k: v for k, v in spec.items() if k != "split"}, "split_id": 1})
 
@@ -94,13 +99,15 @@ def test_examples_are_valid_experiment_specs():
 def test_the_tour_examples_differ_only_in_their_solver():
     """The README's tour compares two solvers; anything else that differed would confound it."""
     folder = Path(__file__).resolve().parents[2] / "examples"
-    (adam,), (sgd,) = client_cmds.load_specs(folder / "iris-adam.yaml"), client_cmds.load_specs(folder / "iris-sgd.json")
+    (adam,), (sgd,) = load_specs(folder / "iris-adam.yaml"), load_specs(folder / "iris-sgd.json")
     differing = {k for k in adam.keys() | sgd.keys() if adam.get(k) != sgd.get(k)}
     assert differing == {"name", "description", "solver"}
 
 
-def _row(eid, name, best, final, step=1):
-    return {"experiment_id": eid, "name": name, "best_value": best, "best_step": step, "final_value": final}
+def _row(eid, name, best, final, step=1, higher=None):
+    """A summary row as the api sends it, its direction from the rule the api applies."""
+    return {"experiment_id": eid, "name": name, "best_value": best, "best_step": step, "final_value": final,
+            "higher_is_better": higher_is_better(name) if higher is None else higher}
 
 
 @pytest.mark.parametrize(
@@ -127,7 +134,7 @@ def _row(eid, name, best, final, step=1):
 )
 def test_compare_table_marks_each_metrics_winner(rows, by, winners, champion):
     experiments = {1: {"name": "adam"}, 2: {"name": "sgd"}}
-    text = client_cmds.render_compare(rows, experiments, by=by)
+    text = render_compare(rows, experiments, by=by)
     header, *lines = text.splitlines()
     columns = [header.index("#1"), header.index("#2")]
     starred = {}
@@ -138,18 +145,35 @@ def test_compare_table_marks_each_metrics_winner(rows, by, winners, champion):
     assert lines[-1].startswith(f"winner: #{champion} ")
 
 
+@pytest.mark.parametrize("higher, winner", [(True, 2), (False, 1)])
+def test_compare_winner_follows_the_apis_direction_not_the_name(higher, winner):
+    rows = [_row(1, "val/score", 0.2, 0.2, higher=higher), _row(2, "val/score", 0.8, 0.8, higher=higher)]
+    text = render_compare(rows, {1: {"name": "a"}, 2: {"name": "b"}}, by="val/score")
+    assert text.splitlines()[-1].startswith(f"winner: #{winner} ")
+    assert text.splitlines()[1].startswith("val/score " + ("↑" if higher else "↓"))
+
+
+@pytest.mark.parametrize("best, text", [
+    (None, "-"),
+    ({"name": "val/accuracy", "value": 0.95, "step": 3, "higher_is_better": True}, "0.95 val/accuracy ↑"),
+    ({"name": "val/loss", "value": 0.125, "step": 9, "higher_is_better": False}, "0.125 val/loss ↓"),
+])
+def test_ls_shows_the_apis_best_and_its_direction(best, text):
+    assert best_text({"best": best}) == text
+
+
 def test_compare_leaves_diagnostics_out_unless_asked_and_never_stars_them():
     rows = [_row(1, "lr", 0.1, 0.1), _row(2, "lr", 0.01, 0.01), _row(1, "val/loss", 1.0, 1.0),
             _row(2, "val/loss", 2.0, 2.0)]
     experiments = {1: {"name": "adam"}, 2: {"name": "sgd"}}
-    assert "\nlr " not in client_cmds.render_compare(rows, experiments)
-    full = client_cmds.render_compare(rows, experiments, diagnostics=True)
+    assert "\nlr " not in render_compare(rows, experiments)
+    full = render_compare(rows, experiments, diagnostics=True)
     lr_line = next(line for line in full.splitlines() if line.startswith("lr "))
     assert "*" not in lr_line
 
 
 def test_table_aligns_columns():
-    text = client_cmds.table(["A", "LONGER"], [["1", "x"], ["12345", "y"]])
+    text = table(["A", "LONGER"], [["1", "x"], ["12345", "y"]])
     lines = text.splitlines()
     assert [line.index(c) for line, c in zip(lines, ("LONGER", "x", "y"))] == [7, 7, 7]
 

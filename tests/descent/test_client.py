@@ -198,7 +198,24 @@ def test_invalid_spec_is_a_422_naming_the_field(client):
     assert "base_lr" in str(exc.value)
 
 
-def test_metrics_compare_stream_and_checkpoint(client, served):
+def _cli_reads_the_apis_direction(url, losses, accuracy, capsys):
+    """``descent compare`` names the run with the smallest best loss / largest best accuracy
+    (computed here from the points posted), ``descent ls`` each run's best with its arrow."""
+    from descent import cli
+
+    ids = [str(i) for i in losses]
+    for metric, values, pick in (("val/loss", losses, min), ("val/accuracy", accuracy, max)):
+        assert cli.main(["compare", *ids, "--by", metric, "--url", url]) == 0
+        winner = pick(values, key=lambda i: pick(values[i]))
+        assert capsys.readouterr().out.splitlines()[-1].startswith(f"winner: #{winner} ")
+    assert cli.main(["ls", "--best", "val/accuracy", "--url", url, "--limit", "500"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for eid in accuracy:
+        line = next(x for x in lines if x.split()[0] == str(eid))
+        assert f"{max(accuracy[eid]):.4g} val/accuracy ↑" in line
+
+
+def test_metrics_compare_stream_and_checkpoint(client, served, capsys):
     url, settings, _ = served
     split = client.create_split("iris", seed=0)
     a, b = (client.submit(_spec(split["id"], n)) for n in ("a", "b"))
@@ -213,6 +230,7 @@ def test_metrics_compare_stream_and_checkpoint(client, served):
 
     series = client.metrics(a["id"])
     assert series["val/loss"].steps == [1, 2, 3] and series["val/loss"].values == losses[a["id"]]
+    assert (series["val/loss"].higher_is_better, series["val/accuracy"].higher_is_better) == (False, True)
     assert client.metrics(a["id"], names=["val/accuracy"]).keys() == {"val/accuracy"}
 
     summary = {(r["experiment_id"], r["name"]): r for r in client.compare([a["id"], b["id"]])["summary"]}
@@ -221,6 +239,12 @@ def test_metrics_compare_stream_and_checkpoint(client, served):
         assert loss["best_value"] == min(losses[eid]) and loss["final_value"] == losses[eid][-1]
         assert acc["best_value"] == max(accuracy[eid])
         assert loss["best_step"] == losses[eid].index(min(losses[eid])) + 1
+        assert (loss["higher_is_better"], acc["higher_is_better"]) == (False, True)
+    listed = {e["id"]: e["best"] for e in client.experiments(best=["val/accuracy"], limit=500)}
+    for eid in accuracy:
+        assert listed[eid] == {"name": "val/accuracy", "value": max(accuracy[eid]),
+                               "step": accuracy[eid].index(max(accuracy[eid])) + 1, "higher_is_better": True}
+    _cli_reads_the_apis_direction(url, losses, accuracy, capsys)
 
     client.cancel(a["id"])  # the stream ends when the run has
     events = list(client.stream(a["id"], timeout=30))

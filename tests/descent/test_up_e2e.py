@@ -196,8 +196,9 @@ def detach_then_cancel(folder: Path, url: str) -> None:
 
 
 def check_compare_table(text: str, ids: list[int], series: dict) -> None:
-    """Every metric row marks the run whose raw series holds the best value (min for losses,
-    max for accuracy), computed here from the points, not from the api's summary."""
+    """Every metric row marks the run whose raw series holds the best value (the largest or the
+    smallest as the api's ``higher_is_better`` for the series says), computed here from the
+    points, not from the api's summary."""
     lines = text.strip().splitlines()
     header, rows = lines[0], [line for line in lines[1:] if not line.startswith("winner:")]
     assert lines[-1].startswith("winner: #")
@@ -209,7 +210,7 @@ def check_compare_table(text: str, ids: list[int], series: dict) -> None:
         name = row.split()[0]
         if name not in metrics:
             continue
-        higher = name.endswith("accuracy")
+        higher = series[ids[0]][name].higher_is_better  # the api's direction, as the CLI reads it
         bests = {i: (max if higher else min)(v for v in series[i][name].values if v == v) for i in ids}
         target = (max if higher else min)(bests.values())
         expected = min(i for i in ids if bests[i] == target)

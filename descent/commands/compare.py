@@ -1,0 +1,113 @@
+"""``descent compare``: a table of each run's best and final value per metric, each quality
+metric's best run starred and a winner named.  Which way a metric improves is the api's
+``higher_is_better`` on each summary row; this module keeps no rule of its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from descent.client import Client
+from descent.commands.formatting import direction, num, table
+
+# what decides the winner, first present wins; metrics whose last word is one of QUALITY_WORDS
+# are compared, the rest (lr, grad_norm, timings) are diagnostics
+PRIMARY_METRICS = ("val/loss", "val/accuracy", "val/r2", "test/loss", "test/accuracy", "train/loss")
+QUALITY_WORDS = ("loss", "error", "accuracy", "acc", "r2", "f1", "auc")
+# /compare always sends series; when only its summary is wanted, ask for the fewest points it allows
+SUMMARY_ONLY_POINTS = 4
+
+Row = Mapping[str, Any]
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ids", nargs="+", type=int, metavar="ID")
+    p.add_argument("--metric", action="append", dest="metrics", help="only these metrics (repeatable)")
+    p.add_argument("--by", help="metric that decides the winner (default: val/loss, else val/accuracy, ...)")
+    p.add_argument("--all", action="store_true", help="also show diagnostics (lr, grad_norm, timings)")
+    p.add_argument("--json", action="store_true", help="print the api's JSON")
+
+
+def compare(client: Client, args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps(client.compare(args.ids, names=args.metrics, max_points=SUMMARY_ONLY_POINTS), indent=2))
+        return 0
+    rows = summary_rows(client, args.ids, names=args.metrics)
+    experiments = {i: client.experiment(i) for i in args.ids}
+    print(render_compare(rows, experiments, by=args.by, diagnostics=args.all))
+    return 0
+
+
+def summary_rows(client: Client, ids: list[int], names: list[str] | None = None) -> list[dict[str, Any]]:
+    """The api's summary rows: one per (experiment, metric) with best and final values and the
+    metric's ``higher_is_better``."""
+    body = client.compare(ids, names=names, max_points=SUMMARY_ONLY_POINTS)
+    return list(body["summary"])
+
+
+def is_quality_metric(name: str) -> bool:
+    leaf = name.rsplit("/", 1)[-1].lower()
+    return any(leaf == w or leaf.endswith("_" + w) for w in QUALITY_WORDS)
+
+
+def best_run(cells: Mapping[int, Row]) -> int | None:
+    """The run with the best ``best_value`` (largest where the api says ``higher_is_better``,
+    smallest otherwise; ties to the lower id), or None when no run has one."""
+    scored = {i: c for i, c in cells.items() if c.get("best_value") is not None}
+    if not scored:
+        return None
+    higher = next(iter(scored.values()))["higher_is_better"]
+    values = {i: c["best_value"] for i, c in scored.items()}
+    best = max(values.values()) if higher else min(values.values())
+    return min(i for i in values if values[i] == best)
+
+
+def _cell_text(cell: Row, starred: bool) -> list[str]:
+    best_text = num(cell.get("best_value"))
+    if cell.get("best_step") is not None:
+        best_text += f" @{cell['best_step']}"
+    return [best_text + (" *" if starred else ""), num(cell.get("final_value"))]
+
+
+def _winner_line(by_metric: dict[str, dict[int, Row]], winners: dict[str, int], ids: list[int],
+                 experiments: Mapping[int, Mapping[str, Any]], by: str | None) -> str:
+    everyone = [m for m in by_metric if set(by_metric[m]) == set(ids) and m in winners]
+    deciding = by if by is not None else next((m for m in PRIMARY_METRICS if m in everyone), min(everyone, default=None))
+    if deciding is None or deciding not in winners:
+        return ""
+    champion = winners[deciding]
+    cell = by_metric[deciding][champion]
+    return (f"\nwinner: #{champion} {experiments[champion]['name']} "
+            f"(best {deciding} {num(cell['best_value'])} at step {cell.get('best_step')}; * marks each metric's best)")
+
+
+def render_compare(
+    rows: list[Row],
+    experiments: Mapping[int, Mapping[str, Any]],
+    *,
+    by: str | None = None,
+    diagnostics: bool = False,
+) -> str:
+    """A table: a row per metric (↑ best is highest, ↓ lowest, as the api says), a (best @step,
+    final) column pair per experiment.  ``*`` marks each quality metric's best run; diagnostics
+    (lr, grad_norm, timings) are left out unless ``diagnostics``, and never starred.  The last
+    line names the winner: the best run on ``by`` (default: the first of val/loss, val/accuracy,
+    val/r2, test/loss, train/loss that every run has)."""
+    ids = list(experiments)
+    by_metric: dict[str, dict[int, Row]] = {}
+    for r in rows:
+        if diagnostics or is_quality_metric(r["name"]) or r["name"] == by:
+            by_metric.setdefault(r["name"], {})[r["experiment_id"]] = r
+    header = ["METRIC"] + [part for i in ids for part in (f"#{i} {experiments[i]['name'][:14]} best", "final")]
+    winners: dict[str, int] = {}
+    body = []
+    for metric in sorted(by_metric):
+        cells = by_metric[metric]
+        winner = best_run(cells) if is_quality_metric(metric) or metric == by else None
+        if winner is not None:
+            winners[metric] = winner
+        arrow = direction(next(iter(cells.values())).get("higher_is_better"))
+        body.append([f"{metric} {arrow}".rstrip()] + [t for i in ids for t in _cell_text(cells.get(i, {}), i == winner)])
+    return table(header, body) + _winner_line(by_metric, winners, ids, experiments, by)
