@@ -1,0 +1,40 @@
+"""Dialect helpers shared by the metrics writes."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_
+from sqlalchemy.orm import Session
+
+
+def dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def is_postgresql(session: Session) -> bool:
+    return dialect(session) == "postgresql"
+
+
+def insert(session: Session, table):
+    """The dialect's ``INSERT`` (the one with ``on_conflict_do_*``)."""
+    if is_postgresql(session):
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table)
+
+
+def better(new_value, new_step, old_value, old_step, *, higher: bool):
+    """SQL: the new (value, step) beats the stored one (NULL never wins; ties go to the earlier step)."""
+    beats = new_value > old_value if higher else new_value < old_value
+    return and_(
+        new_value.is_not(None),
+        (old_value.is_(None)) | beats | ((new_value == old_value) & (new_step < old_step)),
+    )
+
+
+def codes(names: list[str]) -> tuple[list[str], list[int]]:
+    """The distinct names and, per row, the 1-based position of its name among them: a batch
+    sends each name once (``names[code]`` in SQL), not once per row."""
+    distinct = sorted(set(names))
+    code_of = {n: i + 1 for i, n in enumerate(distinct)}
+    return distinct, [code_of[n] for n in names]
