@@ -47,9 +47,24 @@ def test_redis_visibility_timeout_outlasts_the_longest_run(tmp_path):
     assert celery_config(custom)["broker_transport_options"]["visibility_timeout"] == 30 * 24 * 3600
 
 
-def test_embedded_broker_is_an_sqlite_file_in_the_data_folder(tmp_path):
-    config = celery_config(Settings(data_dir=tmp_path))
-    assert config["broker_url"] == f"sqla+sqlite:///{(tmp_path / 'broker.db').resolve()}"
+def test_embedded_broker_is_an_sqlite_file_in_the_data_folder(tmp_path, monkeypatch):
+    """A message sent through kombu on the configured URL lands in <data folder>/broker.db, also
+    when the folder was given relative to a working directory the process has since left."""
+    import sqlite3
+
+    from kombu import Connection
+
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    config = celery_config(Settings(data_dir="data"))
+    monkeypatch.chdir(tmp_path / "data")
+    with Connection(config["broker_url"]) as connection:
+        queue = connection.SimpleQueue("probe")
+        queue.put({"sent": 1})
+        queue.close()
+    with sqlite3.connect(tmp_path / "data" / "broker.db") as db:
+        assert db.execute("SELECT count(*) FROM kombu_message").fetchone() == (1,)
+    assert not (tmp_path / "data" / "data").exists()
 
 
 def test_only_the_two_queues_are_accepted():

@@ -1,7 +1,5 @@
 """The shared experiment spec: catalog-driven validation with paths, defaults, data-dependent resolution."""
 
-import math
-
 import pytest
 from pydantic import ValidationError
 
@@ -67,7 +65,8 @@ def test_full_batch_is_null_batch_size():
     s = spec(training={"batch_size": None})
     assert s.training.batch_size is None
     assert steps_per_epoch(1000, None) == 1
-    assert steps_per_epoch(1000, 64) == math.ceil(1000 / 64)
+    # partial last batches count as a step: 1000 rows in batches of 64 are 15 full ones and one of 40
+    assert [steps_per_epoch(n, 64) for n in (1, 63, 64, 65, 1000, 1024)] == [1, 1, 1, 2, 16, 16]
 
 
 @pytest.mark.parametrize(
@@ -102,11 +101,11 @@ def test_scheduler_length_derives_from_epochs_and_split_size():
     assert resolved.scheduler.T_max == 7  # an epoch-interval scheduler spans the epochs
     s = spec(scheduler={"name": "onecyclelr"}, training={"epochs": 3, "batch_size": 32})
     resolved = resolve_spec(s, builtin_info("iris"), n_train=105)
-    assert resolved.scheduler.total_steps == 3 * math.ceil(105 / 32)
+    assert resolved.scheduler.total_steps == 12  # 105 rows in batches of 32: 4 steps an epoch, 3 epochs
     # a step schedule starts after the warm-up: the cycle fits the steps left
     s = spec(scheduler={"name": "onecyclelr", "warmup_steps": 5}, training={"epochs": 3, "batch_size": 32})
     resolved = resolve_spec(s, builtin_info("iris"), n_train=105)
-    assert resolved.scheduler.total_steps == 3 * math.ceil(105 / 32) - 5 and resolved.scheduler.warmup_steps == 5
+    assert resolved.scheduler.total_steps == 12 - 5 and resolved.scheduler.warmup_steps == 5
 
 
 @pytest.mark.parametrize("scheduler, loc", [
