@@ -225,10 +225,29 @@ def test_display_on_a_terminal_redraws_in_place():
     assert second.count("\x1b[F") == 2  # moved up over both lines once
 
 
-def test_up_pins_database_and_broker_to_the_data_folder(tmp_path):
-    env = up.embedded_environment(tmp_path / "d", {"DESCENT_DATABASE_URL": "postgresql://prod/db", "KEEP": "1"})
-    assert env["DESCENT_DATABASE_URL"] == f"sqlite:///{(tmp_path / 'd').resolve() / 'descent.db'}"
-    assert env["DESCENT_BROKER_URL"] == f"sqla+sqlite:///{(tmp_path / 'd').resolve() / 'broker.db'}"
+def test_up_pins_database_and_broker_to_the_data_folder(tmp_path, monkeypatch):
+    import sqlite3
+
+    from kombu import Connection
+    from sqlalchemy import create_engine
+
+    (tmp_path / "d").mkdir()
+    monkeypatch.chdir(tmp_path)
+    env = up.embedded_environment(Path("d"), {"DESCENT_DATABASE_URL": "postgresql://prod/db", "KEEP": "1"})
+    monkeypatch.chdir(tmp_path / "d")  # a child working elsewhere still opens the same two files
+    engine = create_engine(env["DESCENT_DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE probe (x INTEGER)")
+    engine.dispose()
+    with Connection(env["DESCENT_BROKER_URL"]) as connection:
+        queue = connection.SimpleQueue("probe")
+        queue.put({"sent": 1})
+        queue.close()
+    assert sorted(p.name for p in (tmp_path / "d").iterdir() if p.suffix == ".db") == ["broker.db", "descent.db"]
+    with sqlite3.connect(tmp_path / "d" / "descent.db") as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("probe",)]
+    with sqlite3.connect(tmp_path / "d" / "broker.db") as db:
+        assert db.execute("SELECT count(*) FROM kombu_message").fetchone() == (1,)
     assert env["DESCENT_BROKER_POLL_INTERVAL"] == "0.1"
     assert up.embedded_environment(tmp_path, {"DESCENT_BROKER_POLL_INTERVAL": "0.5"})["DESCENT_BROKER_POLL_INTERVAL"] == "0.5"
     assert env["DESCENT_DATA_DIR"] == str((tmp_path / "d").resolve())
