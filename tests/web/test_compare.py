@@ -118,7 +118,9 @@ def test_learning_rate_schedules_side_by_side(compared, api, finished_pair):
 
 @pytest.mark.parametrize("metric", ["val/loss", "val/accuracy", "train/loss", "test/accuracy"])
 def test_summary_table_best_final_and_winner(compared, api, finished_pair, metric):
-    higher = metric.endswith("accuracy")
+    directions = {raw_series(api, run["id"])[metric]["higher_is_better"] for run in finished_pair}
+    assert len(directions) == 1
+    (higher,) = directions  # the api's direction for the metric; the page must follow it
     best = {}
     for run in finished_pair:
         values = raw_series(api, run["id"])[metric]["values"]
@@ -129,6 +131,8 @@ def test_summary_table_best_final_and_winner(compared, api, finished_pair, metri
         assert shown_best == pytest.approx(best[run["id"]], rel=1e-3, abs=1e-12)
         assert shown_final == pytest.approx(values[-1], rel=1e-3, abs=1e-12)
     top = max(best.values()) if higher else min(best.values())
+    header = compared.locator("#compare-summary thead th", has_text=metric).first.inner_text()
+    assert header.endswith("↑" if higher else "↓")
     starred = compared.locator(f"#compare-summary td.winner[data-metric='{metric}']")
     assert sorted(starred.nth(i).locator("xpath=..").get_attribute("data-id") for i in range(starred.count())) == \
         sorted(str(i) for i, v in best.items() if v == top), "every run with the best value, and only those"

@@ -25,7 +25,10 @@ def test_rows_show_status_solver_base_lr_and_best_validation(page, dashboard, ap
         accuracy = api.get(f"/experiments/{run['id']}/metrics", params={"names": "val/accuracy"}).json()
         value, name = cells[7].split(" ")
         assert name == "val/accuracy"
-        assert float(value) == pytest.approx(max(accuracy["series"]["val/accuracy"]["values"]), rel=1e-3)
+        series = accuracy["series"]["val/accuracy"]
+        pick = max if series["higher_is_better"] else min  # the direction as the api sends it
+        assert float(value) == pytest.approx(pick(series["values"]), rel=1e-3)
+        assert row.locator("td.best").get_attribute("data-higher-is-better") == str(series["higher_is_better"]).lower()
     shoot(page, "experiments-list")
 
 

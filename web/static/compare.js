@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { color, formatNumber, lineChart, smooth } from "./charts.js";
-import { higherIsBetter, statusBadge } from "./experiments.js";
+import { statusBadge } from "./experiments.js";
 import { h } from "./forms.js";
 
 const QUALITY = /^(train|val|test)\/(loss|epoch_loss|accuracy|r2|mse)$/;
@@ -58,20 +58,24 @@ function lineFor(experiment, name, mode, weight, index) {
 function summaryTable(data) {
   const names = [...new Set(data.summary.map((r) => r.name))].filter((n) => QUALITY.test(n)).sort();
   const cell = {};
-  for (const r of data.summary) cell[`${r.experiment_id} ${r.name}`] = r;
+  const higher = {}; // which way each metric improves, as the api says on every summary row
+  for (const r of data.summary) {
+    cell[`${r.experiment_id} ${r.name}`] = r;
+    higher[r.name] = r.higher_is_better;
+  }
   // each metric's winners: every run whose best equals the best of all (a tie stars them all)
   const winners = {};
   for (const name of names) {
     const bests = data.experiments.map((e) => cell[`${e.id} ${name}`]?.best_value).filter((v) => v !== null && v !== undefined);
     if (!bests.length) continue;
-    const top = higherIsBetter(name) ? Math.max(...bests) : Math.min(...bests);
+    const top = higher[name] ? Math.max(...bests) : Math.min(...bests);
     winners[name] = new Set(data.experiments.filter((e) => cell[`${e.id} ${name}`]?.best_value === top).map((e) => e.id));
   }
   const winnerBy = names.includes(WINNER_BY) ? WINNER_BY : names[0];
   const overall = winners[winnerBy]?.size === 1 ? data.experiments.find((e) => winners[winnerBy].has(e.id)) : null;
   const table = h("table", { class: "list summary", id: "compare-summary" },
     h("thead", {},
-      h("tr", {}, h("th", { rowspan: 2 }, "experiment"), names.map((n) => h("th", { colspan: 2 }, `${n} ${higherIsBetter(n) ? "↑" : "↓"}`))),
+      h("tr", {}, h("th", { rowspan: 2 }, "experiment"), names.map((n) => h("th", { colspan: 2 }, `${n} ${higher[n] ? "↑" : "↓"}`))),
       h("tr", {}, names.flatMap(() => [h("th", {}, "best"), h("th", {}, "final")]))),
     h("tbody", {}, data.experiments.map((e) => h("tr", { dataset: { id: e.id } },
       h("td", {}, h("a", { href: `#/experiments/${e.id}` }, `#${e.id} ${e.name}`), " ", statusBadge(e.status)),

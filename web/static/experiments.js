@@ -6,12 +6,9 @@ import { formatNumber } from "./charts.js";
 import { h } from "./forms.js";
 
 export const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
-// Higher is better for these (the api's rule for "best").
-const HIGHER_IS_BETTER = /(accuracy|acc|r2|f1|precision|recall|auc)$/;
-export const higherIsBetter = (name) => HIGHER_IS_BETTER.test(name);
-// The validation metric shown in the list, first one a run has.
+// The validation metric shown in the list: the first one a run has (the api picks it, with the
+// page, from `?best=`, and sends which way the metric improves).
 const VALIDATION = ["val/accuracy", "val/r2", "val/loss"];
-const COMPARE_BATCH = 50; // the api's default DESCENT_MAX_COMPARE_EXPERIMENTS
 
 export function statusBadge(status) {
   return h("span", { class: `status status-${status}` }, status);
@@ -22,19 +19,11 @@ export function progressBar(progress) {
   return h("span", { class: "progress", title: `${pct}%` }, h("span", { style: `width:${pct}%` }), h("em", {}, `${pct}%`));
 }
 
-// Best validation value per experiment id, read through /compare in batches (every run: a
-// re-queued one keeps the metrics of its earlier attempt).
-async function bestValidation(experiments) {
-  const ids = experiments.map((e) => e.id);
-  const batches = [];
-  for (let i = 0; i < ids.length; i += COMPARE_BATCH) batches.push(ids.slice(i, i + COMPARE_BATCH));
-  const results = await Promise.all(batches.map((b) => api.compare(b, { names: VALIDATION, maxPoints: 4 })));
-  const best = {};
-  for (const row of results.flatMap((r) => r.summary)) {
-    const current = best[row.experiment_id];
-    if (!current || VALIDATION.indexOf(row.name) < VALIDATION.indexOf(current.name)) best[row.experiment_id] = row;
-  }
-  return best;
+function bestCell(best) {
+  if (!best) return h("td", { class: "num best" }, "–");
+  const title = `at step ${best.step}; ${best.higher_is_better ? "highest" : "lowest"} is best`;
+  return h("td", { class: "num best", title, dataset: { higherIsBetter: String(best.higher_is_better) } },
+    `${formatNumber(best.value)} ${best.name}`);
 }
 
 function filterBar(params, solvers) {
@@ -58,7 +47,9 @@ function filterBar(params, solvers) {
 
 export async function render(root, params) {
   const limit = Number(params.get("limit") || 100);
-  const filters = { status: params.get("status"), tag: params.get("tag"), solver: params.get("solver"), limit };
+  const filters = {
+    status: params.get("status"), tag: params.get("tag"), solver: params.get("solver"), limit, best: VALIDATION.join(","),
+  };
   const [page, solvers] = await Promise.all([api.listExperiments(filters), api.catalog("solvers")]);
   const selected = new Set();
   const compareButton = h("button", { class: "primary", disabled: true, onclick: () => {
@@ -68,10 +59,8 @@ export async function render(root, params) {
     compareButton.disabled = selected.size < 2;
     compareButton.textContent = `Compare selected (${selected.size})`;
   };
-  const bestCells = {};
-  const rows = page.items.map((e) => {
-    bestCells[e.id] = h("td", { class: "num best" }, "…");
-    return h("tr", { dataset: { id: e.id } },
+  const rows = page.items.map((e) =>
+    h("tr", { dataset: { id: e.id } },
       h("td", {}, h("input", { type: "checkbox", "aria-label": `select #${e.id}`, onchange: (ev) => {
         if (ev.target.checked) selected.add(e.id); else selected.delete(e.id);
         updateButton();
@@ -83,9 +72,8 @@ export async function render(root, params) {
       h("td", {}, progressBar(e.progress)),
       h("td", {}, e.solver),
       h("td", { class: "num" }, formatNumber(e.spec.solver?.base_lr)),
-      bestCells[e.id],
-      h("td", { class: "muted" }, new Date(e.created_at).toLocaleString()));
-  });
+      bestCell(e.best),
+      h("td", { class: "muted" }, new Date(e.created_at).toLocaleString())));
   const table = h("table", { class: "list", id: "experiments-table" },
     h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, "id"), h("th", {}, "name"), h("th", {}, "status"),
       h("th", {}, "progress"), h("th", {}, "solver"), h("th", {}, "base LR"), h("th", {}, "best validation"),
@@ -97,11 +85,4 @@ export async function render(root, params) {
     h("p", { class: "muted", id: "experiments-count" }, `${page.items.length} of ${page.total} shown`),
     table);
   updateButton();
-
-  const best = await bestValidation(page.items);
-  for (const e of page.items) {
-    const row = best[e.id];
-    bestCells[e.id].textContent = row ? `${formatNumber(row.best_value)} ${row.name}` : "–";
-  }
-  table.dataset.bestLoaded = "1";
 }
