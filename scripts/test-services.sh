@@ -1,7 +1,8 @@
 # Sourced by `./dev test`: makes sure a PostgreSQL and a Redis server are reachable and exports
 # DESCENT_TEST_POSTGRES_URL / DESCENT_TEST_REDIS_URL for the tests.  Uses the servers on the
 # standard ports when they answer; otherwise starts throwaway ones from the installed binaries
-# (installing them with apt-get when missing).  Never lets the tests run without them.
+# (installing them with apt-get when missing), and installs the tools the tests drive (chromium,
+# docker-compose).  Never lets the tests run without the servers.
 
 _svc_dir=${DESCENT_TEST_SERVICES_DIR:-/tmp/descent-test-services}
 _pg_port=${DESCENT_TEST_PG_PORT:-5432}
@@ -49,7 +50,12 @@ if ! redis-cli -h 127.0.0.1 -p "$_redis_port" ping >/dev/null 2>&1; then
 fi
 export DESCENT_TEST_POSTGRES_URL=${DESCENT_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:$_pg_port/postgres}
 export DESCENT_TEST_REDIS_URL=${DESCENT_TEST_REDIS_URL:-redis://127.0.0.1:$_redis_port/0}
-# Tests that need a browser or docker-compose find them here; install on demand like the servers.
+# Tools some tests drive: installed here (only when missing, and only as root), never by the
+# tests, which fail with what to run when a tool is still missing (tests/services.py).
 command -v chromium >/dev/null || _apt_install chromium || true
-command -v docker-compose >/dev/null || _apt_install docker-compose || true
+# tests/descent/test_compose.py parses the compose file with the `docker compose` v2 plugin when
+# there is one, else with Debian's docker-compose.
+if ! command -v docker-compose >/dev/null && ! docker compose version >/dev/null 2>&1; then
+    _apt_install docker-compose || true
+fi
 echo "==> PostgreSQL: $DESCENT_TEST_POSTGRES_URL  Redis: $DESCENT_TEST_REDIS_URL"

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from core.settings import Settings
+from tests.services import require_executable
 
 ROOT = Path(__file__).resolve().parents[2]
 # Variables read only by docker compose itself, or by the client, not by Settings.
@@ -24,20 +25,13 @@ NOT_FOR_COMPOSE = {"DESCENT_BROKER_POLL_INTERVAL"}
 
 
 def _compose_command() -> list[str]:
+    """The `docker compose` v2 plugin when there is one, else Debian's `docker-compose`, which
+    scripts/test-services.sh installs; a machine with neither fails here rather than skipping."""
     if shutil.which("docker") and subprocess.run(
         ["docker", "compose", "version"], capture_output=True
     ).returncode == 0:
         return ["docker", "compose"]
-    if not shutil.which("docker-compose") and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, env=env, timeout=300)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker-compose"],
-            capture_output=True, env=env, timeout=600,
-        )
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
-    pytest.fail("neither `docker compose` nor `docker-compose` is available, and it could not be installed")
+    return [require_executable("docker-compose")]
 
 
 @pytest.fixture(scope="module")
