@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.optim import Optimizer
 
-from optim._base import default_foreach, group_tensors, to_scalar
-from optim._docs import ARG_DOCS
+from optim._base import Optimizer, dense_grad, group_tensors, to_scalar, zeros_like
+from optim._docs import with_arg_docs
 from optim._validate import check_betas, check_ge, check_gt
 
 __all__ = ["AdaBound", "AdaBoundW"]
@@ -34,18 +33,18 @@ _RULE = r"""
     ``state_dict``.  :math:`g_t \to -g_t` when maximizing.
 """
 
-_ARGS = rf"""
+_ARGS = r"""
     Args:
-        {ARG_DOCS["params"]}
+        {params}
         lr (float, optional): Adam learning rate :math:`\alpha` (default: 1e-3).
-        {ARG_DOCS["betas"]} (default: (0.9, 0.999))
+        {betas} (default: (0.9, 0.999))
         final_lr (float, optional): the SGD step size the bounds converge to (default: 0.1).
         gamma (float, optional): convergence speed of the bounds, in (0, 1) (default: 1e-3).
-        {ARG_DOCS["eps"]} (default: 1e-8)
-        {{weight_decay}}
+        {eps} (default: 1e-8)
+        {weight_decay}
         amsbound (bool, optional): use the running maximum of :math:`v_t` (default: False).
-        {ARG_DOCS["maximize"]}
-        {ARG_DOCS["foreach"]}
+        {maximize}
+        {foreach}
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq`` and, with ``amsbound``,
     ``max_exp_avg_sq``.
@@ -58,12 +57,13 @@ _REFERENCE = """
 """
 
 
+@with_arg_docs
 class AdaBound(Optimizer):
     __doc__ = (
         "AdaBound (and AMSBound with ``amsbound=True``).\n"
         + _RULE.format(decay="")
         + "\n    ``weight_decay`` adds :math:`\\lambda \\theta_{t-1}` to :math:`g_t` (L2 penalty).\n"
-        + _ARGS.format(weight_decay=ARG_DOCS["weight_decay"])
+        + _ARGS
         + """
     Example:
         >>> opt = AdaBound(model.parameters(), lr=1e-3, final_lr=0.1)
@@ -110,46 +110,40 @@ class AdaBound(Optimizer):
         group = self.param_groups[-1]
         group.setdefault("base_lr", group["lr"])
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the loss and is optional."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = torch.tensor(0.0)
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                if group["amsbound"] and "max_exp_avg_sq" not in state:
-                    state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                params.append(p)
-                grads.append(p.grad)
-                exp_avgs.append(state["exp_avg"])
-                exp_avg_sqs.append(state["exp_avg_sq"])
-                max_exp_avg_sqs.append(state.get("max_exp_avg_sq"))
-                steps.append(state["step"])
-            foreach = group["foreach"] if group["foreach"] is not None else default_foreach(params)
-            update = _multi_tensor_adabound if foreach else _single_tensor_adabound
-            beta1, beta2 = group["betas"]
-            update(
-                params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps,
-                lr=group["lr"], final_lr=group["final_lr"] * group["lr"] / group["base_lr"],
-                beta1=beta1, beta2=beta2, gamma=group["gamma"], eps=group["eps"],
-                weight_decay=group["weight_decay"], decoupled=self._decoupled,
-                amsbound=group["amsbound"], maximize=group["maximize"],
-            )
-        return loss
+    def _init_group(self, group):
+        params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            grad = dense_grad(p, type(self).__name__)
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = torch.tensor(0.0)
+                state["exp_avg"] = zeros_like(p)
+                state["exp_avg_sq"] = zeros_like(p)
+            if group["amsbound"] and "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = zeros_like(p)
+            params.append(p)
+            grads.append(grad)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            max_exp_avg_sqs.append(state.get("max_exp_avg_sq"))
+            steps.append(state["step"])
+        return params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps
+
+    def _hyperparameters(self, group):
+        beta1, beta2 = group["betas"]
+        return dict(
+            lr=group["lr"], final_lr=group["final_lr"] * group["lr"] / group["base_lr"], beta1=beta1, beta2=beta2,
+            gamma=group["gamma"], eps=group["eps"], weight_decay=group["weight_decay"], decoupled=self._decoupled,
+            amsbound=group["amsbound"], maximize=group["maximize"],
+        )
+
+    def _update_functions(self):
+        return _single_tensor_adabound, _multi_tensor_adabound
 
 
+@with_arg_docs
 class AdaBoundW(AdaBound):
     __doc__ = (
         "AdaBoundW: AdaBound with decoupled weight decay (the authors' ``AdaBoundW``).\n"
@@ -159,8 +153,8 @@ class AdaBoundW(AdaBound):
     ``lr``: each step shrinks the weights by the factor :math:`1 - \\lambda`, so useful values
     are small (1e-4 to 1e-6 for 1e3-1e5 steps).
 """
-        + _ARGS.format(
-            weight_decay="weight_decay (float, optional): decoupled weight decay :math:`\\lambda` (default: 0)."
+        + _ARGS.replace(
+            "{weight_decay}", "weight_decay (float, optional): decoupled weight decay :math:`\\lambda` (default: 0)."
         )
         + """
     Example:

@@ -120,17 +120,8 @@ class Adadelta(Optimizer):
 
 
 def _single_tensor_adadelta(
-    params: list[Tensor],
-    grads: list[Tensor],
-    square_avgs: list[Tensor],
-    acc_deltas: list[Tensor],
-    steps: list[Tensor],
-    *,
-    lr: float,
-    rho: float,
-    eps: float,
-    weight_decay: float,
-    maximize: bool,
+    params, grads, square_avgs, acc_deltas, steps,
+    *, lr, rho, eps, weight_decay, maximize,
 ) -> None:
     """One Adadelta step, tensor by tensor."""
     for param, grad, square_avg, acc_delta, step_t in zip(params, grads, square_avgs, acc_deltas, steps):
@@ -144,17 +135,8 @@ def _single_tensor_adadelta(
 
 
 def _multi_tensor_adadelta(
-    params: list[Tensor],
-    grads: list[Tensor],
-    square_avgs: list[Tensor],
-    acc_deltas: list[Tensor],
-    steps: list[Tensor],
-    *,
-    lr: float,
-    rho: float,
-    eps: float,
-    weight_decay: float,
-    maximize: bool,
+    params, grads, square_avgs, acc_deltas, steps,
+    *, lr, rho, eps, weight_decay, maximize,
 ) -> None:
     """One Adadelta step over ``torch._foreach_*`` kernels, per (device, dtype) group."""
     grouped = group_tensors(params, grads, square_avgs, acc_deltas, steps)

@@ -138,16 +138,8 @@ class Adagrad(Optimizer):
 
 
 def _single_tensor_adagrad(
-    params: list[Tensor],
-    grads: list[Tensor],
-    sums: list[Tensor],
-    steps: list[Tensor],
-    *,
-    lr: float,
-    weight_decay: float,
-    lr_decay: float,
-    eps: float,
-    maximize: bool,
+    params, grads, sums, steps,
+    *, lr, weight_decay, lr_decay, eps, maximize,
 ) -> None:
     """One Adagrad step, tensor by tensor (sparse gradients touch only their rows)."""
     for param, grad, state_sum, step_t in zip(params, grads, sums, steps):
@@ -171,16 +163,8 @@ def _single_tensor_adagrad(
 
 
 def _multi_tensor_adagrad(
-    params: list[Tensor],
-    grads: list[Tensor],
-    sums: list[Tensor],
-    steps: list[Tensor],
-    *,
-    lr: float,
-    weight_decay: float,
-    lr_decay: float,
-    eps: float,
-    maximize: bool,
+    params, grads, sums, steps,
+    *, lr, weight_decay, lr_decay, eps, maximize,
 ) -> None:
     """One Adagrad step over ``torch._foreach_*`` kernels, per (device, dtype) group."""
     for dev_params, dev_grads, dev_sums, dev_steps in group_tensors(params, grads, sums, steps).values():

@@ -176,19 +176,8 @@ def _next_eta_mu(step: float, *, lr: float, lambd: float, alpha: float, t0: floa
 
 
 def _single_tensor_asgd(
-    params: list[Tensor],
-    grads: list[Tensor],
-    axs: list[Tensor],
-    mus: list[Tensor],
-    etas: list[Tensor],
-    steps: list[Tensor],
-    *,
-    lr: float,
-    lambd: float,
-    alpha: float,
-    t0: float,
-    weight_decay: float,
-    maximize: bool,
+    params, grads, axs, mus, etas, steps,
+    *, lr, lambd, alpha, t0, weight_decay, maximize,
 ) -> None:
     """One ASGD step, tensor by tensor."""
     for param, grad, ax, mu, eta, step_t in zip(params, grads, axs, mus, etas, steps):
@@ -208,19 +197,8 @@ def _single_tensor_asgd(
 
 
 def _multi_tensor_asgd(
-    params: list[Tensor],
-    grads: list[Tensor],
-    axs: list[Tensor],
-    mus: list[Tensor],
-    etas: list[Tensor],
-    steps: list[Tensor],
-    *,
-    lr: float,
-    lambd: float,
-    alpha: float,
-    t0: float,
-    weight_decay: float,
-    maximize: bool,
+    params, grads, axs, mus, etas, steps,
+    *, lr, lambd, alpha, t0, weight_decay, maximize,
 ) -> None:
     """One ASGD step over ``torch._foreach_*`` kernels, per (device, dtype) group.
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from optim._base import default_foreach, group_tensors
+from optim._base import default_foreach, group_tensors, run_closure
 from optim._validate import check_ge, check_gt, check_int_ge, check_range
 
 __all__ = ["KFAC", "activation_factor", "gradient_factor"]
@@ -169,10 +169,7 @@ class KFAC(torch.optim.Optimizer):
     # -- step ------------------------------------------------------------------------------------
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = run_closure(closure)
         for group in self.param_groups:
             directions = self._preconditioned_directions(group)
             params = [p for p in group["params"] if p.grad is not None]

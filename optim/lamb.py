@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import torch
-from torch.optim import Optimizer
 
-from optim._base import default_foreach, group_tensors, to_scalar
-from optim._docs import ARG_DOCS
+from optim._base import Optimizer, dense_grad, group_tensors, to_scalar, zeros_like
+from optim._docs import with_arg_docs
 from optim._validate import check_betas, check_ge
 
 __all__ = ["LAMB"]
 
 
+@with_arg_docs
 class LAMB(Optimizer):
-    __doc__ = rf"""LAMB (Layer-wise Adaptive Moments optimizer for Batch training), Algorithm 2 of the paper.
+    r"""LAMB (Layer-wise Adaptive Moments optimizer for Batch training), Algorithm 2 of the paper.
 
     For every parameter tensor (a "layer"):
 
     .. math::
-        m_t &= \beta_1 m_{{t-1}} + (1 - \beta_1) g_t, \qquad
-        v_t = \beta_2 v_{{t-1}} + (1 - \beta_2) g_t^2 \\
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
         \hat m_t &= m_t / (1 - \beta_1^t), \qquad \hat v_t = v_t / (1 - \beta_2^t) \\
-        r_t &= \frac{{\hat m_t}}{{\sqrt{{\hat v_t}} + \epsilon}} + \lambda \theta_{{t-1}} \\
-        \theta_t &= \theta_{{t-1}} - \eta \, \frac{{\phi(\lVert \theta_{{t-1}} \rVert)}}{{\lVert r_t \rVert}} \, r_t
+        r_t &= \frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon} + \lambda \theta_{t-1} \\
+        \theta_t &= \theta_{t-1} - \eta \, \frac{\phi(\lVert \theta_{t-1} \rVert)}{\lVert r_t \rVert} \, r_t
 
     with bias correction always on (as in the paper's Algorithm 2), :math:`\phi` the identity,
     and the trust ratio :math:`\lVert \theta \rVert / \lVert r \rVert` replaced by 1 where either
@@ -31,13 +31,13 @@ class LAMB(Optimizer):
     when maximizing.
 
     Args:
-        {ARG_DOCS["params"]}
+        {params}
         lr (float, optional): learning rate :math:`\eta` (default: 1e-3).
-        {ARG_DOCS["betas"]} (default: (0.9, 0.999))
-        {ARG_DOCS["eps"]} (default: 1e-6)
+        {betas} (default: (0.9, 0.999))
+        {eps} (default: 1e-6)
         weight_decay (float, optional): decoupled weight decay :math:`\lambda` (default: 0).
-        {ARG_DOCS["maximize"]}
-        {ARG_DOCS["foreach"]}
+        {maximize}
+        {foreach}
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``.
 
@@ -72,38 +72,33 @@ class LAMB(Optimizer):
         )
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the loss and is optional."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("LAMB does not support sparse gradients")
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = torch.tensor(0.0)
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                params.append(p)
-                grads.append(p.grad)
-                exp_avgs.append(state["exp_avg"])
-                exp_avg_sqs.append(state["exp_avg_sq"])
-                steps.append(state["step"])
-            foreach = group["foreach"] if group["foreach"] is not None else default_foreach(params)
-            update = _multi_tensor_lamb if foreach else _single_tensor_lamb
-            beta1, beta2 = group["betas"]
-            update(
-                params, grads, exp_avgs, exp_avg_sqs, steps, lr=group["lr"], beta1=beta1, beta2=beta2,
-                eps=group["eps"], weight_decay=group["weight_decay"], maximize=group["maximize"],
-            )
-        return loss
+    def _init_group(self, group):
+        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            grad = dense_grad(p, "LAMB")
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = torch.tensor(0.0)
+                state["exp_avg"] = zeros_like(p)
+                state["exp_avg_sq"] = zeros_like(p)
+            params.append(p)
+            grads.append(grad)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            steps.append(state["step"])
+        return params, grads, exp_avgs, exp_avg_sqs, steps
+
+    def _hyperparameters(self, group):
+        beta1, beta2 = group["betas"]
+        return dict(
+            lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+        )
+
+    def _update_functions(self):
+        return _single_tensor_lamb, _multi_tensor_lamb
 
 
 def _trust_ratio(weight_norm: torch.Tensor, update_norm: torch.Tensor) -> torch.Tensor:

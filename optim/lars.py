@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import torch
-from torch.optim import Optimizer
 
-from optim._base import default_foreach, group_tensors
-from optim._docs import ARG_DOCS
+from optim._base import Optimizer, dense_grad, group_tensors, zeros_like
+from optim._docs import with_arg_docs
 from optim._validate import check_ge, check_gt, check_range
 
 __all__ = ["LARS"]
 
 
+@with_arg_docs
 class LARS(Optimizer):
-    __doc__ = rf"""LARS (Layer-wise Adaptive Rate Scaling), Algorithm 1 of the paper.
+    r"""LARS (Layer-wise Adaptive Rate Scaling), Algorithm 1 of the paper.
 
     For every parameter tensor (a "layer") :math:`w`:
 
     .. math::
-        \lambda &= \eta \, \frac{{\lVert w_t \rVert}}{{\lVert g_t \rVert + \beta \lVert w_t \rVert + \epsilon}} \\
-        v_{{t+1}} &= m \, v_t + \gamma_t \, \lambda \, (g_t + \beta w_t) \\
-        w_{{t+1}} &= w_t - v_{{t+1}}
+        \lambda &= \eta \, \frac{\lVert w_t \rVert}{\lVert g_t \rVert + \beta \lVert w_t \rVert + \epsilon} \\
+        v_{t+1} &= m \, v_t + \gamma_t \, \lambda \, (g_t + \beta w_t) \\
+        w_{t+1} &= w_t - v_{t+1}
 
     with :math:`v_0 = 0`: the momentum accumulates the already scaled step, so a learning-rate
     change affects only new contributions.  :math:`\gamma_t` is ``lr``; the paper's polynomial
@@ -38,7 +38,7 @@ class LARS(Optimizer):
     not an SGD learning rate.
 
     Args:
-        {ARG_DOCS["params"]}
+        {params}
         lr (float, optional): global learning rate :math:`\gamma` (default: 1.0).
         momentum (float, optional): momentum :math:`m` in [0, 1) (default: 0.9).
         weight_decay (float, optional): weight decay :math:`\beta`, added to the gradient and to
@@ -47,8 +47,8 @@ class LARS(Optimizer):
         eps (float, optional): added to the denominator of :math:`\lambda` (default: 1e-8).
         exclude_1d (bool, optional): no layer-wise adaptation for tensors with ``ndim <= 1``
             (default: False).
-        {ARG_DOCS["maximize"]}
-        {ARG_DOCS["foreach"]}
+        {maximize}
+        {foreach}
 
     State per parameter: ``momentum_buffer`` (:math:`v`), when ``momentum`` is not 0.
 
@@ -87,34 +87,28 @@ class LARS(Optimizer):
         )
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the loss and is optional."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads, buffers = [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("LARS does not support sparse gradients")
-                state = self.state[p]
-                if group["momentum"] != 0 and "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                params.append(p)
-                grads.append(p.grad)
-                buffers.append(state.get("momentum_buffer"))
-            foreach = group["foreach"] if group["foreach"] is not None else default_foreach(params)
-            update = _multi_tensor_lars if foreach else _single_tensor_lars
-            update(
-                params, grads, buffers, lr=group["lr"], momentum=group["momentum"],
-                weight_decay=group["weight_decay"], trust_coefficient=group["trust_coefficient"],
-                eps=group["eps"], exclude_1d=group["exclude_1d"], maximize=group["maximize"],
-            )
-        return loss
+    def _init_group(self, group):
+        params, grads, buffers = [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            grads.append(dense_grad(p, "LARS"))
+            state = self.state[p]
+            if group["momentum"] != 0 and "momentum_buffer" not in state:
+                state["momentum_buffer"] = zeros_like(p)
+            params.append(p)
+            buffers.append(state.get("momentum_buffer"))
+        return params, grads, buffers
+
+    def _hyperparameters(self, group):
+        return dict(
+            lr=group["lr"], momentum=group["momentum"], weight_decay=group["weight_decay"],
+            trust_coefficient=group["trust_coefficient"], eps=group["eps"], exclude_1d=group["exclude_1d"],
+            maximize=group["maximize"],
+        )
+
+    def _update_functions(self):
+        return _single_tensor_lars, _multi_tensor_lars
 
 
 def _local_lr(weight_norm, grad_norm, *, weight_decay, trust_coefficient, eps):

@@ -3,35 +3,35 @@
 from __future__ import annotations
 
 import torch
-from torch.optim import Optimizer
 
-from optim._base import default_foreach, group_tensors
-from optim._docs import ARG_DOCS
+from optim._base import Optimizer, dense_grad, group_tensors, zeros_like
+from optim._docs import with_arg_docs
 from optim._validate import check_betas, check_ge
 
 __all__ = ["Lion"]
 
 
+@with_arg_docs
 class Lion(Optimizer):
-    __doc__ = rf"""Lion (EvoLved Sign Momentum), Algorithm 2 of the paper.
+    r"""Lion (EvoLved Sign Momentum), Algorithm 2 of the paper.
 
     .. math::
-        c_t &= \beta_1 m_{{t-1}} + (1 - \beta_1) g_t \\
-        \theta_t &= \theta_{{t-1}} - \eta_t \left(\operatorname{{sign}}(c_t) + \lambda \theta_{{t-1}}\right) \\
-        m_t &= \beta_2 m_{{t-1}} + (1 - \beta_2) g_t
+        c_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
+        \theta_t &= \theta_{t-1} - \eta_t \left(\operatorname{sign}(c_t) + \lambda \theta_{t-1}\right) \\
+        m_t &= \beta_2 m_{t-1} + (1 - \beta_2) g_t
 
     with :math:`m_0 = 0` and :math:`g_t \to -g_t` when maximizing.  Every coordinate moves by
     exactly ``lr`` (or 0), so the paper advises an ``lr`` 3-10x smaller and a ``weight_decay``
     3-10x larger than for AdamW; the decay is decoupled and scaled by ``lr``.
 
     Args:
-        {ARG_DOCS["params"]}
+        {params}
         lr (float, optional): learning rate :math:`\eta` (default: 1e-4).
         betas (Tuple[float, float], optional): :math:`\beta_1` interpolates the update direction,
             :math:`\beta_2` tracks the momentum (default: (0.9, 0.99)).
         weight_decay (float, optional): decoupled weight decay :math:`\lambda` (default: 0).
-        {ARG_DOCS["maximize"]}
-        {ARG_DOCS["foreach"]}
+        {maximize}
+        {foreach}
 
     State per parameter: ``exp_avg`` (:math:`m`).
 
@@ -62,34 +62,27 @@ class Lion(Optimizer):
         defaults = dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay, maximize=maximize, foreach=foreach)
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        """Perform one optimization step; ``closure`` re-evaluates the loss and is optional."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            params, grads, exp_avgs = [], [], []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError("Lion does not support sparse gradients")
-                state = self.state[p]
-                if "exp_avg" not in state:
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                params.append(p)
-                grads.append(p.grad)
-                exp_avgs.append(state["exp_avg"])
-            foreach = group["foreach"] if group["foreach"] is not None else default_foreach(params)
-            update = _multi_tensor_lion if foreach else _single_tensor_lion
-            beta1, beta2 = group["betas"]
-            update(
-                params, grads, exp_avgs, lr=group["lr"], beta1=beta1, beta2=beta2,
-                weight_decay=group["weight_decay"], maximize=group["maximize"],
-            )
-        return loss
+    def _init_group(self, group):
+        params, grads, exp_avgs = [], [], []
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            grads.append(dense_grad(p, "Lion"))
+            state = self.state[p]
+            if "exp_avg" not in state:
+                state["exp_avg"] = zeros_like(p)
+            params.append(p)
+            exp_avgs.append(state["exp_avg"])
+        return params, grads, exp_avgs
+
+    def _hyperparameters(self, group):
+        beta1, beta2 = group["betas"]
+        return dict(
+            lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], maximize=group["maximize"]
+        )
+
+    def _update_functions(self):
+        return _single_tensor_lion, _multi_tensor_lion
 
 
 def _single_tensor_lion(params, grads, exp_avgs, *, lr, beta1, beta2, weight_decay, maximize):

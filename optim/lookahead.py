@@ -7,7 +7,7 @@ import torch
 from torch.optim import Optimizer
 
 from optim._base import default_foreach, group_tensors
-from optim._docs import ARG_DOCS
+from optim._docs import with_arg_docs
 from optim._validate import check_range
 
 __all__ = ["Lookahead"]
@@ -15,17 +15,18 @@ __all__ = ["Lookahead"]
 _COUNTER = "lookahead"  # key of the non-parameter state entry holding the step counter
 
 
+@with_arg_docs
 class Lookahead(Optimizer):
-    __doc__ = rf"""Lookahead around any ``torch.optim.Optimizer``, Algorithm 1 of the paper.
+    r"""Lookahead around any ``torch.optim.Optimizer``, Algorithm 1 of the paper.
 
     The wrapped (inner) optimizer :math:`A` moves the fast weights :math:`\theta`; every ``k``
     steps the slow weights :math:`\phi` move part of the way towards them and the fast weights
     restart from there:
 
     .. math::
-        \theta_{{t,0}} &= \phi_{{t-1}} \\
-        \theta_{{t,i}} &= \theta_{{t,i-1}} + A(L, \theta_{{t,i-1}}), \quad i = 1, \dots, k \\
-        \phi_t &= \phi_{{t-1}} + \alpha (\theta_{{t,k}} - \phi_{{t-1}})
+        \theta_{t,0} &= \phi_{t-1} \\
+        \theta_{t,i} &= \theta_{t,i-1} + A(L, \theta_{t,i-1}), \quad i = 1, \dots, k \\
+        \phi_t &= \phi_{t-1} + \alpha (\theta_{t,k} - \phi_{t-1})
 
     :math:`\phi_0` is the parameters' value at the first ``step()``.
 
@@ -39,7 +40,7 @@ class Lookahead(Optimizer):
         base_optimizer (torch.optim.Optimizer): the inner optimizer :math:`A`, already built.
         k (int, optional): synchronisation period, fast steps per slow step (default: 5).
         alpha (float, optional): slow step size :math:`\alpha` in [0, 1] (default: 0.5).
-        {ARG_DOCS["foreach"]}
+        {foreach}
 
     Example:
         >>> inner = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)

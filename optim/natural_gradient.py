@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from optim._base import run_closure
 from optim._validate import check_ge, check_gt, check_int_ge
 
 __all__ = ["NaturalGradient"]
@@ -135,10 +136,7 @@ class NaturalGradient(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = run_closure(closure)
         group = self.param_groups[0]
         params = self._params
         if all(p.grad is None for p in params):

@@ -6,7 +6,7 @@ import torch
 from torch.optim import Optimizer
 
 from optim._base import default_foreach, group_tensors
-from optim._docs import ARG_DOCS
+from optim._docs import with_arg_docs
 from optim._validate import check_ge, check_gt
 
 __all__ = ["RandomSearch"]
@@ -14,8 +14,9 @@ __all__ = ["RandomSearch"]
 _SEARCH = "search"  # key of the non-parameter state entry: generator state and step counter
 
 
+@with_arg_docs
 class RandomSearch(Optimizer):
-    __doc__ = rf"""Greedy random search (a (1+n) evolution strategy with a fixed step scale).
+    r"""Greedy random search (a (1+n) evolution strategy with a fixed step scale).
 
     Each ``step(closure)`` evaluates the loss at the current point, then at ``n_samples``
     candidates
@@ -25,7 +26,7 @@ class RandomSearch(Optimizer):
 
     per param group (:math:`\eta` = ``lr``, :math:`\delta` = ``decay``, :math:`t` the number of
     steps taken), and moves to the best candidate only if its loss is strictly lower:
-    :math:`\theta_{{t+1}} = \arg\min(L(\theta_t), L(\theta'_1), \dots)`, ties and NaN losses
+    :math:`\theta_{t+1} = \arg\min(L(\theta_t), L(\theta'_1), \dots)`, ties and NaN losses
     keeping :math:`\theta_t`.  ``lr`` is the step scale an lr scheduler acts on; ``sigma`` is the
     perturbation's standard deviation relative to it, ``decay`` its own geometric decay per step.
 
@@ -40,7 +41,7 @@ class RandomSearch(Optimizer):
     parameter's device, so a run is the same on every device.
 
     Args:
-        {ARG_DOCS["params"]}
+        {params}
         lr (float, optional): step scale :math:`\eta` (default: 1.0).
         sigma (float, optional): standard deviation of the perturbation, relative to ``lr``
             (default: 0.1).
@@ -49,8 +50,8 @@ class RandomSearch(Optimizer):
             scale (default: 1.0, no decay).
         seed (int, optional): seed of the noise generator; ``None`` draws one from torch's
             global generator, so ``torch.manual_seed`` makes a run reproducible (default: None).
-        {ARG_DOCS["maximize"]} A candidate is then kept if its value is strictly higher.
-        {ARG_DOCS["foreach"]}
+        {maximize} A candidate is then kept if its value is strictly higher.
+        {foreach}
 
     Example:
         >>> opt = RandomSearch(model.parameters(), lr=1.0, sigma=0.05, n_samples=4, seed=0)

@@ -142,20 +142,8 @@ class RMSprop(Optimizer):
 
 
 def _single_tensor_rmsprop(
-    params: list[Tensor],
-    grads: list[Tensor],
-    square_avgs: list[Tensor],
-    grad_avgs: list[Tensor],
-    momentum_buffers: list[Tensor],
-    steps: list[Tensor],
-    *,
-    lr: float,
-    alpha: float,
-    eps: float,
-    weight_decay: float,
-    momentum: float,
-    centered: bool,
-    maximize: bool,
+    params, grads, square_avgs, grad_avgs, momentum_buffers, steps,
+    *, lr, alpha, eps, weight_decay, momentum, centered, maximize,
 ) -> None:
     """One RMSprop step, tensor by tensor."""
     for i, param in enumerate(params):
@@ -178,20 +166,8 @@ def _single_tensor_rmsprop(
 
 
 def _multi_tensor_rmsprop(
-    params: list[Tensor],
-    grads: list[Tensor],
-    square_avgs: list[Tensor],
-    grad_avgs: list[Tensor],
-    momentum_buffers: list[Tensor],
-    steps: list[Tensor],
-    *,
-    lr: float,
-    alpha: float,
-    eps: float,
-    weight_decay: float,
-    momentum: float,
-    centered: bool,
-    maximize: bool,
+    params, grads, square_avgs, grad_avgs, momentum_buffers, steps,
+    *, lr, alpha, eps, weight_decay, momentum, centered, maximize,
 ) -> None:
     """One RMSprop step over ``torch._foreach_*`` kernels, per (device, dtype) group."""
     count = len(params)

@@ -134,17 +134,8 @@ def _sign_to_factor_(sign: Tensor, etaminus: float, etaplus: float) -> Tensor:
 
 
 def _single_tensor_rprop(
-    params: list[Tensor],
-    grads: list[Tensor],
-    prevs: list[Tensor],
-    step_sizes: list[Tensor],
-    steps: list[Tensor],
-    *,
-    etaminus: float,
-    etaplus: float,
-    step_size_min: float,
-    step_size_max: float,
-    maximize: bool,
+    params, grads, prevs, step_sizes, steps,
+    *, etaminus, etaplus, step_size_min, step_size_max, maximize,
 ) -> None:
     """One Rprop step, tensor by tensor."""
     for param, grad, prev, step_size, step_t in zip(params, grads, prevs, step_sizes, steps):
@@ -159,17 +150,8 @@ def _single_tensor_rprop(
 
 
 def _multi_tensor_rprop(
-    params: list[Tensor],
-    grads: list[Tensor],
-    prevs: list[Tensor],
-    step_sizes: list[Tensor],
-    steps: list[Tensor],
-    *,
-    etaminus: float,
-    etaplus: float,
-    step_size_min: float,
-    step_size_max: float,
-    maximize: bool,
+    params, grads, prevs, step_sizes, steps,
+    *, etaminus, etaplus, step_size_min, step_size_max, maximize,
 ) -> None:
     """One Rprop step over ``torch._foreach_*`` kernels, per (device, dtype) group.
 

@@ -129,16 +129,8 @@ class SGD(Optimizer):
 
 
 def _single_tensor_sgd(
-    params: list[Tensor],
-    grads: list[Tensor],
-    momentum_buffers: list[Tensor | None],
-    *,
-    lr: float,
-    weight_decay: float,
-    momentum: float,
-    dampening: float,
-    nesterov: bool,
-    maximize: bool,
+    params, grads, momentum_buffers,
+    *, lr, weight_decay, momentum, dampening, nesterov, maximize,
 ) -> None:
     """One SGD step, tensor by tensor; fills ``None`` entries of ``momentum_buffers`` in place."""
     for i, param in enumerate(params):
@@ -154,16 +146,8 @@ def _single_tensor_sgd(
 
 
 def _multi_tensor_sgd(
-    params: list[Tensor],
-    grads: list[Tensor],
-    momentum_buffers: list[Tensor | None],
-    *,
-    lr: float,
-    weight_decay: float,
-    momentum: float,
-    dampening: float,
-    nesterov: bool,
-    maximize: bool,
+    params, grads, momentum_buffers,
+    *, lr, weight_decay, momentum, dampening, nesterov, maximize,
 ) -> None:
     """One SGD step over ``torch._foreach_*`` kernels, per (device, dtype) group.
 

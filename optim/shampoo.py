@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from optim._base import run_closure
 from optim._validate import check_betas, check_ge, check_gt, check_int_ge
 
 __all__ = ["Shampoo"]
@@ -97,10 +98,7 @@ class Shampoo(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = run_closure(closure)
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             states = [self._init_state(p, group) for p in params]
