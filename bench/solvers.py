@@ -1,6 +1,7 @@
-"""Cost of one training step of every catalogued solver on the same small model, relative to Adam.
+"""``descent bench solvers``: cost of one training step of every catalogued solver on the same
+small model, relative to Adam.
 
-``optim.bench`` times the update alone on millions of parameters; the second-order solvers
+``descent bench optim`` times the update alone on millions of parameters; the second-order solvers
 cannot be timed that way (they need a closure or the model's forward pass, and are meant for
 small models).  Here every solver trains the same MLP (tanh hidden layer, softmax output) on the
 same fixed batch of Gaussian-blob data, and a step is what the training engine does for that
@@ -18,14 +19,21 @@ steps`` (Newton's dense Hessian) is timed over fewer steps, at least one; ``step
 says how many.  ``evals/step`` counts forward/backward passes: one for the ordinary solvers,
 more for line searches and Levenberg–Marquardt checks.
 
+Several ``hidden`` sizes give one table each: ``--hidden 16,128`` times the 64-16-10 MLP that
+fits Newton's and BFGS's ``max_params`` and the 64-128-10 one that does not (they are listed as
+not timed there).
+
     >>> result = run_solver_benchmark(hidden=24, batch=512, steps=10)
-    >>> print(format_solver_table(result))
+    >>> print(render(table(result)))
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass, field
+
+from bench.table import Table, ratio
 
 REFERENCE = "adam"
 
@@ -171,21 +179,49 @@ def run_solver_benchmark(
 COLUMNS = ("solver", "family", "steps", "ms/step", "vs adam", "evals/step", "loss after")
 
 
-def _cells(row: SolverRow) -> tuple[str, ...]:
-    return (row.solver, row.family, str(row.steps), f"{row.ms:.3f}", f"{row.vs_adam:.2f}x",
-            f"{row.evals_per_step:.2f}", f"{row.final_loss:.4f}")
-
-
-def format_solver_table(result: SolverBenchResult, markdown: bool = False) -> str:
-    """The rows as an aligned text table (or Markdown), under a line describing the run."""
+def table(result: SolverBenchResult) -> Table:
+    """The rows under a line describing the run; solvers not timed are noted with the reason."""
     head = (
         f"MLP with {result.n_params:,} parameters, batch {result.batch}, {result.threads} threads, "
         f"best of {result.rounds} rounds of the first {result.steps} steps from the same start, "
         f"torch {result.torch_version}; 'loss after' is the batch loss at the round's last step"
     )
-    from optim.bench import render_table
+    out = Table(head, COLUMNS, notes=[f"not timed: {name} ({why})" for name, why in sorted(result.skipped.items())])
+    for r in result.rows:
+        out.add(r.solver, r.family, r.steps, f"{r.ms:.3f}", ratio(r.vs_adam), f"{r.evals_per_step:.2f}",
+                f"{r.final_loss:.4f}")
+    return out
 
-    return render_table(head, COLUMNS, [_cells(r) for r in result.rows], result.skipped, markdown)
+
+# -- descent bench solvers --------------------------------------------------------------------
+
+TITLE = "Every solver on one model: cost of a training step relative to Adam"
+HELP = "one training step of every solver on one small MLP, relative to Adam"
+QUICK = {"hidden": [4], "batch": 20, "steps": 1, "rounds": 1, "only": ["sgd", "lbfgs"]}
 
 
-__all__ = ["SolverBenchResult", "SolverRow", "format_solver_table", "make_problem", "run_solver_benchmark"]
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hidden", type=_ints, default=[24],
+                   help="hidden units of the MLP, or several comma-separated: one table each (default 24: 1,810 "
+                        "parameters)")
+    p.add_argument("--batch", type=int, default=512, help="samples in the fixed batch (default 512)")
+    p.add_argument("--steps", type=int, default=10, help="steps timed per round, from the start (default 10)")
+    p.add_argument("--rounds", type=int, default=3, help="timed blocks; the best is kept (default 3)")
+    p.add_argument("--only", type=lambda t: [n.strip().lower() for n in t.split(",") if n.strip()], default=None,
+                   help="comma-separated solver names, e.g. lbfgs,kfac")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+
+
+def measure(args: argparse.Namespace) -> list[Table]:
+    return [
+        table(run_solver_benchmark(only=args.only, hidden=hidden, batch=args.batch, steps=args.steps,
+                                   rounds=args.rounds, threads=args.threads))
+        for hidden in args.hidden
+    ]
+
+
+__all__ = ["SolverBenchResult", "SolverRow", "make_problem", "run_solver_benchmark", "table"]

@@ -1,12 +1,13 @@
-"""The optimizer benchmark on a tiny size: the table's structure, and ratios and bandwidths that
-are computed from the times it measured."""
+"""``descent bench optim`` on a tiny size: every implementation is timed, the ratios and
+bandwidths are computed from the times it measured, and its table reads back as those numbers."""
 
 from __future__ import annotations
 
 import pytest
 
+from bench.optim_step import TORCH_COUNTERPARTS, VARIANTS, bytes_per_step, make_params, run_benchmark, table
+from bench.table import parse_markdown, render
 from optim import catalog
-from optim.bench import TORCH_COUNTERPARTS, bytes_per_step, format_table, make_params, run_benchmark
 
 ONLY = ["sgd", "adam", "lion"]  # torch-named with fused, torch-named, and one torch lacks
 
@@ -54,19 +55,31 @@ def test_bandwidth_counts_the_bytes_the_update_moves(result):
     assert result.copy_gbps > 0
 
 
-def test_table_text_and_markdown(result):
-    text = format_table(result)
-    lines = text.splitlines()
-    assert "10,000 float32 params in 7 tensors, best of 2 medians of 2 steps" in lines[0]
-    assert "copy_ bandwidth" in lines[0]
-    assert lines[2].split()[:2] == ["optimizer", "implementation"]
-    assert len([ln for ln in lines[3:] if ln and not ln.startswith("not timed")]) == len(result.rows)
-    md = format_table(result, markdown=True).splitlines()
-    assert md[2] == "| optimizer | implementation | ms/step | vs torch fastest | vs torch foreach | GB/s | compared with |"
-    row = next(r for r in result.rows if r.implementation == "ours foreach" and r.optimizer == "adam")
-    cells = [c.strip() for c in md[4 + result.rows.index(row)].strip("|").split("|")]
-    assert cells[:3] == ["adam", "ours foreach", f"{row.ms:.3f}"]
-    assert cells[3] == f"{row.vs_torch_fastest:.2f}x"
+def test_the_table_reads_back_as_the_measured_numbers(result):
+    text = render(table(result), markdown=True)
+    assert "10,000 float32 params in 7 tensors, best of 2 medians of 2 steps" in text.splitlines()[0]
+    (rows,) = parse_markdown(text)
+    assert len(rows) == len(result.rows)
+    for cells, row in zip(rows, result.rows):
+        assert (cells["optimizer"], cells["implementation"]) == (row.optimizer, row.implementation)
+        assert float(cells["ms/step"]) == pytest.approx(row.ms, abs=5e-4)
+        assert float(cells["vs torch fastest"].rstrip("x")) == pytest.approx(row.vs_torch_fastest, abs=5e-3)
+        assert float(cells["vs torch foreach"].rstrip("x")) == pytest.approx(row.vs_torch_foreach, abs=5e-3)
+        assert float(cells["GB/s"]) == pytest.approx(row.gbps, abs=0.05)
+        assert cells["compared with"] == f"torch {row.reference}"
+
+
+def test_variants_are_timed_against_torch_with_the_same_settings():
+    r = run_benchmark(device="cpu", n_params=2_000, n_tensors=2, repeats=1, only=["sgd-nesterov-wd"], threads=1)
+    assert {row.optimizer for row in r.rows} == {"sgd-nesterov-wd"}
+    impls = [row.implementation for row in r.rows]
+    assert impls[:2] == ["ours loop", "ours foreach"] and "torch foreach" in impls
+    state = {row.implementation: row.bytes_per_step for row in r.rows}
+    assert state["ours foreach"] == state["torch foreach"] == 4 * 2_000 * 5  # a momentum buffer each
+    with_variants = run_benchmark(device="cpu", n_params=200, n_tensors=2, repeats=1, only=["rmsprop"],
+                                  variants=True)
+    assert {row.optimizer for row in with_variants.rows} == {"rmsprop", "rmsprop-momentum-centered"}
+    assert set(VARIANTS) >= {"sgd-nesterov-wd", "rmsprop-momentum-centered"}
 
 
 def test_closure_and_model_solvers_are_listed_as_not_timed():

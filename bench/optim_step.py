@@ -1,4 +1,4 @@
-"""Time one ``step()`` of each Descent optimizer against torch.optim's implementations.
+"""``descent bench optim``: one ``step()`` of each Descent optimizer against torch.optim's.
 
 For every solver that steps without a closure or a model, on ``n_params`` float32 parameters
 split into ``n_tensors`` tensors with fixed random gradients: our per-tensor loop
@@ -6,7 +6,9 @@ split into ``n_tensors`` tensors with fixed random gradients: our per-tensor loo
 torch's for-loop, foreach and fused implementations (fused where torch supports it on the
 device).  Each is the median of ``repeats`` steps after a warm-up, with the device synchronized
 around every step.  Solvers torch lacks are compared with torch's Adam (foreach and fastest) as a
-reference point.
+reference point.  ``variants=True`` adds the non-default settings of the classic optimizers
+(Nesterov with weight decay, centered RMSprop with momentum), each against torch with the same
+settings.
 
 Achieved bandwidth is the bytes the algorithm must move per step, reading the parameter, its
 gradient and every parameter-sized state tensor and writing the parameter and the state back,
@@ -14,14 +16,17 @@ divided by the time; the same run measures ``copy_`` between two buffers of ``n_
 as the device's practical ceiling.
 
     >>> result = run_benchmark(device="cpu", n_params=10_000_000, n_tensors=50, repeats=20)
-    >>> print(format_table(result))
+    >>> print(render(table(result)))
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from dataclasses import dataclass, field
+
+from bench.table import Table, ratio
 
 # our catalog name -> torch.optim class name, where torch implements the same algorithm
 TORCH_COUNTERPARTS = {
@@ -31,6 +36,11 @@ TORCH_COUNTERPARTS = {
 }
 # benchmarked settings where the defaults are not the common case (SGD is timed with momentum)
 SETTINGS = {"sgd": {"lr": 0.01, "momentum": 0.9}}
+# non-default settings of the classic optimizers, timed with ``variants``: label -> (solver, settings)
+VARIANTS = {
+    "sgd-nesterov-wd": ("sgd", {"lr": 1e-3, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-4}),
+    "rmsprop-momentum-centered": ("rmsprop", {"lr": 1e-3, "momentum": 0.9, "centered": True}),
+}
 REFERENCE = "adam"  # torch optimizer the solvers without a counterpart are compared with
 WARMUP_STEPS = 3
 
@@ -139,19 +149,16 @@ def bytes_per_step(opt, params) -> int:
     return total
 
 
-def _ours(name: str, params, foreach):
+def _ours(name: str, params, foreach, hparams: dict):
     from optim.factory import build_optimizer
 
-    return build_optimizer(params, name, SETTINGS.get(name, {}), foreach=foreach)
+    return build_optimizer(params, name, hparams, foreach=foreach)
 
 
-def _torch(name: str, params, impl: str):
+def _torch(name: str, params, impl: str, hparams: dict):
     import torch
 
     cls = getattr(torch.optim, TORCH_COUNTERPARTS[name])
-    hparams = dict(SETTINGS.get(name, {}))
-    if name == "sgd":
-        hparams.setdefault("lr", 0.01)
     flags = {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[impl]
     return cls(params, **hparams, **flags)
 
@@ -198,61 +205,71 @@ def benchable(names=None) -> tuple[list[str], dict[str, str]]:
 
 def run_benchmark(
     device: str = "cpu", n_params: int = 10_000_000, n_tensors: int = 50, repeats: int = 20,
-    only: list[str] | None = None, threads: int | None = None, best_of: int = 1,
+    only: list[str] | None = None, threads: int | None = None, best_of: int = 1, variants: bool = False,
 ) -> BenchResult:
-    """Time every benchable solver (or ``only`` those).  Each row is the median of ``repeats``
-    steps, the best such median of ``best_of`` rounds; ``threads`` sets torch's intra-op CPU
-    threads for the run (on a machine shared with other jobs one thread gives steadier numbers)."""
+    """Time every benchable solver (or ``only`` those; a name in ``VARIANTS`` is allowed).  Each
+    row is the median of ``repeats`` steps, the best such median of ``best_of`` rounds;
+    ``threads`` sets torch's intra-op CPU threads for the run (on a machine shared with other jobs
+    one thread gives steadier numbers); ``variants`` adds ``VARIANTS`` of the solvers timed."""
     import torch
 
     if threads is not None and threads < 1:
         raise ValueError(f"threads: must be >= 1, got {threads}")
     if best_of < 1 or repeats < 1:
         raise ValueError(f"repeats, best_of: must be >= 1, got {repeats} and {best_of}")
+    cases, skipped = _cases(only, variants)
     previous = torch.get_num_threads()
     try:
         if threads is not None:
             torch.set_num_threads(threads)
-        return _run(torch.device(device), n_params, n_tensors, repeats, only, best_of)
+        dev = torch.device(device)
+        result = BenchResult(
+            device=str(dev), n_params=n_params, n_tensors=n_tensors, repeats=repeats,
+            copy_gbps=copy_bandwidth(n_params, dev, repeats), torch_version=torch.__version__, skipped=skipped,
+            threads=torch.get_num_threads() if dev.type == "cpu" else None, best_of=best_of,
+        )
+        for label, name, hparams in cases:
+            result.rows += _time_case(label, name, hparams, dev, n_params, n_tensors, repeats, best_of)
+        return result
     finally:
         torch.set_num_threads(previous)
 
 
-def _run(dev, n_params: int, n_tensors: int, repeats: int, only: list[str] | None, best_of: int) -> BenchResult:
-    import torch
-
+def _cases(only: list[str] | None, variants: bool) -> tuple[list[tuple[str, str, dict]], dict[str, str]]:
+    """(row label, solver, settings) to time, and the solvers left out with the reason."""
     from optim import catalog
 
-    if only:
-        unknown = [n for n in only if n not in catalog.SOLVERS]
-        if unknown:
-            raise ValueError(f"only: unknown solvers {unknown}; known: {sorted(catalog.SOLVERS)}")
-    names, skipped = benchable(only)
-    result = BenchResult(
-        device=str(dev), n_params=n_params, n_tensors=n_tensors, repeats=repeats,
-        copy_gbps=copy_bandwidth(n_params, dev, repeats), torch_version=torch.__version__, skipped=skipped,
-        threads=torch.get_num_threads() if dev.type == "cpu" else None, best_of=best_of,
-    )
-    for name in names:
-        reference = name if name in TORCH_COUNTERPARTS else REFERENCE
-        builders = {}
-        for foreach, label in ((False, "ours loop"), (True, "ours foreach")) if _accepts_foreach(name) else (
-            (None, "ours"),
-        ):
-            builders[label] = lambda p, f=foreach, n=name: _ours(n, p, f)
-        for impl in ("for-loop", "foreach", "fused"):
-            builders[f"torch {impl}"] = lambda p, i=impl, n=reference: _torch(n, p, i)
-        measured = _measure(builders, n_params, n_tensors, dev, repeats, best_of)
-        theirs = {label: ms for label, (ms, _) in measured.items() if label.startswith("torch")}
-        fastest = min(theirs.values(), default=None)
-        foreach_ms = theirs.get("torch foreach")
-        for label, (ms, nbytes) in measured.items():
-            if label.startswith("torch") and reference != name:
-                continue  # the reference's own rows are printed under its name
-            result.rows.append(
-                Row(name, label, ms, nbytes, reference=reference, torch_fastest_ms=fastest, torch_foreach_ms=foreach_ms)
-            )
-    return result
+    unknown = [n for n in only or () if n not in catalog.SOLVERS and n not in VARIANTS]
+    if unknown:
+        raise ValueError(f"only: unknown solvers {unknown}; known: {sorted(catalog.SOLVERS)} and {sorted(VARIANTS)}")
+    names, skipped = benchable(None if only is None else [n for n in only if n not in VARIANTS])
+    cases = [(name, name, SETTINGS.get(name, {})) for name in names]
+    for label, (name, hparams) in VARIANTS.items():
+        if (only and label in only) or (variants and (only is None or name in names)):
+            cases.append((label, name, hparams))
+    return cases, skipped
+
+
+def _time_case(label: str, name: str, hparams: dict, dev, n_params, n_tensors, repeats, best_of) -> list[Row]:
+    """Rows of one solver with one setting: ours, and torch's with the same settings (or torch's
+    Adam with its defaults where torch lacks the algorithm)."""
+    same = name in TORCH_COUNTERPARTS
+    reference, theirs_hparams = (name, hparams) if same else (REFERENCE, {})
+    builders = {}
+    flags = ((False, "ours loop"), (True, "ours foreach")) if _accepts_foreach(name) else ((None, "ours"),)
+    for foreach, impl in flags:
+        builders[impl] = lambda p, f=foreach: _ours(name, p, f, hparams)
+    for impl in ("for-loop", "foreach", "fused"):
+        builders[f"torch {impl}"] = lambda p, i=impl: _torch(reference, p, i, theirs_hparams)
+    measured = _measure(builders, n_params, n_tensors, dev, repeats, best_of)
+    theirs = {impl: ms for impl, (ms, _) in measured.items() if impl.startswith("torch")}
+    fastest = min(theirs.values(), default=None)
+    return [
+        Row(label, impl, ms, nbytes, reference=label if same else reference, torch_fastest_ms=fastest,
+            torch_foreach_ms=theirs.get("torch foreach"))
+        for impl, (ms, nbytes) in measured.items()
+        if same or not impl.startswith("torch")  # the reference's own rows are printed under its name
+    ]
 
 
 def _accepts_foreach(name: str) -> bool:
@@ -266,40 +283,56 @@ def _accepts_foreach(name: str) -> bool:
 COLUMNS = ("optimizer", "implementation", "ms/step", "vs torch fastest", "vs torch foreach", "GB/s", "compared with")
 
 
-def _cells(row: Row) -> tuple[str, ...]:
-    def ratio(x):
-        return "-" if x is None else f"{x:.2f}x"
-
-    return (
-        row.optimizer, row.implementation, f"{row.ms:.3f}", ratio(row.vs_torch_fastest), ratio(row.vs_torch_foreach),
-        f"{row.gbps:.1f}", f"torch {row.reference}",
-    )
-
-
-def format_table(result: BenchResult, markdown: bool = False) -> str:
-    """The rows as an aligned text table (or a Markdown table), under a line describing the run."""
+def table(result: BenchResult) -> Table:
+    """The rows under a line describing the run; solvers not timed are noted with the reason."""
     threads = f" ({result.threads} threads)" if result.threads else ""
     head = (
         f"device {result.device}{threads}, {result.n_params:,} float32 params in {result.n_tensors} tensors, "
-        f"best of {result.best_of} medians of {result.repeats} steps, torch {result.torch_version}; copy_ bandwidth {result.copy_gbps:.1f} GB/s"
+        f"best of {result.best_of} medians of {result.repeats} steps, torch {result.torch_version}; "
+        f"copy_ bandwidth {result.copy_gbps:.1f} GB/s"
     )
-    return render_table(head, COLUMNS, [_cells(r) for r in result.rows], result.skipped, markdown)
+    out = Table(head, COLUMNS, notes=[f"not timed: {name} ({why})" for name, why in sorted(result.skipped.items())])
+    for r in result.rows:
+        out.add(r.optimizer, r.implementation, f"{r.ms:.3f}", ratio(r.vs_torch_fastest), ratio(r.vs_torch_foreach),
+                f"{r.gbps:.1f}", f"torch {r.reference}")
+    return out
 
 
-def render_table(head: str, columns: tuple[str, ...], body: list[tuple[str, ...]], skipped: dict[str, str],
-                 markdown: bool) -> str:
-    """``head``, then the rows aligned (or as a Markdown table), then a line per skipped solver."""
-    if markdown:
-        lines = [head, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(cells) + " |" for cells in body]
+# -- descent bench optim ----------------------------------------------------------------------
+
+TITLE = "Optimizer step"
+HELP = "one optimizer step, ours vs torch.optim (for-loop, foreach, fused)"
+QUICK = {"params": 20_000, "tensors": 4, "repeats": 2, "only": ["sgd", "adam", "lion"]}
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip().lower() for name in text.split(",") if name.strip()]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, or auto: cpu and cuda when available")
+    p.add_argument("--params", type=int, default=10_000_000, help="float32 parameters in all (default 10M)")
+    p.add_argument("--tensors", type=int, default=50, help="tensors they are split into (default 50)")
+    p.add_argument("--repeats", type=int, default=20, help="timed steps per implementation; the median is shown")
+    p.add_argument("--only", type=_names, default=None,
+                   help=f"comma-separated solver names, e.g. adam,sgd, or variants: {', '.join(VARIANTS)}")
+    p.add_argument("--variants", action="store_true", help=f"also time {', '.join(VARIANTS)}")
+    p.add_argument("--best-of", type=int, default=1, help="rounds; each row keeps its best median (default 1)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+
+
+def measure(args: argparse.Namespace) -> list[Table]:
+    import torch
+
+    if args.device == "auto":
+        devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
     else:
-        widths = [max(len(c) for c in col) for col in zip(columns, *body)]
-        lines = [head, ""]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in (columns, *body)]
-    if skipped:
-        lines.append("")
-        lines += [f"not timed: {name} ({why})" for name, why in sorted(skipped.items())]
-    return "\n".join(lines)
+        devices = [args.device]
+    return [
+        table(run_benchmark(device=device, n_params=args.params, n_tensors=args.tensors, repeats=args.repeats,
+                            only=args.only, threads=args.threads, best_of=args.best_of, variants=args.variants))
+        for device in devices
+    ]
 
 
-__all__ = ["BenchResult", "Row", "TORCH_COUNTERPARTS", "format_table", "run_benchmark", "make_params"]
+__all__ = ["BenchResult", "Row", "TORCH_COUNTERPARTS", "VARIANTS", "make_params", "run_benchmark", "table"]

@@ -1,4 +1,4 @@
-"""The per-solver training-step benchmark on a tiny size: every catalogued solver is timed or
+"""``descent bench solvers`` on a tiny size: every catalogued solver is timed or
 skipped with its reason, each is stepped the way the engine steps it, and the ratios are the
 measured times' ratios."""
 
@@ -9,9 +9,10 @@ import math
 import pytest
 import torch
 
+from bench.solvers import make_problem, run_solver_benchmark, table
+from bench.table import parse_markdown, render
 from descent.cli import main
 from optim import catalog
-from optim.bench_solvers import format_solver_table, make_problem, run_solver_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +62,23 @@ def test_unknown_solver_is_named():
         run_solver_benchmark(only=["nosuch"])
 
 
-def test_cli_prints_one_row_per_solver(capsys):
-    code = main(["bench", "solvers", "--only", "sgd,lbfgs", "--hidden", "4", "--batch", "20", "--steps", "1",
+def test_the_table_reads_back_as_the_measured_numbers(result):
+    (rows,) = parse_markdown(render(table(result), markdown=True))
+    assert [cells["solver"] for cells in rows] == [r.solver for r in result.rows]
+    for cells, row in zip(rows, result.rows):
+        assert int(cells["steps"]) == row.steps
+        assert float(cells["ms/step"]) == pytest.approx(row.ms, abs=5e-4)
+        assert float(cells["vs adam"].rstrip("x")) == pytest.approx(row.vs_adam, abs=5e-3)
+        assert float(cells["evals/step"]) == pytest.approx(row.evals_per_step, abs=5e-3)
+
+
+def test_cli_prints_one_table_per_hidden_size(capsys):
+    code = main(["bench", "solvers", "--only", "sgd,newton", "--hidden", "4,40", "--batch", "20", "--steps", "1",
                  "--rounds", "1", "--threads", "1", "--markdown"])
-    out = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr().out
     assert code == 0
-    assert out[0].startswith("MLP with 310 parameters, batch 20, 1 threads")
-    rows = [line for line in out if line.startswith("| ") and not line.startswith("| solver")]
-    assert [r.split("|")[1].strip() for r in rows] == ["sgd", "lbfgs"]
-    assert format_solver_table(run_solver_benchmark(only=["sgd"], hidden=2, batch=4, steps=1, rounds=1))
+    small, large = parse_markdown(out)
+    assert [r["solver"] for r in small] == ["sgd", "newton"]  # 310 parameters: within Newton's max_params
+    assert [r["solver"] for r in large] == ["sgd"]
+    assert "MLP with 310 parameters" in out and "MLP with 3,010 parameters" in out
+    assert "not timed: newton (model has 3010 parameters, max_params is" in out

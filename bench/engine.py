@@ -1,4 +1,4 @@
-"""Worker benchmarks.
+"""``descent bench engine``: the worker.
 
 1. Engine throughput: the engine's training samples/s against a minimal hand-written torch loop
    on the same model, data, batch size and Descent optimizer (``optim.Adam``).  Both run whole
@@ -6,15 +6,11 @@
    pass); each side's figure is train samples x epochs over its median run time, by CPU time
    of this thread and by wall clock.  The engine does all it does in production (every step's
    metrics, cancel check, scheduler) but writes to a ``ListSink`` instead of a database.
-2. Queue latency: ``POST /experiments`` → ``running`` with an idle worker, on real PostgreSQL
+2. Queue latency: ``POST /experiments`` -> ``running`` with an idle worker, on real PostgreSQL
    and Redis, the api (uvicorn) and a worker as separate processes.  Latency is the
    experiment's ``started_at`` (set by the worker's claim) minus the moment the POST was sent.
-
-    .venv/bin/python scripts/bench_engine.py [--device cpu|cuda] [--epochs 6] [--repeats 3]
-        [--threads N] [--latency-runs 20] [--skip-latency] [--skip-throughput]
-
-The latency part needs DESCENT_TEST_POSTGRES_URL (an admin URL; a scratch database is made and
-dropped) and starts its own redis-server on a free port.
+   It needs DESCENT_TEST_POSTGRES_URL (an admin URL; a scratch database is made and dropped)
+   and starts its own redis-server on a free port.
 """
 
 from __future__ import annotations
@@ -27,19 +23,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bench.scratch import ADMIN_URL, scratch_database
+from bench.table import Table
 
-CONFIGS = [
-    # label, architecture, batch size
-    ("mlp 2×128, batch 64", {"name": "mlp", "depth": 2, "width": 128}, 64),
-    ("mlp 2×512, batch 256", {"name": "mlp", "depth": 2, "width": 512}, 256),
-    ("cnn2d (LeNet-5), batch 64", {"name": "cnn2d"}, 64),
-]
+ROOT = Path(__file__).resolve().parents[1]
+
+CONFIGS = {
+    # name: (label, architecture, batch size)
+    "mlp128": ("mlp 2×128, batch 64", {"name": "mlp", "depth": 2, "width": 128}, 64),
+    "mlp512": ("mlp 2×512, batch 256", {"name": "mlp", "depth": 2, "width": 512}, 256),
+    "lenet": ("cnn2d (LeNet-5), batch 64", {"name": "cnn2d"}, 64),
+}
 
 
 def digits_split():
@@ -125,15 +123,19 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def throughput(device: str, epochs: int, repeats: int) -> list[tuple]:
+def throughput(device: str, epochs: int, repeats: int, models: list[str]) -> Table:
     """Per config: median samples/s of the hand loop and the engine by CPU time and by wall time."""
+    import torch
+
     from worker.data import prepare
 
     split = digits_split()
     data = prepare(split, device)
     samples = len(data.train) * epochs
-    rows = []
-    for label, architecture, batch_size in CONFIGS:
+    out = Table(f"engine vs hand loop on {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+                f"{epochs} epochs, median of {repeats} runs", THROUGHPUT_COLUMNS)
+    for name in models:
+        label, architecture, batch_size = CONFIGS[name]
         spec = make_spec(split, architecture, batch_size, epochs)
         engine(spec, data)  # warm-up: first-touch allocations, lazy imports, CUDA context
         hand_loop(spec, data, epochs)
@@ -141,14 +143,18 @@ def throughput(device: str, epochs: int, repeats: int) -> list[tuple]:
         for _ in range(repeats):  # alternate, so that load changes hit both alike
             runs["hand"].append(timed(hand_loop, spec, data, epochs))
             runs["engine"].append(timed(engine, spec, data))
-        rate = {
-            (side, clock): samples / statistics.median(r[i] for r in runs[side])
+        r = {
+            (side, clock): samples / statistics.median(run[i] for run in runs[side])
             for side in runs for i, clock in enumerate(("wall", "cpu"))
         }
-        rows.append((label, rate))
-        print(f"  {label}: cpu ratio {rate['engine', 'cpu'] / rate['hand', 'cpu']:.3f}, "
-              f"wall ratio {rate['engine', 'wall'] / rate['hand', 'wall']:.3f}", flush=True)
-    return rows
+        out.add(label, f"{r['hand', 'cpu']:,.0f}", f"{r['engine', 'cpu']:,.0f}",
+                f"{r['engine', 'cpu'] / r['hand', 'cpu']:.3f}", f"{r['hand', 'wall']:,.0f}",
+                f"{r['engine', 'wall']:,.0f}", f"{r['engine', 'wall'] / r['hand', 'wall']:.3f}")
+    return out
+
+
+THROUGHPUT_COLUMNS = ("model (digits, Adam)", "hand loop samples/s (CPU)", "engine samples/s (CPU)", "ratio (CPU)",
+                      "hand loop samples/s (wall)", "engine samples/s (wall)", "ratio (wall)")
 
 
 # -- latency ----------------------------------------------------------------------------------
@@ -176,114 +182,113 @@ def _finished(client, experiment_id: int) -> bool:
     return client.get(f"/experiments/{experiment_id}").json()["status"] in ("succeeded", "failed")
 
 
-def latency(runs: int) -> list[float]:
-    import httpx
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
+def _process(stack: ExitStack, args: list[str], **kwargs) -> subprocess.Popen:
+    """Start ``args``; ``stack`` terminates it (killing it after 30 s) when it closes."""
+    process = subprocess.Popen(args, **kwargs)
 
-    from store.db import make_engine
-    from store.migrate import upgrade
+    def stop():
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
-    admin_url = os.environ.get("DESCENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    name = f"descent_bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    stack.callback(stop)
+    return process
+
+
+def _start_services(stack: ExitStack, url: str) -> str:
+    """redis-server, the api and one cpu worker as separate processes; the api's base url once
+    both it and the worker are up."""
     redis_port, api_port = _free_port(), _free_port()
     data_dir = tempfile.mkdtemp(prefix="descent-bench-")
     env = {
         **os.environ, "DESCENT_DATABASE_URL": url, "DESCENT_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
         "DESCENT_DATA_DIR": data_dir, "PYTHONUNBUFFERED": "1",
     }
-    processes = []
-    try:
-        upgrade(url)
-        processes.append(subprocess.Popen(
-            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
-        log = open(Path(data_dir, "services.log"), "ab")  # noqa: SIM115
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "descent.cli", "api", "--port", str(api_port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        ))
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "descent.cli", "worker", "--queue", "cpu", "--loglevel", "WARNING"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        ))
-        base = f"http://127.0.0.1:{api_port}/api/v1"
-        client = httpx.Client(base_url=base, timeout=30)
-        _wait(lambda: client.get("/health").status_code == 200, 120, "the api")
+    _process(stack, ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                     "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = stack.enter_context(open(Path(data_dir, "services.log"), "ab"))
+    _process(stack, [sys.executable, "-m", "descent.cli", "api", "--port", str(api_port), "--log-level", "warning"],
+             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    _process(stack, [sys.executable, "-m", "descent.cli", "worker", "--queue", "cpu", "--loglevel", "WARNING"],
+             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return f"http://127.0.0.1:{api_port}/api/v1"
+
+
+def latency(runs: int, admin_url: str = ADMIN_URL) -> list[float]:
+    """Milliseconds from ``POST /experiments`` to the worker's claim, ``runs`` times in a row."""
+    import httpx
+    from sqlalchemy import text
+
+    from store.db import make_engine
+
+    with scratch_database(admin_url) as url, ExitStack() as stack:
+        client = stack.enter_context(httpx.Client(base_url=_start_services(stack, url), timeout=30))
         db = make_engine(url)
-        _wait(lambda: db.connect().execute(text("SELECT count(*) FROM workers")).scalar() > 0, 120, "the worker")
+        stack.callback(db.dispose)
+        _wait(lambda: client.get("/health").status_code == 200, 120, "the api")
         split_id = client.post("/splits", json={"dataset": "iris", "strategy": "stratified"}).json()["id"]
         body = {
             "name": "latency", "split_id": split_id, "architecture": {"name": "linear"},
             "solver": {"name": "adam", "base_lr": 0.01}, "training": {"epochs": 1, "device": "cpu"},
         }
         latencies = []
-        for _ in range(runs + 1):  # the first run pays the worker's first-task imports: dropped
+        for i in range(runs + 1):  # the first waits for the worker to start and pays its first-task imports: dropped
             sent = time.time()
             response = client.post("/experiments", json=body)
             response.raise_for_status()
             experiment_id = response.json()["id"]
-
-            _wait(partial(_finished, client, experiment_id), 120, f"experiment {experiment_id}")
+            _wait(partial(_finished, client, experiment_id), 300 if i == 0 else 120, f"experiment {experiment_id}")
             with db.connect() as conn:
                 started = conn.execute(
                     text("SELECT extract(epoch FROM started_at) FROM experiments WHERE id = :i"), {"i": experiment_id}
                 ).scalar()
             latencies.append((float(started) - sent) * 1000)
             time.sleep(0.3)  # idle worker again: its presence thread and heartbeat are quiet
-        db.dispose()
         return latencies[1:]
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--latency-runs", type=int, default=20)
-    parser.add_argument("--skip-latency", action="store_true")
-    parser.add_argument("--skip-throughput", action="store_true")
-    args = parser.parse_args()
+def latency_table(values: list[float], target_ms: float = 500) -> Table:
+    p95 = statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
+    out = Table("queue latency: the api, one idle cpu worker, PostgreSQL and Redis as separate processes",
+                ("measure", "result", "target"))
+    out.add(f"POST /experiments → running, idle worker, {len(values)} runs",
+            f"median {statistics.median(values):.0f} ms, p95 {p95:.0f} ms, min {min(values):.0f} ms, "
+            f"max {max(values):.0f} ms", f"median < {target_ms:g} ms")
+    return out
 
-    import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+# -- descent bench engine ---------------------------------------------------------------------
+
+TITLE = "Worker"
+HELP = "engine throughput against a hand-written loop, and the queue latency of an idle worker"
+QUICK = {"epochs": 1, "repeats": 1, "models": ["mlp128"], "latency_runs": 2}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--epochs", type=int, default=6, help="epochs of each training (default 6)")
+    p.add_argument("--repeats", type=int, default=3, help="trainings per side; the median is shown (default 3)")
+    p.add_argument("--models", type=lambda t: [m.strip() for m in t.split(",") if m.strip()], default=list(CONFIGS),
+                   help=f"comma-separated, of {', '.join(CONFIGS)} (default: all)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--latency-runs", type=int, default=20, help="submissions timed (default 20)")
+    p.add_argument("--skip-latency", action="store_true", help="only the throughput table")
+    p.add_argument("--skip-throughput", action="store_true", help="only the latency table")
+
+
+def measure(args: argparse.Namespace) -> list[Table]:
+    unknown = [m for m in args.models if m not in CONFIGS]
+    if unknown:
+        raise ValueError(f"models: unknown {unknown}; known: {list(CONFIGS)}")
+    tables = []
     if not args.skip_throughput:
-        print(f"engine vs hand loop on {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads",
-              flush=True)
-        rows = throughput(args.device, args.epochs, args.repeats)
-        print("\n| model (digits, Adam) | hand loop samples/s (CPU) | engine samples/s (CPU) | ratio (CPU) "
-              "| hand loop samples/s (wall) | engine samples/s (wall) | ratio (wall) |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        for label, r in rows:
-            print(f"| {label} | {r['hand', 'cpu']:,.0f} | {r['engine', 'cpu']:,.0f} | "
-                  f"{r['engine', 'cpu'] / r['hand', 'cpu']:.3f} | {r['hand', 'wall']:,.0f} | "
-                  f"{r['engine', 'wall']:,.0f} | {r['engine', 'wall'] / r['hand', 'wall']:.3f} |")
+        import torch
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        tables.append(throughput(args.device, args.epochs, args.repeats, args.models))
     if not args.skip_latency:
-        values = latency(args.latency_runs)
-        q = statistics.quantiles(values, n=20)
-        print(f"\nPOST /experiments → running, {len(values)} runs: median {statistics.median(values):.0f} ms, "
-              f"p95 {q[-1]:.0f} ms, min {min(values):.0f} ms, max {max(values):.0f} ms")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        tables.append(latency_table(latency(args.latency_runs)))
+    return tables

@@ -1,0 +1,199 @@
+"""``descent bench api``: the store and api on a real PostgreSQL.  Metric ingest in batches
+(``store.repositories.metrics.add_points``) against one INSERT per point, and ``GET /compare``
+for 20 experiments x 5 metrics x 100,000 steps at max_points=500 against reading the raw points;
+both baselines are measured in the same run.
+
+It creates a scratch database on the server ``--postgres-url`` names (an admin url; default
+``DESCENT_TEST_POSTGRES_URL``), applies the migrations and drops it at the end.  ``/compare``
+goes through the whole FastAPI app in-process (routing, validation, JSON), not a socket."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+from bench.scratch import ADMIN_URL, scratch_database
+from bench.table import Table
+
+NAMES = ("train/loss", "train/accuracy", "val/loss", "val/accuracy", "lr")
+
+
+def _rng(seed: int):
+    import numpy as np
+
+    return np.random.default_rng(seed)
+
+
+def _experiment(factory, split_id: int, name: str) -> int:
+    from store.db import session_scope
+    from store.repositories import experiments
+
+    with session_scope(factory) as s:
+        return experiments.create(s, name=name, spec={}, solver="sgd", tags=[], split_id=split_id, queue="cpu").id
+
+
+def _points(name: str, start: int, n: int, rng) -> list[tuple]:
+    import numpy as np
+
+    values = np.cumsum(rng.normal(size=n)).tolist()
+    now = time.time()
+    return [(name, s, s // 1000, v, now) for s, v in zip(range(start, start + n), values)]
+
+
+def bench_ingest(factory, split_id: int, total: int, batch: int) -> float:
+    from store.db import session_scope
+    from store.repositories import metrics
+
+    eid = _experiment(factory, split_id, "ingest")
+    rng = _rng(0)
+    batches = [_points(NAMES[i % len(NAMES)], (i // len(NAMES)) * batch, batch, rng) for i in range(total // batch)]
+    start = time.perf_counter()
+    for points in batches:
+        with session_scope(factory) as s:
+            metrics.add_points(s, eid, points)
+    return total / (time.perf_counter() - start)
+
+
+def bench_naive_ingest(factory, split_id: int, total: int) -> float:
+    """The baseline: one INSERT per point, committed per batch of 1000."""
+    from sqlalchemy import insert
+
+    from store.db import session_scope
+    from store.models import Metric
+
+    eid = _experiment(factory, split_id, "naive")
+    points = _points("train/loss", 0, total, _rng(1))
+    start = time.perf_counter()
+    for i in range(0, total, 1000):
+        with session_scope(factory) as s:
+            for name, step, epoch, value, wall in points[i:i + 1000]:
+                s.execute(insert(Metric).values(experiment_id=eid, name=name, step=step, epoch=epoch, value=value,
+                                                wall_time=wall))
+    return total / (time.perf_counter() - start)
+
+
+def fill_compare(factory, split_id: int, n_experiments: int, steps: int) -> list[int]:
+    from store.db import session_scope
+    from store.repositories import metrics
+
+    ids = []
+    rng = _rng(2)
+    for i in range(n_experiments):
+        eid = _experiment(factory, split_id, f"compare-{i}")
+        for name in NAMES:
+            for start in range(0, steps, 50_000):
+                with session_scope(factory) as s:
+                    metrics.add_points(s, eid, _points(name, start, min(50_000, steps - start), rng))
+        ids.append(eid)
+    return ids
+
+
+def timed(fn, repeats: int) -> list[float]:
+    fn()  # warm caches and connections
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def _split(factory) -> int:
+    from store.db import session_scope
+    from store.models import Split
+
+    with session_scope(factory) as s:
+        split = Split(builtin="iris", strategy="random", fractions={"train": 1.0}, seed=0,
+                      train_indices=list(range(150)), val_indices=[], test_indices=[], summary={})
+        s.add(split)
+        s.flush()
+        return split.id
+
+
+def _compare_ms(url: str, factory, ids: list[int], repeats: int) -> list[float]:
+    """Times of ``GET /api/v1/compare`` for ``ids`` through the whole app, in-process."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from core.settings import Settings
+
+    app = create_app(Settings(database_url=url), session_factory=factory, enqueuer=lambda *a: None,
+                     reconcile_interval_s=0, broker_check=lambda: None)
+    params = {"ids": ",".join(map(str, ids)), "names": ",".join(NAMES), "max_points": 500}
+    with TestClient(app) as client:
+        def compare():
+            r = client.get("/api/v1/compare", params=params)
+            assert r.status_code == 200, r.text
+            assert all(len(s["steps"]) <= 500 for e in r.json()["experiments"] for s in e["series"].values())
+
+        return timed(compare, repeats)
+
+
+def _raw_fetch_ms(factory, ids: list[int]) -> list[float]:
+    """The baseline: read every point of ``ids`` from the table."""
+    from sqlalchemy import select
+
+    from store.models import Metric
+
+    def raw_fetch():
+        with factory() as s:
+            s.execute(select(Metric.experiment_id, Metric.name, Metric.step, Metric.value)
+                      .where(Metric.experiment_id.in_(ids))).all()
+
+    return timed(raw_fetch, 3)
+
+
+def run(args: argparse.Namespace) -> Table:
+    import numpy as np
+
+    from store.db import make_engine, make_sessionmaker
+
+    size = f"{args.experiments}×{len(NAMES)}×{args.steps:,}"
+    out = Table(f"PostgreSQL scratch database; ingest of {args.ingest_points:,} points, GET /compare of {size} "
+                f"points, {args.repeats} timed requests", COLUMNS)
+    with scratch_database(args.postgres_url) as url:
+        engine = make_engine(url)
+        try:
+            factory = make_sessionmaker(engine)
+            split_id = _split(factory)
+            batched = bench_ingest(factory, split_id, args.ingest_points, args.batch)
+            naive = bench_naive_ingest(factory, split_id, args.naive_points)
+            out.add(f"ingest, batches of {args.batch:,}", f"{batched:,.0f} points/s", f"{batched / naive:,.1f}x")
+            out.add("ingest, one INSERT per point (baseline)", f"{naive:,.0f} points/s", "")
+            print(f"filling {size} points ...", file=sys.stderr)
+            ids = fill_compare(factory, split_id, args.experiments, args.steps)
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
+            ms, raw_ms = _compare_ms(url, factory, ids, args.repeats), _raw_fetch_ms(factory, ids)
+        finally:
+            engine.dispose()
+    median, raw = statistics.median(ms), statistics.median(raw_ms)
+    out.add(f"GET /compare {size}, max_points=500", f"median {median:.1f} ms, p95 {np.percentile(ms, 95):.1f} ms",
+            f"{raw / median:,.1f}x")
+    out.add("raw fetch of the same points (baseline)", f"median {raw:.0f} ms", "")
+    return out
+
+
+# -- descent bench api ------------------------------------------------------------------------
+
+TITLE = "API and store"
+HELP = "metric ingest and GET /compare on a scratch PostgreSQL database, against naive baselines"
+QUICK = {"ingest_points": 20_000, "batch": 5_000, "naive_points": 2_000, "experiments": 3, "steps": 5_000,
+         "repeats": 3}
+COLUMNS = ("measure", "result", "speed-up over the baseline")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--postgres-url", default=ADMIN_URL, help="admin url of the server (default: %(default)s)")
+    p.add_argument("--ingest-points", type=int, default=500_000, help="points ingested in batches")
+    p.add_argument("--batch", type=int, default=10_000, help="points per add_points call")
+    p.add_argument("--naive-points", type=int, default=20_000, help="points of the one-INSERT-per-point baseline")
+    p.add_argument("--experiments", type=int, default=20, help="experiments compared")
+    p.add_argument("--steps", type=int, default=100_000, help="steps of each of their 5 metrics")
+    p.add_argument("--repeats", type=int, default=30, help="timed /compare requests after a warm-up")
+
+
+def measure(args: argparse.Namespace) -> list[Table]:
+    return [run(args)]
