@@ -1,5 +1,6 @@
 """The training engine: a pure function from spec and data to a trained model (see ``loop``)."""
 
-from worker.engine.loop import Diverged, Progress, TrainResult, train
+from worker.engine.loop import Progress, TrainResult, train
+from worker.engine.recorder import Diverged
 
 __all__ = ["Diverged", "Progress", "TrainResult", "train"]

@@ -1,10 +1,11 @@
 """The training function: spec, data, metric sink and cancel check in; trained model and a
 summary out.  No Celery, HTTP or SQL in here.
 
-One linear loop per optimizer step: check cancel → fetch batch → forward/backward (through a
-closure for the L-BFGS family and Newton; K-FAC's hooks fire inside the same forward/backward)
-→ noise → clip → step → zero_grad → scheduler → record.  At each epoch's end it evaluates,
-steps epoch schedules, writes the checkpoint.
+:func:`train` reads top to bottom: set up → resume → per epoch, for every batch: check cancel →
+one step → record; then the end of the epoch (evaluate, epoch schedules) → checkpoint; at the
+end, the test pass.  One step: forward/backward (through a closure for the L-BFGS family and
+Newton; K-FAC's hooks fire inside the same forward/backward) → gradient noise → clip → optimizer
+step → zero_grad → step schedule.
 
 Per-step values stay tensors until ``log_every`` steps have gathered (one host sync for many
 steps on a GPU); the loss's finiteness is checked then, so a diverged run stops at most
@@ -31,8 +32,9 @@ from worker.architectures import build_model
 from worker.data import BatchOrder, TrainingData
 from worker.engine import checkpoint
 from worker.engine.metrics import LOSSES, evaluate
+from worker.engine.recorder import Recorder, StepRow
 from worker.engine.step_stats import StepStats
-from worker.sink import MetricPoint, MetricSink
+from worker.sink import MetricSink
 
 # Gaussian gradient noise anneals as η / (1 + t) ** γ (Neelakantan et al. 2015)
 NOISE_DECAY = 0.55
@@ -58,81 +60,32 @@ class TrainResult:
     summary: dict[str, float] = field(default_factory=dict)  # last value of every metric
 
 
-class Diverged(RuntimeError):
-    """The loss became NaN or infinite; the message tells the user what to try."""
-
-    def __init__(self, step: int, loss: float):
-        self.step, self.loss = step, loss
-        super().__init__(f"diverged at step {step} (loss = {loss}); try a lower base_lr")
-
-
 def _never(_: Progress) -> bool:
     return False
 
 
-def _autocast(device: torch.device, precision: str) -> Callable[[], contextlib.AbstractContextManager]:
-    if device.type != "cuda" or precision == "fp32":
-        return contextlib.nullcontext
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return lambda: torch.autocast("cuda", dtype=dtype)
+@dataclass
+class _Run:
+    """Everything one training holds between steps; ``step`` and ``epoch`` count what is done."""
 
-
-def _scheduler_params(entry, params: dict[str, Any]) -> dict[str, Any]:
-    # a length field the api did not resolve is None here; build_scheduler derives it
-    return {k: v for k, v in params.items() if v is not None or entry.hyperparameter(k).nullable}
-
-
-class _Recorder:
-    """Per-step values, kept as tensors and turned into points ``log_every`` steps at a time
-    (one host transfer for many steps); it also sums the epoch's loss and quality from them."""
-
-    def __init__(self, sink: MetricSink, task: str):
-        self.sink = sink
-        self.task = task
-        self.rows: list[tuple] = []
-        self.last: dict[str, float] = {}
-        self.start_epoch()
-
-    def start_epoch(self) -> None:
-        self.loss_sum = 0.0
-        self.quality_sum = 0.0  # correct predictions, or squared error
-        self.samples = 0
-
-    def step(self, step, epoch, lr, loss, grad_sq, update_sq, weight_sq, out, y) -> None:
-        self.rows.append((step, epoch, time.time(), lr, loss, grad_sq, update_sq, weight_sq, out, y))
-
-    def emit_steps(self) -> None:
-        if not self.rows:
-            return
-        rows, self.rows = self.rows, []
-        outs, ys = torch.cat([r[8] for r in rows]), torch.cat([r[9] for r in rows])
-        if self.task == "classification":
-            quality = (outs.argmax(dim=-1) == ys).sum()
-        else:
-            quality = ((outs.reshape(ys.shape).double() - ys.double()) ** 2).sum()
-        columns = torch.stack([torch.stack([r[i] for r in rows]).double() for i in (4, 5, 6, 7)])
-        values = zip(*columns.tolist())
-        points: list[MetricPoint] = []
-        for (step, epoch, wall, lr, *_, y), (loss, grad_sq, update_sq, weight_sq) in zip(rows, values):
-            if not math.isfinite(loss):
-                self.sink.add(points)
-                raise Diverged(step, loss)
-            points += [
-                MetricPoint("train/loss", step, epoch, loss, wall),
-                MetricPoint("lr", step, epoch, lr, wall),
-                MetricPoint("grad_norm", step, epoch, math.sqrt(grad_sq), wall),
-                MetricPoint("update_ratio", step, epoch, math.sqrt(update_sq / max(weight_sq, 1e-24)), wall),
-            ]
-            self.loss_sum += loss * len(y)
-            self.samples += len(y)
-        self.quality_sum += float(quality)
-        self.last.update({p.name: p.value for p in points[-4:]})
-        self.sink.add(points)
-
-    def emit(self, step: int, epoch: int, values: dict[str, float]) -> None:
-        wall = time.time()
-        self.last.update(values)
-        self.sink.add([MetricPoint(name, step, epoch, float(v), wall) for name, v in values.items()])
+    spec: Any  # core.spec.ExperimentSpec
+    data: TrainingData
+    model: nn.Module
+    params: list[torch.Tensor]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any  # optim.schedulers' wrapper, or None
+    scaler: torch.amp.GradScaler
+    order: BatchOrder
+    noise: torch.Generator | None
+    stats: StepStats
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    autocast: Callable[[], contextlib.AbstractContextManager]
+    needs_closure: bool
+    l2: float  # weight decay a solver without its own takes as an L2 penalty
+    epochs: int
+    total_steps: int
+    step: int = 0
+    epoch: int = 0
 
 
 def train(
@@ -150,167 +103,198 @@ def train(
     ``should_cancel`` is asked before every step; True ends the run as ``cancelled``.  With
     ``checkpoint_path`` a checkpoint is written after every epoch; ``resume_from`` continues
     from one (same spec) and reproduces the uninterrupted run exactly on CPU.  Raises
-    :class:`Diverged` on a NaN/inf loss and ``ValueError`` for a spec the data cannot take."""
+    :class:`~worker.engine.recorder.Diverged` on a NaN/inf loss and ``ValueError`` for a spec
+    the data cannot take."""
+    run = _set_up(spec, data)
+    if resume_from is not None:
+        _resume(run, resume_from)
+    recorder = Recorder(sink, data.info.task, data.train.y)
+    for epoch in range(run.epoch + 1, run.epochs + 1):
+        run.model.train()
+        epoch_start = time.perf_counter()
+        recorder.start_epoch()
+        for index in run.order.epoch():
+            if should_cancel(Progress(run.step, run.epoch, run.total_steps)):
+                recorder.emit_steps()
+                return TrainResult("cancelled", run.model, run.step, run.epoch, recorder.last)
+            recorder.add(_one_step(run, epoch, *data.batch(index)))
+            if len(recorder.rows) >= log_every:
+                recorder.emit_steps()
+        _end_of_epoch(run, recorder, epoch, epoch_start)
+        if checkpoint_path is not None:
+            sink.flush()  # resuming re-emits only steps after the checkpoint: those before must be stored
+            checkpoint.save(checkpoint_path, _checkpoint_state(run))
+    return _finish(run, recorder)
+
+
+def _set_up(spec, data: TrainingData) -> _Run:
+    """Seed, then build model, optimizer, batch order, scheduler, scaler and noise, in this order
+    (the order fixes the initial weights and every generator's stream)."""
     training = spec.training
     device = data.device
-    task = data.info.task
-    loss_name = training.loss or ("cross_entropy" if task == "classification" else "mse")
-    loss_fn = LOSSES[loss_name]
-    autocast = _autocast(device, training.precision)
+    loss_name = training.loss or ("cross_entropy" if data.info.task == "classification" else "mse")
     torch.backends.cudnn.benchmark = False
-
     checkpoint.seed_everything(training.seed)
     model = build_model(spec.architecture.name, spec.architecture_hparams(), data.feature_shape, data.n_outputs)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    n_params = sum(p.numel() for p in params)
     entry = catalog.solver(spec.solver.name)
+    optimizer = _build_optimizer(spec, entry, model, params)
+    order = BatchOrder(len(data.train), training.batch_size, training.seed + 1, data.train.x.device)
+    scheduler = _build_scheduler(spec, optimizer, steps_per_epoch=len(order))
+    use_scaler = device.type == "cuda" and training.precision == "fp16" and not entry.needs_closure
+    noise = None
+    if training.gradient_noise:
+        noise = torch.Generator(device=device).manual_seed(training.seed + 2)
+    return _Run(
+        spec, data, model, params, optimizer, scheduler,
+        scaler=torch.amp.GradScaler("cuda", enabled=use_scaler),
+        order=order,
+        noise=noise,
+        stats=StepStats(params, flat=not entry.needs_closure),
+        loss_fn=LOSSES[loss_name],
+        autocast=_autocast(device, training.precision),
+        needs_closure=entry.needs_closure,
+        l2=spec.l2_penalty(),
+        epochs=training.epochs,
+        total_steps=len(order) * training.epochs,
+    )
+
+
+def _build_optimizer(spec, entry, model: nn.Module, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    n_params = sum(p.numel() for p in params)
     if entry.max_params is not None and n_params > entry.max_params:
         raise ValueError(
             f"solver: {entry.name} is meant for at most {entry.max_params} parameters and this model has "
             f"{n_params}; choose a smaller architecture or a first-order solver"
         )
-    optimizer = build_optimizer(
-        params, entry.name, spec.solver_hparams(), model=model if entry.needs_model else None
+    return build_optimizer(params, entry.name, spec.solver_hparams(), model=model if entry.needs_model else None)
+
+
+def _build_scheduler(spec, optimizer: torch.optim.Optimizer, *, steps_per_epoch: int):
+    if spec.scheduler is None:
+        return None
+    entry = catalog.scheduler(spec.scheduler.name)
+    # a length field the api did not resolve is None here; build_scheduler derives it
+    params = {k: v for k, v in spec.scheduler_hparams().items() if v is not None or entry.hyperparameter(k).nullable}
+    return build_scheduler(
+        optimizer, entry.name, params,
+        warmup_steps=spec.scheduler.warmup_steps, warmup_start_factor=spec.scheduler.warmup_start_factor,
+        steps_per_epoch=steps_per_epoch, epochs=spec.training.epochs,
     )
-    order = BatchOrder(len(data.train), training.batch_size, training.seed + 1, data.train.x.device)
-    steps_per_epoch, epochs = len(order), training.epochs
-    total_steps = steps_per_epoch * epochs
-    scheduler = None
-    if spec.scheduler is not None:
-        sched_entry = catalog.scheduler(spec.scheduler.name)
-        scheduler = build_scheduler(
-            optimizer, sched_entry.name, _scheduler_params(sched_entry, spec.scheduler_hparams()),
-            warmup_steps=spec.scheduler.warmup_steps, warmup_start_factor=spec.scheduler.warmup_start_factor,
-            steps_per_epoch=steps_per_epoch, epochs=epochs,
-        )
-    use_scaler = device.type == "cuda" and training.precision == "fp16" and not entry.needs_closure
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    noise_gen = torch.Generator(device=device).manual_seed(training.seed + 2) if training.gradient_noise else None
-    # the train targets' spread, for the running R² of regression epochs
-    if task == "regression":
-        y = data.train.y.double()
-        train_ss_tot = float(((y - y.mean()) ** 2).sum())
-
-    step, done_epochs = 0, 0
-    if resume_from is not None:
-        state = checkpoint.load(resume_from)
-        if state["spec"] != spec.model_dump(mode="json"):
-            raise ValueError("checkpoint: it belongs to a different spec; delete it to start over")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        order.load_state_dict(state["order"])
-        if noise_gen is not None:
-            noise_gen.set_state(state["noise"])
-        checkpoint.set_rng_states(state["rng"])
-        step, done_epochs = state["step"], state["epoch"]
-
-    recorder = _Recorder(sink, task)
-    needs_closure = entry.needs_closure
-    stats = StepStats(params, flat=not needs_closure)
-
-    l2 = spec.l2_penalty()
-
-    def forward_backward(x: torch.Tensor, y: torch.Tensor, seen: list[torch.Tensor]) -> torch.Tensor:
-        with autocast():
-            out = model(x)
-            loss = loss_fn(out, y)
-        if not seen:  # the first evaluation is the one at the step's starting point
-            seen.extend((loss.detach(), out.detach()))
-        if l2:  # the objective of a solver without its own weight decay; train/loss stays the data loss
-            loss = loss + 0.5 * l2 * sum(p.square().sum() for p in params)
-        scaler.scale(loss).backward()
-        return loss
-
-    def closure(x: torch.Tensor, y: torch.Tensor, seen: list[torch.Tensor], step: int) -> torch.Tensor:
-        with torch.enable_grad():
-            optimizer.zero_grad(set_to_none=True)
-            loss = forward_backward(x, y, seen)
-            _grad_tools(params, training, noise_gen, step, stats)
-        return loss.detach()
-
-    for epoch in range(done_epochs + 1, epochs + 1):
-        model.train()
-        epoch_start = time.perf_counter()
-        recorder.start_epoch()
-        for index in order.epoch():
-            if should_cancel(Progress(step, epoch - 1, total_steps)):
-                recorder.emit_steps()
-                return TrainResult("cancelled", model, step, epoch - 1, recorder.last)
-            x, y = data.batch(index)
-            lr = float(optimizer.param_groups[0]["lr"])
-            seen: list[torch.Tensor] = []
-
-            stats.snapshot()
-            if needs_closure:
-                optimizer.step(functools.partial(closure, x, y, seen, step))
-                grad_sq = stats.grad_sq()
-            else:
-                forward_backward(x, y, seen)
-                scaler.unscale_(optimizer)
-                grad_sq = _grad_tools(params, training, noise_gen, step, stats)
-                scaler.step(optimizer)
-                scaler.update()
-            loss, out = seen
-            update_sq, weight_sq = stats.update_sq()
-            stats.zero_grad(optimizer)
-            if scheduler is not None:
-                scheduler.step_batch()
-            step += 1
-            recorder.step(step, epoch, lr, loss, grad_sq, update_sq, weight_sq, out, y)
-            if len(recorder.rows) >= log_every:
-                recorder.emit_steps()
-        recorder.emit_steps()
-        epoch_time = time.perf_counter() - epoch_start
-        n_seen = recorder.samples
-        epoch_values = {
-            "train/epoch_loss": recorder.loss_sum / n_seen,
-            "epoch_time": epoch_time,
-            "samples_per_s": n_seen / epoch_time if epoch_time > 0 else float("inf"),
-        }
-        total_quality = recorder.quality_sum
-        if task == "classification":
-            epoch_values["train/accuracy"] = total_quality / n_seen
-        else:
-            epoch_values["train/mse"] = total_quality / n_seen
-            epoch_values["train/r2"] = 1.0 - total_quality / train_ss_tot if train_ss_tot > 0 else float("nan")
-        val = evaluate(model, data.chunks(data.val), loss_fn, task, autocast)
-        epoch_values.update({f"val/{k}": v for k, v in val.items()})
-        recorder.emit(step, epoch, epoch_values)
-        if scheduler is not None:
-            scheduler.step_epoch(val_loss=val.get("loss", epoch_values["train/epoch_loss"]))
-        if checkpoint_path is not None:
-            sink.flush()  # resuming re-emits only steps after the checkpoint: those before must be stored
-            checkpoint.save(checkpoint_path, {
-                "spec": spec.model_dump(mode="json"),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "scaler": scaler.state_dict(),
-                "order": order.state_dict(),
-                "noise": noise_gen.get_state() if noise_gen is not None else None,
-                "rng": checkpoint.rng_states(),
-                "step": step,
-                "epoch": epoch,
-            })
-
-    test = evaluate(model, data.chunks(data.test), loss_fn, task, autocast)
-    recorder.emit(step, epochs, {f"test/{k}": v for k, v in test.items()})
-    return TrainResult("succeeded", model, step, epochs, recorder.last)
 
 
-def _grad_tools(params, training, noise_gen, step: int, stats: StepStats) -> torch.Tensor:
-    """Annealed gradient noise, then clipping; returns the squared global gradient norm before clipping."""
-    if training.gradient_noise:
-        std = math.sqrt(training.gradient_noise / (1 + step) ** NOISE_DECAY)
-        for p in params:
+def _autocast(device: torch.device, precision: str) -> Callable[[], contextlib.AbstractContextManager]:
+    if device.type != "cuda" or precision == "fp32":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return lambda: torch.autocast("cuda", dtype=dtype)
+
+
+def _resume(run: _Run, path: Path) -> None:
+    """Continue where the checkpoint at ``path`` stopped: every state and generator as it was."""
+    state = checkpoint.load(path)
+    if state["spec"] != run.spec.model_dump(mode="json"):
+        raise ValueError("checkpoint: it belongs to a different spec; delete it to start over")
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    if run.scheduler is not None:
+        run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    run.order.load_state_dict(state["order"])
+    if run.noise is not None:
+        run.noise.set_state(state["noise"])
+    checkpoint.set_rng_states(state["rng"])
+    run.step, run.epoch = state["step"], state["epoch"]
+
+
+def _checkpoint_state(run: _Run) -> dict[str, Any]:
+    return {
+        "spec": run.spec.model_dump(mode="json"),
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+        "scaler": run.scaler.state_dict(),
+        "order": run.order.state_dict(),
+        "noise": run.noise.get_state() if run.noise is not None else None,
+        "rng": checkpoint.rng_states(),
+        "step": run.step,
+        "epoch": run.epoch,
+    }
+
+
+def _one_step(run: _Run, epoch: int, x: torch.Tensor, y: torch.Tensor) -> StepRow:
+    """One optimizer step on the batch ``(x, y)``; returns its values, still tensors."""
+    lr = float(run.optimizer.param_groups[0]["lr"])
+    seen: list[torch.Tensor] = []  # loss and output at the step's starting point
+    run.stats.snapshot()
+    if run.needs_closure:
+        run.optimizer.step(functools.partial(_closure, run, x, y, seen))
+        grad_sq = run.stats.grad_sq()
+    else:
+        _forward_backward(run, x, y, seen)
+        run.scaler.unscale_(run.optimizer)
+        grad_sq = _noise_and_clip(run)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    loss, out = seen
+    update_sq, weight_sq = run.stats.update_sq()
+    run.stats.zero_grad(run.optimizer)
+    if run.scheduler is not None:
+        run.scheduler.step_batch()
+    run.step += 1
+    return StepRow(run.step, epoch, time.time(), lr, loss, grad_sq, update_sq, weight_sq, out, y)
+
+
+def _forward_backward(run: _Run, x: torch.Tensor, y: torch.Tensor, seen: list[torch.Tensor]) -> torch.Tensor:
+    with run.autocast():
+        out = run.model(x)
+        loss = run.loss_fn(out, y)
+    if not seen:  # the first evaluation is the one at the step's starting point
+        seen.extend((loss.detach(), out.detach()))
+    if run.l2:  # the objective of a solver without its own weight decay; train/loss stays the data loss
+        loss = loss + 0.5 * run.l2 * sum(p.square().sum() for p in run.params)
+    run.scaler.scale(loss).backward()
+    return loss
+
+
+def _closure(run: _Run, x: torch.Tensor, y: torch.Tensor, seen: list[torch.Tensor]) -> torch.Tensor:
+    with torch.enable_grad():
+        run.optimizer.zero_grad(set_to_none=True)
+        loss = _forward_backward(run, x, y, seen)
+        _noise_and_clip(run)
+    return loss.detach()
+
+
+def _noise_and_clip(run: _Run) -> torch.Tensor:
+    """Annealed gradient noise, then clipping; returns the squared global gradient norm that norm
+    clipping saw (without norm clipping, of the gradients as they are now)."""
+    training = run.spec.training
+    if run.noise is not None:
+        std = math.sqrt(training.gradient_noise / (1 + run.step) ** NOISE_DECAY)
+        for p in run.params:
             if p.grad is not None:
-                p.grad.add_(torch.randn(p.grad.shape, generator=noise_gen, device=p.device, dtype=p.dtype), alpha=std)
+                p.grad.add_(torch.randn(p.grad.shape, generator=run.noise, device=p.device, dtype=p.dtype), alpha=std)
     if training.grad_clip_value is not None:
-        torch.nn.utils.clip_grad_value_(params, training.grad_clip_value)
+        torch.nn.utils.clip_grad_value_(run.params, training.grad_clip_value)
     if training.grad_clip_norm is not None:
-        return torch.nn.utils.clip_grad_norm_(params, training.grad_clip_norm).square()
-    return stats.grad_sq()
+        return torch.nn.utils.clip_grad_norm_(run.params, training.grad_clip_norm).square()
+    return run.stats.grad_sq()
+
+
+def _end_of_epoch(run: _Run, recorder: Recorder, epoch: int, epoch_start: float) -> None:
+    """Emit the epoch's last steps and its metrics (train, speed, validation); step epoch schedules."""
+    recorder.emit_steps()
+    values = recorder.epoch_values(time.perf_counter() - epoch_start)
+    val = evaluate(run.model, run.data.chunks(run.data.val), run.loss_fn, run.data.info.task, run.autocast)
+    values.update({f"val/{k}": v for k, v in val.items()})
+    recorder.emit(run.step, epoch, values)
+    if run.scheduler is not None:
+        run.scheduler.step_epoch(val_loss=val.get("loss", values["train/epoch_loss"]))
+    run.epoch = epoch
+
+
+def _finish(run: _Run, recorder: Recorder) -> TrainResult:
+    test = evaluate(run.model, run.data.chunks(run.data.test), run.loss_fn, run.data.info.task, run.autocast)
+    recorder.emit(run.step, run.epochs, {f"test/{k}": v for k, v in test.items()})
+    return TrainResult("succeeded", run.model, run.step, run.epochs, recorder.last)

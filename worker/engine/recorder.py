@@ -1,0 +1,121 @@
+"""From the loop's per-step tensors to metric points.  A :class:`StepRow` per optimizer step
+keeps its values as tensors; ``log_every`` of them are read to the host at once (one transfer
+for many steps on a GPU), checked for a finite loss, turned into points and handed to the sink.
+The recorder also sums each epoch's loss and quality for the ``train/`` epoch metrics."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from worker.sink import MetricPoint, MetricSink
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite; the message tells the user what to try."""
+
+    def __init__(self, step: int, loss: float):
+        self.step, self.loss = step, loss
+        super().__init__(f"diverged at step {step} (loss = {loss}); try a lower base_lr")
+
+
+@dataclass(slots=True)
+class StepRow:
+    """One optimizer step: the loss, squared norms and outputs stay on the device until emitted."""
+
+    step: int
+    epoch: int
+    wall_time: float
+    lr: float
+    loss: torch.Tensor
+    grad_sq: torch.Tensor  # ‖∇‖², before norm clipping
+    update_sq: torch.Tensor  # ‖θ_t − θ_{t−1}‖²
+    weight_sq: torch.Tensor  # ‖θ_{t−1}‖²
+    out: torch.Tensor  # the model's output at the step's starting point
+    y: torch.Tensor
+
+
+def _step_points(row: StepRow, loss: float, grad_sq: float, update_sq: float, weight_sq: float) -> list[MetricPoint]:
+    step, epoch, wall = row.step, row.epoch, row.wall_time
+    return [
+        MetricPoint("train/loss", step, epoch, loss, wall),
+        MetricPoint("lr", step, epoch, row.lr, wall),
+        MetricPoint("grad_norm", step, epoch, math.sqrt(grad_sq), wall),
+        MetricPoint("update_ratio", step, epoch, math.sqrt(update_sq / max(weight_sq, 1e-24)), wall),
+    ]
+
+
+def _sum_sq_deviation(y: torch.Tensor) -> float:
+    y = y.double()
+    return float(((y - y.mean()) ** 2).sum())
+
+
+class Recorder:
+    """Gathers :class:`StepRow` s and emits them as points; ``last`` holds every metric's latest value."""
+
+    def __init__(self, sink: MetricSink, task: str, train_y: torch.Tensor):
+        self.sink = sink
+        self.task = task
+        # the train targets' spread, the denominator of the running R² of regression epochs
+        self.train_ss_tot = None if task == "classification" else _sum_sq_deviation(train_y)
+        self.rows: list[StepRow] = []
+        self.last: dict[str, float] = {}
+        self.start_epoch()
+
+    def start_epoch(self) -> None:
+        self.loss_sum = 0.0
+        self.quality_sum = 0.0  # correct predictions, or squared error
+        self.samples = 0
+
+    def add(self, row: StepRow) -> None:
+        self.rows.append(row)
+
+    def emit_steps(self) -> None:
+        """Read the gathered rows to the host and emit them; raises :class:`Diverged` at the first
+        non-finite loss, after emitting the steps before it."""
+        if not self.rows:
+            return
+        rows, self.rows = self.rows, []
+        outs, ys = torch.cat([r.out for r in rows]), torch.cat([r.y for r in rows])
+        if self.task == "classification":
+            quality = (outs.argmax(dim=-1) == ys).sum()
+        else:
+            quality = ((outs.reshape(ys.shape).double() - ys.double()) ** 2).sum()
+        columns = [[r.loss for r in rows], [r.grad_sq for r in rows], [r.update_sq for r in rows],
+                   [r.weight_sq for r in rows]]
+        values = zip(*torch.stack([torch.stack(column).double() for column in columns]).tolist())
+        points: list[MetricPoint] = []
+        for row, (loss, grad_sq, update_sq, weight_sq) in zip(rows, values):
+            if not math.isfinite(loss):
+                self.sink.add(points)
+                raise Diverged(row.step, loss)
+            points += _step_points(row, loss, grad_sq, update_sq, weight_sq)
+            self.loss_sum += loss * len(row.y)
+            self.samples += len(row.y)
+        self.quality_sum += float(quality)
+        self.last.update({p.name: p.value for p in points[-4:]})
+        self.sink.add(points)
+
+    def epoch_values(self, epoch_time: float) -> dict[str, float]:
+        """The epoch's ``train/`` metrics and its speed, from the steps emitted since :meth:`start_epoch`."""
+        n = self.samples
+        values = {
+            "train/epoch_loss": self.loss_sum / n,
+            "epoch_time": epoch_time,
+            "samples_per_s": n / epoch_time if epoch_time > 0 else float("inf"),
+        }
+        if self.train_ss_tot is None:
+            values["train/accuracy"] = self.quality_sum / n
+        else:
+            values["train/mse"] = self.quality_sum / n
+            ss_tot = self.train_ss_tot
+            values["train/r2"] = 1.0 - self.quality_sum / ss_tot if ss_tot > 0 else float("nan")
+        return values
+
+    def emit(self, step: int, epoch: int, values: dict[str, float]) -> None:
+        wall = time.time()
+        self.last.update(values)
+        self.sink.add([MetricPoint(name, step, epoch, float(v), wall) for name, v in values.items()])
