@@ -1,5 +1,6 @@
 """Dependencies point one way: api → core, store, optim.catalog; worker → core, store, optim;
-optim → torch; store → core.  Nothing imports api; the client imports nothing of the server.
+optim → torch; store → core.  Nothing imports api; the client imports nothing of the server;
+only the ``descent bench`` command imports the benchmarks (``bench``).
 
 A boundary is what an import loads, not what a file's first lines say: each package (every
 module in it) is imported in a fresh interpreter and ``sys.modules`` is read.  A second check
@@ -21,7 +22,7 @@ SERVER = {"api", "store", "worker", "optim", "torch", "sqlalchemy", "fastapi", "
 # what to import (packages are walked: every submodule) -> top-level modules that must not load
 LOADED_RULES = {
     "core": {"torch", "sqlalchemy", "fastapi", "celery", "api", "store", "worker"},
-    "api": {"torch", "worker"},
+    "api": {"torch", "worker", "bench"},
     "store": {"torch", "api", "worker", "fastapi", "celery"},
     "worker.engine": {"sqlalchemy", "celery", "fastapi", "httpx", "api", "store"},
     "worker": {"api", "fastapi"},
@@ -36,7 +37,7 @@ LOADED_RULES = {
 # the same rules on the source: every import statement, also those inside functions
 STATEMENT_RULES = {
     "core": {"torch", "sqlalchemy", "fastapi", "api", "store", "worker", "descent"},
-    "api": {"torch", "worker", "descent"},
+    "api": {"torch", "worker", "descent", "bench"},
     "store": {"torch", "api", "worker", "descent", "fastapi", "celery"},
     "worker/engine": {"sqlalchemy", "celery", "fastapi", "httpx", "api", "store", "descent"},
     "worker": {"api", "descent"},
@@ -106,6 +107,14 @@ def test_core_reads_only_the_torch_free_catalog_of_optim():
     uses = {f"{f.relative_to(ROOT)}: {name}" for f in _python_files("core") for name in imported_modules(f)
             if name.split(".")[0] == "optim" and not name.startswith(allowed)}
     assert not uses, f"core may import only {allowed} of optim: {sorted(uses)}"
+
+
+def test_only_the_bench_command_imports_the_benchmarks():
+    allowed = {ROOT / "descent" / "commands" / "bench.py"}
+    files = [f for package in ("api", "core", "store", "worker", "optim", "descent", "web", "migrations")
+             for f in _python_files(package) if f not in allowed]
+    offenders = sorted(str(f.relative_to(ROOT)) for f in files if "bench" in imported_names(f))
+    assert not offenders, f"only descent/commands/bench.py may import bench: {offenders}"
 
 
 def test_the_probe_sees_a_module_loaded_through_another(tmp_path, monkeypatch):
