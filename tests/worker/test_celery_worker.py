@@ -26,7 +26,8 @@ from core.settings import Settings
 from store.db import session_scope
 from store.models import Experiment, Metric, Worker
 from store.repositories import experiments
-from tests.worker.services import add_builtin_split, add_experiment, scratch_database, sessions_for
+from tests.services import scratch_database
+from tests.worker.records import add_builtin_split, add_experiment, sessions_for
 from tests.worker.splits import builtin_split, make_spec
 from worker.data import prepare
 from worker.engine import train

@@ -17,7 +17,8 @@ from core.settings import Settings
 from store.db import session_scope
 from store.models import Experiment, Metric, utcnow
 from store.repositories import experiments
-from tests.worker.services import add_builtin_split, add_experiment, scratch_database, sessions_for
+from tests.services import scratch_database
+from tests.worker.records import add_builtin_split, add_experiment, sessions_for
 from tests.worker.splits import builtin_split, make_spec
 from worker.architectures import build_model
 from worker.data import prepare

@@ -1,46 +1,13 @@
-"""Real services for worker tests: a scratch PostgreSQL database with the migrations applied,
-split and experiment rows made through the repositories, a Redis database of our own."""
+"""Rows the worker tests need, made through the repositories: a split with the frozen indices of
+``tests.worker.splits``, queued experiments, and a sessionmaker for a database URL (the scratch
+database itself comes from ``tests.services.scratch_database``)."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from contextlib import contextmanager
-
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-
 from store.db import make_engine, make_sessionmaker, session_scope
-from store.migrate import upgrade
 from store.models import Split
 from store.repositories import experiments, splits
 from tests.worker.splits import builtin_indices
-
-ADMIN_URL = os.environ.get("DESCENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("DESCENT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@contextmanager
-def scratch_database():
-    """A fresh PostgreSQL database at the newest schema; dropped afterwards."""
-    name = f"descent_worker_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def redis_url_with_db(db: int) -> str:
-    return str(make_url(REDIS_URL.replace("redis://", "postgresql://")).set(database=str(db))).replace(
-        "postgresql://", "redis://"
-    )
 
 
 def add_builtin_split(sessions, dataset: str) -> int:
