@@ -12,55 +12,30 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from descent.client import Client
+from tests.services import scratch_database, scratch_redis
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_URL = os.environ.get("DESCENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("DESCENT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_DB = 12  # this test's own database number, flushed before and after
 
 
 @pytest.fixture
 def scratch_postgres():
-    name = f"descent_e2e_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(migrate=False) as url:  # `descent migrate` is part of what is tested
+        yield url
 
 
 @pytest.fixture
-def scratch_redis():
-    import redis
-
-    url = make_url_redis(REDIS_URL, REDIS_DB)
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
+def scratch_redis_url():
+    with scratch_redis(REDIS_DB) as url:
         yield url
-    finally:
-        client.flushdb()
-        client.close()
-
-
-def make_url_redis(url: str, db: int) -> str:
-    base = url.rsplit("/", 1)[0] if url.count("/") > 2 else url
-    return f"{base}/{db}"
 
 
 def free_port() -> int:
@@ -109,11 +84,11 @@ def wait_for(predicate, timeout: float, what: str, logs=()):
     raise AssertionError(f"timed out waiting for {what}\n" + "\n".join(p.output() for p in logs))
 
 
-def test_api_and_worker_as_separate_processes_on_postgres_and_redis(tmp_path, scratch_postgres, scratch_redis):
+def test_api_and_worker_as_separate_processes_on_postgres_and_redis(tmp_path, scratch_postgres, scratch_redis_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESCENT_")}
     env.update(
         PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
-        DESCENT_DATABASE_URL=scratch_postgres, DESCENT_BROKER_URL=scratch_redis,
+        DESCENT_DATABASE_URL=scratch_postgres, DESCENT_BROKER_URL=scratch_redis_url,
         DESCENT_DATA_DIR=str(tmp_path / "data"), DESCENT_HEARTBEAT_S="0.5",
     )
     migrate = subprocess.run([sys.executable, "-m", "descent.cli", "migrate"], env=env, cwd=tmp_path,
