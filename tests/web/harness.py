@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.services import require_executable
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
@@ -30,20 +31,8 @@ TINY_TRAINING = {"epochs": 4, "batch_size": 32}
 
 
 def chromium_executable() -> str:
-    """Debian's `chromium`, installed with apt-get when missing and we are root (never skipped)."""
-    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if found:
-        return found
-    if os.geteuid() != 0:
-        pytest.fail("the browser tests need Debian's chromium: run `apt-get install -y --no-install-recommends chromium`")
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]):
-        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-        if done.returncode != 0:
-            pytest.fail(f"{' '.join(command)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    found = shutil.which("chromium")
-    if not found:
-        pytest.fail("apt-get installed chromium but no `chromium` executable is on PATH")
-    return found
+    """Debian's `chromium` (scripts/test-services.sh installs it); missing, the test fails, never skips."""
+    return require_executable("chromium")
 
 
 def free_port() -> int:
