@@ -130,6 +130,13 @@ def zeros_like(p: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(p, memory_format=torch.preserve_format)
 
 
+def single_group_params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """The parameters of an optimizer that takes one parameter group only (closure-driven solvers)."""
+    if len(optimizer.param_groups) != 1:
+        raise ValueError(f"{type(optimizer).__name__} doesn't support per-parameter options (parameter groups)")
+    return optimizer.param_groups[0]["params"]
+
+
 def run_closure(closure):
     if closure is None:
         return None

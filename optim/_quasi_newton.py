@@ -45,11 +45,6 @@ class QuasiNewton(torch.optim.Optimizer):
     _state_keys: tuple[str, ...] = ()
     _reevaluate_last = True
 
-    def _single_group(self) -> None:
-        if len(self.param_groups) != 1:
-            raise ValueError(f"{type(self).__name__} doesn't support per-parameter options (parameter groups)")
-        self._params = self.param_groups[0]["params"]
-
     def _direction(self, state: dict, memory: dict, grad: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

@@ -122,17 +122,9 @@ class Adam(Optimizer):
         check_adam_args(lr, betas, eps, weight_decay)
         reject_unsupported(capturable=capturable, differentiable=differentiable, fused=fused)
         defaults = dict(
-            lr=lr,
-            betas=float_betas(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            amsgrad=amsgrad,
-            maximize=maximize,
-            foreach=foreach,
-            capturable=capturable,
-            differentiable=differentiable,
-            fused=fused,
-            decoupled_weight_decay=decoupled_weight_decay,
+            lr=lr, betas=float_betas(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
+            fused=fused, decoupled_weight_decay=decoupled_weight_decay,
         )
         super().__init__(params, defaults)
 

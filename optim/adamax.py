@@ -71,14 +71,8 @@ class Adamax(Optimizer):
         check_adam_args(lr, betas, eps, weight_decay)
         reject_unsupported(differentiable=differentiable, capturable=capturable)
         defaults = dict(
-            lr=lr,
-            betas=float_betas(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            foreach=foreach,
-            maximize=maximize,
-            differentiable=differentiable,
-            capturable=capturable,
+            lr=lr, betas=float_betas(betas), eps=eps, weight_decay=weight_decay, foreach=foreach,
+            maximize=maximize, differentiable=differentiable, capturable=capturable,
         )
         super().__init__(params, defaults)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from optim._base import single_group_params
 from optim._quasi_newton import QuasiNewton, check_quasi_newton_args, flat_numel
 from optim._validate import check_int_ge
 
@@ -76,7 +77,7 @@ class BFGS(QuasiNewton):
             tolerance_change=tolerance_change, line_search_fn=line_search_fn, max_params=max_params,
         )
         super().__init__(params, defaults)
-        self._single_group()
+        self._params = single_group_params(self)
         n = flat_numel(self._params)
         if n > max_params:
             raise ValueError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from optim._base import single_group_params
 from optim._quasi_newton import QuasiNewton, check_quasi_newton_args
 from optim._validate import check_int_ge
 
@@ -79,7 +80,7 @@ class LBFGS(QuasiNewton):
             tolerance_change=tolerance_change, history_size=history_size, line_search_fn=line_search_fn,
         )
         super().__init__(params, defaults)
-        self._single_group()
+        self._params = single_group_params(self)
 
     def _no_curvature_yet(self, state, memory):
         return state["n_iter"] == 1

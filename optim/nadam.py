@@ -86,16 +86,9 @@ class NAdam(Optimizer):
         check_ge("momentum_decay", momentum_decay)
         reject_unsupported(capturable=capturable, differentiable=differentiable)
         defaults = dict(
-            lr=lr,
-            betas=float_betas(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum_decay=momentum_decay,
-            decoupled_weight_decay=decoupled_weight_decay,
-            maximize=maximize,
-            foreach=foreach,
-            capturable=capturable,
-            differentiable=differentiable,
+            lr=lr, betas=float_betas(betas), eps=eps, weight_decay=weight_decay,
+            momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
         )
         super().__init__(params, defaults)
 

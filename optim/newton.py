@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.overrides import TorchFunctionMode
 
-from optim._base import to_scalar
+from optim._base import single_group_params, to_scalar
 from optim._quasi_newton import flat_numel, loss_value
 from optim._validate import check_ge, check_gt, check_int_ge
 
@@ -110,9 +110,7 @@ class Newton(torch.optim.Optimizer):
             max_params=max_params,
         )
         super().__init__(params, defaults)
-        if len(self.param_groups) != 1:
-            raise ValueError("Newton doesn't support per-parameter options (parameter groups)")
-        self._params = self.param_groups[0]["params"]
+        self._params = single_group_params(self)
         n = flat_numel(self._params)
         if n > max_params:
             raise ValueError(
@@ -223,9 +221,7 @@ class HessianFree(torch.optim.Optimizer):
         check_ge("cg_tol", cg_tol)
         defaults = dict(lr=lr, damping=damping, cg_max_iter=cg_max_iter, cg_tol=cg_tol, adaptive_damping=adaptive_damping)
         super().__init__(params, defaults)
-        if len(self.param_groups) != 1:
-            raise ValueError("HessianFree doesn't support per-parameter options (parameter groups)")
-        self._params = self.param_groups[0]["params"]
+        self._params = single_group_params(self)
         if any(p.is_complex() for p in self._params):
             raise ValueError("HessianFree supports real parameters only")
 

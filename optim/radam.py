@@ -84,19 +84,15 @@ class RAdam(Optimizer):
         check_adam_args(lr, betas, eps, weight_decay)
         reject_unsupported(capturable=capturable, differentiable=differentiable)
         defaults = dict(
-            lr=lr,
-            betas=float_betas(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            maximize=maximize,
-            foreach=foreach,
-            capturable=capturable,
-            decoupled_weight_decay=decoupled_weight_decay,
+            lr=lr, betas=float_betas(betas), eps=eps, weight_decay=weight_decay, maximize=maximize,
+            foreach=foreach, capturable=capturable, decoupled_weight_decay=decoupled_weight_decay,
             differentiable=differentiable,
         )
         super().__init__(params, defaults)
 
-    _group_defaults = dict(foreach=None, maximize=False, differentiable=False, decoupled_weight_decay=False, capturable=False)
+    _group_defaults = dict(
+        foreach=None, maximize=False, differentiable=False, decoupled_weight_decay=False, capturable=False
+    )
     _counters = ("step",)
 
 
