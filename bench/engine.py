@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -202,6 +203,7 @@ def _start_services(stack: ExitStack, url: str) -> str:
     both it and the worker are up."""
     redis_port, api_port = _free_port(), _free_port()
     data_dir = tempfile.mkdtemp(prefix="descent-bench-")
+    stack.callback(shutil.rmtree, data_dir, ignore_errors=True)  # after the processes that write there stop
     env = {
         **os.environ, "DESCENT_DATABASE_URL": url, "DESCENT_BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
         "DESCENT_DATA_DIR": data_dir, "PYTHONUNBUFFERED": "1",
