@@ -100,22 +100,28 @@ def test_factors_equal_a_sample_by_sample_computation(make_layer, shape):
     torch.testing.assert_close(got_g, want_g, rtol=1e-12, atol=1e-12)
 
 
-def test_step_is_the_damped_kronecker_solve():
-    torch.manual_seed(1)
+def _one_step(seed, **kwargs):
+    """One KFAC step (no momentum) on a seeded 3 -> 2 linear layer over 6 samples: [W, b] before,
+    its gradient, [W, b] after, and the factors A and G computed directly at the start."""
+    torch.manual_seed(seed)
     layer = nn.Linear(3, 2, dtype=torch.float64)
-    damping, lr = 0.05, 0.3
-    opt = KFAC(layer.parameters(), model=layer, lr=lr, damping=damping, momentum=0.0, kl_clip=None)
+    opt = KFAC(layer.parameters(), model=layer, momentum=0.0, **kwargs)
     x = torch.randn(6, 3, dtype=torch.float64)
-    before = torch.cat([layer.weight.detach(), layer.bias.detach()[:, None]], 1)
+    before = _weight_and_bias(layer)
     out = layer(x)
     torch.stack([_per_sample_loss(out, i) for i in range(6)]).mean().backward()
     grad = torch.cat([layer.weight.grad, layer.bias.grad[:, None]], 1)
     opt.step()
     a, g = _direct_linear_factors(layer_copy(layer, before), x)
+    return before, grad, _weight_and_bias(layer), a, g
+
+
+def test_step_is_the_damped_kronecker_solve():
+    damping, lr = 0.05, 0.3
+    before, grad, after, a, g = _one_step(1, lr=lr, damping=damping, kl_clip=None)
     # row-major vec: the Fisher block of [W, b] is G (x) A
     fisher = torch.kron(g, a) + damping * torch.eye(a.shape[0] * g.shape[0], dtype=torch.float64)
     expected = before - lr * torch.linalg.solve(fisher, grad.reshape(-1)).reshape(grad.shape)
-    after = torch.cat([layer.weight.detach(), layer.bias.detach()[:, None]], 1)
     torch.testing.assert_close(after, expected, rtol=1e-10, atol=1e-12)
 
 
@@ -128,18 +134,9 @@ def layer_copy(layer, weight_and_bias):
 
 
 def test_kl_clip_bounds_the_updates_fisher_norm():
-    torch.manual_seed(2)
-    layer = nn.Linear(3, 2, dtype=torch.float64)
     kl_clip, lr, damping = 1e-6, 1.0, 1e-3
-    opt = KFAC(layer.parameters(), model=layer, lr=lr, damping=damping, momentum=0.0, kl_clip=kl_clip)
-    x = torch.randn(6, 3, dtype=torch.float64)
-    before = torch.cat([layer.weight.detach(), layer.bias.detach()[:, None]], 1)
-    out = layer(x)
-    torch.stack([_per_sample_loss(out, i) for i in range(6)]).mean().backward()
-    grad = torch.cat([layer.weight.grad, layer.bias.grad[:, None]], 1)
-    opt.step()
-    step = (before - torch.cat([layer.weight.detach(), layer.bias.detach()[:, None]], 1)).reshape(-1)
-    a, g = _direct_linear_factors(layer_copy(layer, before), x)
+    before, grad, after, a, g = _one_step(2, lr=lr, damping=damping, kl_clip=kl_clip)
+    step = (before - after).reshape(-1)
     fisher = torch.kron(g, a) + damping * torch.eye(step.numel(), dtype=torch.float64)
     unclipped = lr * torch.linalg.solve(fisher, grad.reshape(-1))
     assert unclipped @ fisher @ unclipped > 100 * kl_clip  # the clip is active
