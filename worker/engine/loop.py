@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from torch import nn
 
 from optim import catalog
 from optim.factory import build_optimizer
+from optim.grad_tools import GradientNoise, clip_grad_norm_, clip_grad_value_
 from optim.schedulers import build_scheduler
 from worker.architectures import build_model
 from worker.data import BatchOrder, TrainingData
@@ -76,7 +76,7 @@ class _Run:
     scheduler: Any  # optim.schedulers' wrapper, or None
     scaler: torch.amp.GradScaler
     order: BatchOrder
-    noise: torch.Generator | None
+    noise: GradientNoise | None
     stats: StepStats
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     autocast: Callable[[], contextlib.AbstractContextManager]
@@ -145,7 +145,7 @@ def _set_up(spec, data: TrainingData) -> _Run:
     use_scaler = device.type == "cuda" and training.precision == "fp16" and not entry.needs_closure
     noise = None
     if training.gradient_noise:
-        noise = torch.Generator(device=device).manual_seed(training.seed + 2)
+        noise = GradientNoise(params, eta=training.gradient_noise, gamma=NOISE_DECAY, seed=training.seed + 2)
     return _Run(
         spec, data, model, params, optimizer, scheduler,
         scaler=torch.amp.GradScaler("cuda", enabled=use_scaler),
@@ -203,7 +203,10 @@ def _resume(run: _Run, path: Path) -> None:
     run.scaler.load_state_dict(state["scaler"])
     run.order.load_state_dict(state["order"])
     if run.noise is not None:
-        run.noise.set_state(state["noise"])
+        noise = state["noise"]
+        if isinstance(noise, torch.Tensor):  # a checkpoint holding the bare generator state
+            noise = {"step": 0, "seed": run.noise.seed, "generators": {str(run.params[0].device): noise}}
+        run.noise.load_state_dict(noise)
     checkpoint.set_rng_states(state["rng"])
     run.step, run.epoch = state["step"], state["epoch"]
 
@@ -216,7 +219,7 @@ def _checkpoint_state(run: _Run) -> dict[str, Any]:
         "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
         "scaler": run.scaler.state_dict(),
         "order": run.order.state_dict(),
-        "noise": run.noise.get_state() if run.noise is not None else None,
+        "noise": run.noise.state_dict() if run.noise is not None else None,
         "rng": checkpoint.rng_states(),
         "step": run.step,
         "epoch": run.epoch,
@@ -271,14 +274,13 @@ def _noise_and_clip(run: _Run) -> torch.Tensor:
     clipping saw (without norm clipping, of the gradients as they are now)."""
     training = run.spec.training
     if run.noise is not None:
-        std = math.sqrt(training.gradient_noise / (1 + run.step) ** NOISE_DECAY)
-        for p in run.params:
-            if p.grad is not None:
-                p.grad.add_(torch.randn(p.grad.shape, generator=run.noise, device=p.device, dtype=p.dtype), alpha=std)
+        # t is the optimizer step: every evaluation of a closure within one step gets the same variance
+        run.noise.step = run.step
+        run.noise()
     if training.grad_clip_value is not None:
-        torch.nn.utils.clip_grad_value_(run.params, training.grad_clip_value)
+        clip_grad_value_(run.params, training.grad_clip_value)
     if training.grad_clip_norm is not None:
-        return torch.nn.utils.clip_grad_norm_(run.params, training.grad_clip_norm).square()
+        return clip_grad_norm_(run.params, training.grad_clip_norm).square()
     return run.stats.grad_sq()
 
 

@@ -187,6 +187,33 @@ def test_full_batch_gd_takes_one_exact_gradient_step_per_epoch():
     torch.testing.assert_close(result.model.fc.bias, b - 0.5 * gb, rtol=1e-6, atol=1e-7)
 
 
+def test_gradient_noise_anneals_by_step_from_its_own_seed_then_clipping_applies():
+    """Full-batch SGD, two steps: g_t + N(0, η/(1+t)^0.55) drawn from a generator seeded with
+    seed + 2, then clamped to ±clip_value; θ_{t+1} = θ_t − lr·g_t."""
+    eta, clip, lr = 0.01, 0.3, 0.5
+    split = builtin_split("iris")
+    spec = make_spec(split, solver={"name": "sgd", "base_lr": lr}, architecture={"name": "linear"},
+                     batch_size=None, epochs=2, gradient_noise=eta, grad_clip_value=clip)
+    data = prepare(split)
+    torch.manual_seed(spec.training.seed)
+    initial = torch.nn.Linear(4, 3)  # same construction order as the engine: same initial weights
+    w, b = (t.detach().clone().requires_grad_() for t in (initial.weight, initial.bias))
+    noise = torch.Generator().manual_seed(spec.training.seed + 2)
+    clipped = 0
+    for t in range(2):
+        loss = torch.nn.functional.cross_entropy(torch.nn.functional.linear(data.train.x, w, b), data.train.y)
+        std = math.sqrt(eta / (1 + t) ** 0.55)
+        with torch.no_grad():
+            for p, g in zip((w, b), torch.autograd.grad(loss, (w, b))):
+                g.add_(torch.randn(g.shape, generator=noise), alpha=std)
+                clipped += int((g.abs() > clip).sum())
+                p.add_(g.clamp_(-clip, clip), alpha=-lr)
+    assert clipped > 0
+    result = train(spec, data, sink=ListSink())
+    torch.testing.assert_close(result.model.fc.weight, w, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(result.model.fc.bias, b, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.parametrize("solver", [{"name": "lbfgs", "base_lr": 1.0, "max_iter": 5}, {"name": "rprop", "base_lr": 0.01}])
 def test_weight_decay_of_a_solver_without_one_is_an_l2_penalty_in_the_loss(solver):
     """L-BFGS and Rprop take no weight_decay; the experiment's becomes weight_decay/2 * ||theta||^2
