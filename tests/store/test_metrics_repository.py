@@ -209,3 +209,21 @@ def test_awkward_names_and_missing_values_survive_ingest_and_rollups(session, or
         count = sum(1 for s in steps if s // 16 == block)
         want.update({(n, block): (count, *low, *high) for n in AWKWARD_NAMES})
     assert got == want
+
+
+def test_an_epoch_or_experiment_id_outside_int32_is_never_stored_wrapped(session):
+    """Binary COPY would write a Python int into a 4-byte column modulo 2**32; PostgreSQL must
+    reject such a batch instead (SQLite's integers are 64-bit: it keeps the epoch)."""
+    from sqlalchemy.exc import DataError
+
+    eid = make_experiment(session)
+    points = [("lr", 0, 2**31, 1.0, 1.0), ("lr", 1, 2**32 + 3, 1.0, 2.0)]
+    if session.get_bind().dialect.name == "postgresql":
+        with pytest.raises(DataError, match="out of range"), session.begin_nested():
+            repo.add_points(session, 2**32 + eid, _points("lr", range(3), range(3)))
+        assert repo.raw_points(session, eid, "lr") == []
+        with pytest.raises(DataError, match="out of range"):
+            repo.add_points(session, eid, points)
+    else:
+        repo.add_points(session, eid, points)
+        assert [p[1] for p in repo.raw_points(session, eid, "lr")] == [2**31, 2**32 + 3]

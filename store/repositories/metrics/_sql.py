@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import and_
 from sqlalchemy.orm import Session
 
@@ -30,6 +32,16 @@ def better(new_value, new_step, old_value, old_step, *, higher: bool):
         new_value.is_not(None),
         (old_value.is_(None)) | beats | ((new_value == old_value) & (new_step < old_step)),
     )
+
+
+def execute_arrays(session: Session, sql: str, params: dict[str, Any]):
+    """Run PostgreSQL ``sql`` whose ``%(name)b`` placeholders take ``params`` as bound
+    parameters in binary: psycopg adapts each Python list to a typed array (None is NULL)
+    without formatting a text literal per element, and the server range-checks every element
+    on the ``CAST``.  Flushes pending ORM changes first, as ``Session.execute`` would."""
+    if session.autoflush:
+        session.flush()
+    return session.connection().exec_driver_sql(sql, params)
 
 
 def codes(names: list[str]) -> tuple[list[str], list[int]]:

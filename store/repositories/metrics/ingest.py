@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.models import Metric
-from store.repositories.metrics._sql import codes, insert, is_postgresql
+from store.repositories.metrics._sql import codes, execute_arrays, insert, is_postgresql
 from store.repositories.metrics.rollups import rollup_rows, upsert_rollups
 from store.repositories.metrics.summaries import last_steps, summary_row, upsert_summaries
 
@@ -78,6 +77,18 @@ def _appends_only(session: Session, experiment_id: int, cols: Columns) -> bool:
     return True
 
 
+_INT4 = (-(2**31), 2**31 - 1)
+
+
+def _copyable(experiment_id: int, cols: Columns) -> bool:
+    """Binary COPY writes the 4-byte columns (experiment id, epoch) without a range check
+    (psycopg would wrap a larger int modulo 2**32): a batch with one outside goes as arrays,
+    which the server range-checks and rejects."""
+    known = [e for e in cols.epochs if e is not None]
+    low, high = _INT4
+    return all(low <= v <= high for v in (experiment_id, min(known, default=0), max(known, default=0)))
+
+
 _PG_COPY = "COPY metrics (experiment_id, name, step, epoch, value, wall_time) FROM STDIN (FORMAT BINARY)"
 _PG_COPY_TYPES = ("int4", "varchar", "int8", "int4", "float8", "float8")
 
@@ -102,22 +113,20 @@ def _copy_rows(session: Session, experiment_id: int, cols: Columns) -> None:
         cursor.close()
 
 
-# Each column is one bound array parameter (psycopg adapts a Python list to an array, None to
-# NULL); names go once each, rows refer to them by position.
-_PG_INSERT_NEW = text(
-    """
+# Each column is one bound array parameter (see ``execute_arrays``); names go once each, rows
+# refer to them by position.
+_PG_INSERT_NEW = """
     INSERT INTO metrics (experiment_id, name, step, epoch, value, wall_time)
-    SELECT :experiment_id, (CAST(:names AS varchar[]))[t.code], t.step, t.epoch, t.value, t.wall_time
-    FROM unnest(CAST(:codes AS integer[]), CAST(:steps AS bigint[]), CAST(:epochs AS integer[]),
-                CAST(:vals AS double precision[]), CAST(:walls AS double precision[]))
+    SELECT %(experiment_id)b, (CAST(%(names)b AS varchar[]))[t.code], t.step, t.epoch, t.value, t.wall_time
+    FROM unnest(CAST(%(codes)b AS integer[]), CAST(%(steps)b AS bigint[]), CAST(%(epochs)b AS integer[]),
+                CAST(%(vals)b AS double precision[]), CAST(%(walls)b AS double precision[]))
          AS t(code, step, epoch, value, wall_time)
     ON CONFLICT DO NOTHING RETURNING name, step, value, wall_time
-    """
-)
+"""
 
 
 def _insert_rows_postgresql(session: Session, experiment_id: int, cols: Columns) -> list[tuple] | None:
-    if _appends_only(session, experiment_id, cols):
+    if _copyable(experiment_id, cols) and _appends_only(session, experiment_id, cols):
         try:
             with session.begin_nested():  # a concurrent writer may still win the race: fall back
                 _copy_rows(session, experiment_id, cols)
@@ -129,7 +138,7 @@ def _insert_rows_postgresql(session: Session, experiment_id: int, cols: Columns)
         "experiment_id": experiment_id, "names": names, "codes": name_codes, "steps": cols.steps.tolist(),
         "epochs": cols.epochs, "vals": cols.nullable_values(), "walls": cols.walls.tolist(),
     }
-    return [tuple(r) for r in session.execute(_PG_INSERT_NEW, params)]
+    return [tuple(r) for r in execute_arrays(session, _PG_INSERT_NEW, params)]
 
 
 def _insert_rows_sqlite(session: Session, experiment_id: int, cols: Columns) -> list[tuple]:

@@ -13,7 +13,7 @@ from sqlalchemy import case, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from store.models import ROLLUP_WIDTHS, MetricRollup
-from store.repositories.metrics._sql import better, codes, insert, is_postgresql
+from store.repositories.metrics._sql import better, codes, execute_arrays, insert, is_postgresql
 from store.repositories.metrics.downsample import Blocks, group_extremes
 
 Key = tuple[int, str]  # (experiment_id, name)
@@ -52,16 +52,15 @@ def _beats_sql(kind: str, op: str) -> str:
 
 _PG_COLUMNS = ("width", "block", "count", "min_step", "min_value", "max_step", "max_value")
 
-# Every column travels as one bound array parameter (psycopg adapts a Python list to a
-# PostgreSQL array; None is NULL): one statement and one round trip however many blocks.
-_PG_UPSERT_ROLLUPS = text(
-    f"""
+# Every column travels as one bound array parameter (see ``execute_arrays``): one statement
+# and one round trip however many blocks.
+_PG_UPSERT_ROLLUPS = f"""
     INSERT INTO metric_rollups (experiment_id, name, width, block, count, min_step, min_value, max_step, max_value)
-    SELECT :experiment_id, (CAST(:names AS varchar[]))[t.code], t.width, t.block, t.count,
+    SELECT %(experiment_id)b, (CAST(%(names)b AS varchar[]))[t.code], t.width, t.block, t.count,
            t.min_step, t.min_value, t.max_step, t.max_value
-    FROM unnest(CAST(:codes AS integer[]), CAST(:width AS integer[]), CAST(:block AS bigint[]),
-                CAST(:count AS bigint[]), CAST(:min_step AS bigint[]), CAST(:min_value AS double precision[]),
-                CAST(:max_step AS bigint[]), CAST(:max_value AS double precision[]))
+    FROM unnest(CAST(%(codes)b AS integer[]), CAST(%(width)b AS integer[]), CAST(%(block)b AS bigint[]),
+                CAST(%(count)b AS bigint[]), CAST(%(min_step)b AS bigint[]), CAST(%(min_value)b AS double precision[]),
+                CAST(%(max_step)b AS bigint[]), CAST(%(max_value)b AS double precision[]))
          AS t(code, width, block, count, min_step, min_value, max_step, max_value)
     ON CONFLICT (experiment_id, name, width, block) DO UPDATE SET
         count = metric_rollups.count + excluded.count,
@@ -69,8 +68,7 @@ _PG_UPSERT_ROLLUPS = text(
         min_value = CASE WHEN {_beats_sql("min_value", "<")} THEN excluded.min_value ELSE metric_rollups.min_value END,
         max_step = CASE WHEN {_beats_sql("max_value", ">")} THEN excluded.max_step ELSE metric_rollups.max_step END,
         max_value = CASE WHEN {_beats_sql("max_value", ">")} THEN excluded.max_value ELSE metric_rollups.max_value END
-    """
-)
+"""
 
 
 def _upsert_rollups_postgresql(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -78,7 +76,7 @@ def _upsert_rollups_postgresql(session: Session, rows: list[dict[str, Any]]) -> 
     params: dict[str, Any] = {"experiment_id": rows[0]["experiment_id"], "names": names, "codes": name_codes}
     for key in _PG_COLUMNS:
         params[key] = [r[key] for r in rows]
-    session.execute(_PG_UPSERT_ROLLUPS, params)
+    execute_arrays(session, _PG_UPSERT_ROLLUPS, params)
 
 
 def upsert_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
