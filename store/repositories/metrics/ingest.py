@@ -138,7 +138,7 @@ def _insert_rows_postgresql(session: Session, experiment_id: int, cols: Columns)
         "experiment_id": experiment_id, "names": names, "codes": name_codes, "steps": cols.steps.tolist(),
         "epochs": cols.epochs, "vals": cols.nullable_values(), "walls": cols.walls.tolist(),
     }
-    return [tuple(r) for r in execute_arrays(session, _PG_INSERT_NEW, params)]
+    return [tuple(r) for r in execute_arrays(session, _PG_INSERT_NEW, params).fetchall()]
 
 
 def _insert_rows_sqlite(session: Session, experiment_id: int, cols: Columns) -> list[tuple]:
