@@ -87,7 +87,7 @@ class QuasiNewton(torch.optim.Optimizer):
             prev_loss = memory["prev_loss"] = loss
 
             # the first step is scaled down: the gradient's size says nothing about curvature yet
-            t = min(1.0, 1.0 / grad.abs().sum().item()) * lr if self._no_curvature_yet(state, memory) else lr
+            t = min(1.0, 1.0 / grad.abs().sum()) * lr if self._no_curvature_yet(state, memory) else lr
             memory["t"] = t
             gtd = grad.dot(d)
             if gtd > -tolerance_change:
@@ -114,7 +114,7 @@ class QuasiNewton(torch.optim.Optimizer):
                 return evaluate_along(closure, params, start, step_length, d)
 
             loss, grad, t, ls_evals = strong_wolfe(
-                evaluate, d, t, loss, grad, gtd.item(), tolerance_change=group["tolerance_change"],
+                evaluate, d, t, loss, grad, gtd, tolerance_change=group["tolerance_change"],
                 max_ls=group["max_eval"] - evals,
             )
             add_flat_(params, t, d)

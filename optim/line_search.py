@@ -11,7 +11,10 @@ followed by a zoom phase that shrinks that interval by safeguarded cubic interpo
 trial points, safeguards and stopping rules follow minFunc's ``WolfeLineSearch`` (as torch's
 L-BFGS does), so that a run takes the same steps as ``torch.optim.LBFGS``.
 
-Scalars (losses, slopes, step lengths) are Python floats; only gradients are tensors.
+Losses are Python floats; slopes g^T d are 0-d tensors, and so is every step length computed
+from them, exactly where ``torch.optim.LBFGS`` has tensors: ``x / t`` with a tensor ``t`` is
+``t.reciprocal() * x`` in torch, which can round differently from a float division, and one
+last-bit difference in a step length grows over a few iterations into a different run.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import torch
 
 # evaluate(t) -> (loss at x + t d, flat gradient there); the caller restores x afterwards
 Evaluate = Callable[[float], tuple[float, torch.Tensor]]
+# a Python number, or a 0-d tensor where torch's line search has one
+Scalar = float | torch.Tensor
 
 
 @dataclass
@@ -33,21 +38,21 @@ class _Trial:
     t: float
     f: float
     g: torch.Tensor
-    gtd: float
+    gtd: Scalar
 
 
 def cubic_minimizer(
-    t1: float, f1: float, gtd1: float, t2: float, f2: float, gtd2: float, bounds: tuple[float, float] | None = None
-) -> float:
+    t1: Scalar, f1: float, gtd1: Scalar, t2: Scalar, f2: float, gtd2: Scalar, bounds: tuple[Scalar, Scalar] | None = None
+) -> Scalar:
     """Minimizer of the cubic through (t1, f1) and (t2, f2) with slopes gtd1 and gtd2, clipped to
     ``bounds`` (default: the interval between t1 and t2); the midpoint when the cubic has no
     minimizer (Nocedal & Wright eq. 3.59)."""
     low, high = bounds if bounds is not None else (min(t1, t2), max(t1, t2))
     d1 = gtd1 + gtd2 - 3 * (f1 - f2) / (t1 - t2)
     discriminant = d1**2 - gtd1 * gtd2
-    if discriminant < 0:
+    if not discriminant >= 0:  # NaN too, as torch
         return (low + high) / 2.0
-    d2 = math.sqrt(discriminant)
+    d2 = discriminant.sqrt() if isinstance(discriminant, torch.Tensor) else math.sqrt(discriminant)
     # written from the point farther along the line so the formula stays well conditioned
     if t1 <= t2:
         t = t2 - (t2 - t1) * ((gtd2 + d2 - d1) / (gtd2 - gtd1 + 2 * d2))
@@ -59,22 +64,22 @@ def cubic_minimizer(
 def strong_wolfe(
     evaluate: Evaluate,
     d: torch.Tensor,
-    t: float,
+    t: Scalar,
     f: float,
     g: torch.Tensor,
-    gtd: float,
+    gtd: Scalar,
     c1: float = 1e-4,
     c2: float = 0.9,
     tolerance_change: float = 1e-9,
     max_ls: int = 25,
-) -> tuple[float, torch.Tensor, float, int]:
+) -> tuple[float, torch.Tensor, Scalar, int]:
     """Search along ``d`` from the current point (loss ``f``, gradient ``g``, slope ``gtd < 0``)
     starting with step ``t``.
 
     Returns ``(loss, gradient, step, evaluations)`` at the accepted step.  At most ``max_ls``
     evaluations after the first; if the bracket shrinks below ``tolerance_change`` (in units
     of ``max|d|``) the best point found so far is returned."""
-    d_max = d.abs().max().item()
+    d_max = d.abs().max()
     start = _Trial(0.0, f, g.clone(memory_format=torch.contiguous_format), gtd)
     new = _probe(evaluate, d, t)
     evaluations = 1
@@ -93,7 +98,7 @@ def strong_wolfe(
 
 def _probe(evaluate: Evaluate, d: torch.Tensor, t: float) -> _Trial:
     f, g = evaluate(t)
-    return _Trial(t, f, g, g.dot(d).item())
+    return _Trial(t, f, g, g.dot(d))
 
 
 def _bracket(evaluate, d, start: _Trial, new: _Trial, c1, c2, max_ls) -> tuple[list[_Trial], bool, int]:
