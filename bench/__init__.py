@@ -11,6 +11,11 @@ A benchmark module has ``TITLE`` (its section in docs/benchmarks.md), ``HELP`` (
 
 from __future__ import annotations
 
+import os
+
+# the PostgreSQL server (admin URL) on which ``api`` and ``engine`` make their scratch database
+ADMIN_URL = os.environ.get("DESCENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
 # descent bench NAME -> module
 BENCHMARKS = {
     "optim": "bench.optim_step",

@@ -28,7 +28,7 @@ from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
-from bench.scratch import ADMIN_URL, scratch_database
+from bench import ADMIN_URL
 from bench.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,8 +224,9 @@ def latency(runs: int, admin_url: str = ADMIN_URL) -> list[float]:
     from sqlalchemy import text
 
     from store.db import make_engine
+    from store.scratch import scratch_database
 
-    with scratch_database(admin_url) as url, ExitStack() as stack:
+    with scratch_database(admin_url, prefix="descent_bench") as url, ExitStack() as stack:
         client = stack.enter_context(httpx.Client(base_url=_start_services(stack, url), timeout=30))
         db = make_engine(url)
         stack.callback(db.dispose)

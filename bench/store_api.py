@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 
-from bench.scratch import ADMIN_URL, scratch_database
+from bench import ADMIN_URL
 from bench.table import Table
 
 NAMES = ("train/loss", "train/accuracy", "val/loss", "val/accuracy", "lr")
@@ -153,7 +153,9 @@ def run(args: argparse.Namespace) -> Table:
     size = f"{args.experiments}×{len(NAMES)}×{args.steps:,}"
     out = Table(f"PostgreSQL scratch database; ingest of {args.ingest_points:,} points, GET /compare of {size} "
                 f"points, {args.repeats} timed requests", COLUMNS)
-    with scratch_database(args.postgres_url) as url:
+    from store.scratch import scratch_database  # a database driver only when it runs
+
+    with scratch_database(args.postgres_url, prefix="descent_bench") as url:
         engine = make_engine(url)
         try:
             factory = make_sessionmaker(engine)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+import store.scratch
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "DESCENT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -25,26 +24,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("DESCENT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-@contextmanager
-def scratch_database(*, migrate: bool = True, prefix: str = "descent_test") -> Iterator[str]:
-    """A fresh PostgreSQL database (at the newest schema unless ``migrate=False``); yields its
-    URL (``postgresql+psycopg``) and drops it afterwards, connections and all."""
-    from store.migrate import upgrade
-
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin_url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+psycopg")
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = admin_url.set(database=name).render_as_string(hide_password=False)
-        if migrate:
-            upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def scratch_database(*, migrate: bool = True, prefix: str = "descent_test"):
+    """A fresh PostgreSQL database on the test server (``store.scratch``); yields its URL."""
+    return store.scratch.scratch_database(POSTGRES_ADMIN_URL, migrate=migrate, prefix=prefix)
 
 
 def redis_url(db: int) -> str:
