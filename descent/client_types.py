@@ -1,12 +1,19 @@
 """The shapes of what the api answers, as ``TypedDict``s for the client's return types.
 
-The client imports nothing of the server, so these are written out here; a test holds each to
-the server's OpenAPI schema (same keys, same required keys), so they cannot drift apart.  At
+The client imports nothing of the server.  The metric shapes (series, summary rows, best
+points, comparisons) are declared once in the shared ``core.metrics``, which the api serves;
+the others are written out here, and a test holds each to the server's OpenAPI schema (same
+keys, same required keys), so they cannot drift apart.  At
 run time they are plain dicts: ``run["status"]`` as before, with a type checker's help.  (No
 ``from __future__ import annotations`` here: TypedDict reads ``NotRequired`` only from
 evaluated annotations.)"""
 
 from typing import Any, NotRequired, TypedDict
+
+from core.metrics import BestPublic as Best
+from core.metrics import CompareExperiment, SummaryRow
+from core.metrics import ComparePublic as Comparison
+from core.metrics import SeriesPublic as SeriesJSON
 
 
 class Experiment(TypedDict):
@@ -31,13 +38,6 @@ class Experiment(TypedDict):
     error: str | None  # what went wrong and what to try, for a failed run
     attempt: int
     cancel_requested: bool
-
-
-class Best(TypedDict):
-    name: str
-    value: float
-    step: int
-    higher_is_better: bool  # the api's direction for the metric: the CLI keeps no rule of its own
 
 
 class ExperimentListItem(Experiment):
@@ -91,34 +91,12 @@ class SolverItem(CatalogItem):
     experiment_fields: dict[str, Any]  # the same under an experiment body's names (base_lr)
 
 
-class SeriesJSON(TypedDict):
-    steps: list[int]
-    values: list[float | None]
-    higher_is_better: bool
 
 
-class CompareExperiment(TypedDict):
-    id: int
-    name: str
-    status: str
-    series: dict[str, SeriesJSON]
 
 
-class SummaryRow(TypedDict):
-    experiment_id: int
-    name: str
-    count: int
-    best_value: float | None
-    best_step: int | None
-    final_value: float | None
-    final_step: int
-    time_to_best_s: float | None
-    higher_is_better: bool
 
 
-class Comparison(TypedDict):
-    experiments: list[CompareExperiment]
-    summary: list[SummaryRow]
 
 
 class Health(TypedDict):
@@ -131,9 +109,12 @@ class Health(TypedDict):
 
 # the api's OpenAPI component each shape mirrors
 OPENAPI_COMPONENTS = {
-    Experiment: "ExperimentPublic", Best: "BestPublic", ExperimentListItem: "ExperimentListItem",
-    ExperimentPage: "ExperimentPage", Split: "SplitPublic",
-    Dataset: "DatasetPublic", CatalogItem: "CatalogItemPublic", SolverItem: "SolverItemPublic",
-    SeriesJSON: "SeriesPublic", CompareExperiment: "CompareExperiment", SummaryRow: "SummaryRow",
-    Comparison: "ComparePublic", Health: "HealthPublic",
+    Experiment: "ExperimentPublic", ExperimentListItem: "ExperimentListItem", ExperimentPage: "ExperimentPage",
+    Split: "SplitPublic", Dataset: "DatasetPublic", CatalogItem: "CatalogItemPublic",
+    SolverItem: "SolverItemPublic", Health: "HealthPublic",
 }
+
+__all__ = [
+    "Best", "CatalogItem", "CompareExperiment", "Comparison", "Dataset", "Experiment", "ExperimentListItem",
+    "ExperimentPage", "Health", "SeriesJSON", "SolverItem", "Split", "SummaryRow",
+]

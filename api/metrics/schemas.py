@@ -1,16 +1,12 @@
+"""Metric request bodies, and the response shapes (declared once in ``core.metrics``, where the
+client reads them too)."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.metrics import BestPublic, CompareExperiment, ComparePublic, SeriesPublic, SummaryRow
 from core.spec.text import NulFreeStr
-
-DIRECTION = "true: the largest value is the best (accuracy, r2, ...); false: the smallest (losses)"
-
-
-class SeriesPublic(BaseModel):
-    steps: list[int]
-    values: list[float | None]
-    higher_is_better: bool = Field(description=DIRECTION)
 
 
 class MetricsPublic(BaseModel):
@@ -37,34 +33,7 @@ class PointsAccepted(BaseModel):
     inserted: int = Field(description="points that were new (a re-sent batch inserts 0)")
 
 
-class SummaryRow(BaseModel):
-    experiment_id: int
-    name: str
-    count: int
-    best_value: float | None
-    best_step: int | None
-    final_value: float | None
-    final_step: int
-    time_to_best_s: float | None = Field(description="seconds from the metric's first point to its best")
-    higher_is_better: bool = Field(description=DIRECTION)
-
-
-class BestPublic(BaseModel):
-    """One experiment's best value of one metric (from its stored summary)."""
-
-    name: str
-    value: float
-    step: int
-    higher_is_better: bool = Field(description=DIRECTION)
-
-
-class CompareExperiment(BaseModel):
-    id: int
-    name: str
-    status: str
-    series: dict[str, SeriesPublic]
-
-
-class ComparePublic(BaseModel):
-    experiments: list[CompareExperiment]
-    summary: list[SummaryRow]
+__all__ = [
+    "BestPublic", "CompareExperiment", "ComparePublic", "MetricsPublic", "PointCreate", "PointsAccepted",
+    "PointsCreate", "SeriesPublic", "SummaryRow",
+]

@@ -39,7 +39,7 @@ def _poll(factory, experiment_id: int, last_steps: dict[str, int], limit: int = 
                 continue
             points = repo.raw_points(session, experiment_id, s.name, after_step=last_steps.get(s.name), limit=limit)
             if points:
-                new[s.name] = series_public(s.name, [p[0] for p in points], [p[2] for p in points]).model_dump()
+                new[s.name] = series_public(s.name, [p[0] for p in points], [p[2] for p in points])
                 last_steps[s.name] = points[-1][0]
             more = more or len(points) >= limit
         return status, new, more
