@@ -119,6 +119,15 @@ def test_images_share_one_base_and_only_the_worker_has_cuda_torch():
     assert re.search(r"/whl/cu\d+$", index), index
 
 
+def test_the_base_image_copies_every_package_the_project_installs():
+    """``pip install .`` in the image finds only what was copied: a package left out installs
+    nothing and the services fail at their first import."""
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", _dockerfile_stages()["base"], flags=re.M))
+    assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
+
+
 def test_env_example_documents_every_setting():
     documented = set(re.findall(r"^#?\s*(DESCENT_[A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), flags=re.M))
     settings = {f"DESCENT_{name.upper()}" for name in Settings.model_fields}
