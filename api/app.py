@@ -83,6 +83,7 @@ def create_app(
         title="Descent", version="0.1.0", lifespan=lifespan,
         description="Define experiments, datasets and splits; read metrics and comparisons.",
         openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs", redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
@@ -92,6 +93,12 @@ def create_app(
     app.add_middleware(DeclaredSizeLimit, path=f"{API_PREFIX}/datasets", max_bytes=settings.max_upload_bytes)
     _mount_routes(app)
     return app
+
+
+def operation_id(route) -> str:
+    """An operation's id is its endpoint function's name (``create_experiment``): generated
+    clients name their methods and classes after it."""
+    return route.name
 
 
 def migrated_engine(settings: Settings):

@@ -29,7 +29,7 @@ def check_broker(settings: Settings) -> None:
 
 
 @router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
-def health(request: Request):
+def get_health(request: Request):
     state = request.app.state
     result = {"database": True, "broker": True}
     try:

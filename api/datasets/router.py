@@ -23,7 +23,8 @@ def list_datasets(session: SessionDep) -> list[DatasetPublic]:
 async def upload_dataset(
     session: SessionDep,
     settings: SettingsDep,
-    file: Annotated[UploadFile, File(description="a .csv (with `target`) or a .npz with arrays x (N, ...) and y (N,)")],
+    file: Annotated[UploadFile, File(description="a .csv (with `target`) or a .npz with arrays x (N, ...) and y (N,)",
+                                     json_schema_extra={"format": "binary"})],
     name: Annotated[NulFreeStr, Form(min_length=1, max_length=200)],
     target: Annotated[NulFreeStr | None, Form(max_length=200, description="label column of a csv")] = None,
     task: Annotated[Literal["classification", "regression"] | None, Form(description="default: inferred")] = None,

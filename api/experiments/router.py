@@ -69,7 +69,8 @@ def delete_experiment(experiment_id: int, session: SessionDep, settings: Setting
 
 @router.get(
     "/{experiment_id}/checkpoint", response_class=FileResponse, responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "the trained model's state_dict"},
+        200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+              "description": "the trained model's state_dict (``torch.load`` reads it)"},
         **responses(404),
     },
 )

@@ -35,7 +35,7 @@ def add_metrics(experiment_id: int, body: PointsCreate, session: SessionDep) -> 
 
 
 @router.get("/compare", response_model=ComparePublic, responses=responses(404))
-def compare(
+def compare_experiments(
     session: SessionDep,
     settings: SettingsDep,
     ids: Annotated[str, Query(max_length=4000, description="comma-separated experiment ids")],
@@ -57,7 +57,7 @@ def compare(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}, **responses(404)},
 )
-def stream(experiment_id: int, request: Request, session: SessionDep) -> StreamingResponse:
+def stream_experiment(experiment_id: int, request: Request, session: SessionDep) -> StreamingResponse:
     """``event: metrics`` with new points and ``event: status`` on changes, until the run ends."""
     experiments_service.get(session, experiment_id)
     return StreamingResponse(events(request.app.state.session_factory, experiment_id),
