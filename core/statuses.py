@@ -18,12 +18,3 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     "failed": frozenset(),
     "cancelled": frozenset(),
 }
-
-
-def is_finished(status: str) -> bool:
-    return status in FINISHED
-
-
-def can_move(old: str, new: str) -> bool:
-    """Whether a run in ``old`` may be put in ``new`` (unknown statuses never move)."""
-    return new in TRANSITIONS.get(old, frozenset())  # type: ignore[call-overload]
