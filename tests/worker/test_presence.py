@@ -4,6 +4,8 @@ a clean stop removes the worker."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from core.queue import TRAIN_TASK
@@ -54,9 +56,14 @@ def test_tick_beats_and_resends_lost_runs_past_a_failing_send(settings):
 def test_stop_removes_the_worker_row(settings):
     presence = Presence.start(RecordingCelery(), ["cpu"], settings)
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
-    presence._thread.join(0.2)  # let the first beat land
-    with session_scope(sessions) as s:
-        assert workers.alive(s, "cpu", within_s=10)
+    deadline = time.monotonic() + 10  # the first beat lands as soon as the thread runs
+    while not _alive(sessions, "cpu") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _alive(sessions, "cpu")
     presence.stop()
+    assert not _alive(sessions, "cpu")
+
+
+def _alive(sessions, queue: str) -> bool:
     with session_scope(sessions) as s:
-        assert not workers.alive(s, "cpu", within_s=10)
+        return workers.alive(s, queue, within_s=10)
