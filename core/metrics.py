@@ -17,6 +17,10 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 HIGHER_IS_BETTER = ("accuracy", "acc", "bacc", "r2", "f1", "precision", "recall", "auc")
 
 
+# the longest metric name the store keeps (its column width) and the api accepts
+MAX_NAME_LENGTH = 128
+
+
 def higher_is_better(name: str) -> bool:
     leaf = name.rsplit("/", 1)[-1].lower()
     return any(leaf == word or leaf.endswith("_" + word) for word in HIGHER_IS_BETTER)

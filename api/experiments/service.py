@@ -12,6 +12,7 @@ from api.deps import Enqueuer, after_commit
 from api.errors import Conflict, NotFound, PayloadError
 from api.experiments.schemas import ExperimentCreate, ExperimentListItem, ExperimentPage, ExperimentPublic
 from api.metrics.service import best_public
+from core.metrics import MAX_NAME_LENGTH
 from core.settings import Settings
 from core.spec import ExperimentSpec, resolve_spec
 from core.spec.experiment import SpecError
@@ -68,7 +69,6 @@ def create(session: Session, settings: Settings, enqueue: Enqueuer, spec: Experi
 
 
 MAX_BEST_NAMES = 10
-MAX_NAME_LENGTH = 128  # the store's metric name column
 
 
 def parse_best(raw: str | None) -> list[str] | None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.metrics import BestPublic, CompareExperiment, ComparePublic, SeriesPublic, SummaryRow
+from core.metrics import (
+    MAX_NAME_LENGTH,
+    BestPublic,
+    CompareExperiment,
+    ComparePublic,
+    SeriesPublic,
+    SummaryRow,
+)
 from core.spec.text import NulFreeStr
 
 
@@ -16,7 +23,7 @@ class MetricsPublic(BaseModel):
 class PointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: NulFreeStr = Field(min_length=1, max_length=128)
+    name: NulFreeStr = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     step: int = Field(ge=0, le=2**62)
     epoch: int | None = Field(None, ge=0, le=2**31 - 1)
     value: float | None = Field(description="null for a non-finite value")

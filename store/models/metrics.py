@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Double, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.metrics import MAX_NAME_LENGTH
 from store.models.base import Base
 
 
@@ -19,7 +20,7 @@ class Metric(Base):
     __tablename__ = "metrics"
 
     experiment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH), primary_key=True)
     step: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     epoch: Mapped[int | None] = mapped_column(Integer)
     value: Mapped[float | None] = mapped_column(Double)
@@ -34,7 +35,7 @@ class MetricSummary(Base):
     experiment_id: Mapped[int] = mapped_column(
         ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
     )
-    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     first_step: Mapped[int] = mapped_column(BigInteger)
     last_step: Mapped[int] = mapped_column(BigInteger)
@@ -59,7 +60,7 @@ class MetricRollup(Base):
     experiment_id: Mapped[int] = mapped_column(
         ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
     )
-    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_NAME_LENGTH), primary_key=True)
     width: Mapped[int] = mapped_column(Integer, primary_key=True)
     block: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
