@@ -1,0 +1,64 @@
+"""A real ``descent up`` for end-to-end tests: a subprocess on a free port in a given folder,
+its output in a log file shown on failure, stopped by SIGINT like a person's Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Up:
+    """A running ``descent up``; its output goes to a log file we show on failure."""
+
+    def __init__(self, folder: Path, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = folder / f"up-{time.monotonic_ns()}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DESCENT_")}
+        env["PYTHONPATH"] = str(ROOT)
+        self.log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "descent.cli", "up", "--port", str(port), "--data-dir", "data"],
+            cwd=folder, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"descent up exited early:\n{self.output()}"
+            if "Descent is up" in self.output():
+                assert httpx.get(self.url + "/api/v1/health", timeout=5).status_code == 200
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"descent up not ready after {timeout} s:\n{self.output()}")
+
+    def interrupt(self, timeout: float = 60) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self.log.close()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.log.close()
