@@ -83,7 +83,7 @@ def create_app(
         title="Descent", version="0.1.0", lifespan=lifespan,
         description="Define experiments, datasets and splits; read metrics and comparisons.",
         openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs", redoc_url=None,
-        generate_unique_id_function=operation_id,
+        generate_unique_id_function=operation_id, separate_input_output_schemas=False,
     )
     app.state.settings = settings
     app.state.session_factory = session_factory

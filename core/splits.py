@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from core.choices import choice
 from core.datasets.builtin import DatasetInfo
+
+SplitStrategy = choice(
+    "SplitStrategy", ("random", "stratified"),
+    "How rows are assigned to train/val/test: uniformly at random, or keeping each class's share in every "
+    "part (classification only).",
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +43,7 @@ def part_sizes(n: int, fractions: dict[str, float]) -> dict[str, int]:
     return {"train": train, "val": val, "test": test}
 
 
-def make_split(y: np.ndarray, task: str, strategy: str, fractions: dict[str, float], seed: int
+def make_split(y: np.ndarray, task: str, strategy: SplitStrategy, fractions: dict[str, float], seed: int
                ) -> dict[str, np.ndarray]:
     """``{"train", "val", "test"}`` → sorted row indices; stratified keeps class proportions."""
     from sklearn.model_selection import train_test_split  # only when splitting: the api starts faster

@@ -5,10 +5,13 @@ under a new attempt when another worker takes it over (the fencing ``attempt`` g
 
 from __future__ import annotations
 
-from typing import Literal
+from core.choices import choice, values_of
 
-Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-STATUSES: tuple[Status, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
+Status = choice(
+    "Status", ("queued", "running", "succeeded", "failed", "cancelled"),
+    "Where a run is in its lifecycle: queued → running → succeeded | failed | cancelled.",
+)
+STATUSES: tuple[Status, ...] = values_of(Status)
 FINISHED: tuple[Status, ...] = ("succeeded", "failed", "cancelled")
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {

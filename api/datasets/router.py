@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Form
 
 from api.datasets import service
-from api.datasets.schemas import DatasetPublic
+from api.datasets.schemas import DatasetPublic, DatasetUpload
 from api.deps import SessionDep, SettingsDep
 from api.errors import TooLarge, responses
-from core.spec.text import NulFreeStr
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -23,17 +22,15 @@ def list_datasets(session: SessionDep) -> list[DatasetPublic]:
 async def upload_dataset(
     session: SessionDep,
     settings: SettingsDep,
-    file: Annotated[UploadFile, File(description="a .csv (with `target`) or a .npz with arrays x (N, ...) and y (N,)",
-                                     json_schema_extra={"format": "binary"})],
-    name: Annotated[NulFreeStr, Form(min_length=1, max_length=200)],
-    target: Annotated[NulFreeStr | None, Form(max_length=200, description="label column of a csv")] = None,
-    task: Annotated[Literal["classification", "regression"] | None, Form(description="default: inferred")] = None,
+    form: Annotated[DatasetUpload, Form(media_type="multipart/form-data")],
 ) -> DatasetPublic:
-    data = await file.read(settings.max_upload_bytes + 1)  # a declared length was checked before the body was read
+    """Store an uploaded table (.csv) or arrays (.npz) as a dataset a split can use."""
+    data = await form.file.read(settings.max_upload_bytes + 1)  # a declared length was checked before the body was read
     if len(data) > settings.max_upload_bytes:
         raise TooLarge(f"upload larger than {settings.max_upload_bytes} bytes")
     return service.create_upload(
-        session, settings, name=name, filename=file.filename or "", data=data, target=target, task=task
+        session, settings, name=form.name, filename=form.file.filename or "", data=data, target=form.target,
+        task=form.task,
     )
 
 

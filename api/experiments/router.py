@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import FileResponse
@@ -8,7 +8,13 @@ from fastapi.responses import FileResponse
 from api.deps import EnqueuerDep, SessionDep, SettingsDep
 from api.errors import NotFound, responses
 from api.experiments import service
-from api.experiments.schemas import ExperimentCreate, ExperimentPage, ExperimentPublic, Status
+from api.experiments.schemas import (
+    ExperimentCreate,
+    ExperimentOverrides,
+    ExperimentPage,
+    ExperimentPublic,
+    Status,
+)
 from core.spec.text import NulFreeStr
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
@@ -54,10 +60,10 @@ def cancel_experiment(experiment_id: int, session: SessionDep) -> ExperimentPubl
 @router.post("/{experiment_id}/clone", status_code=201, response_model=ExperimentPublic, responses=responses(404))
 def clone_experiment(
     experiment_id: int, session: SessionDep, settings: SettingsDep, enqueue: EnqueuerDep,
-    overrides: Annotated[dict[str, Any], Body(examples=[{"solver": {"base_lr": 0.01}}])] = None,
+    overrides: Annotated[ExperimentOverrides | None, Body(examples=[{"solver": {"base_lr": 0.01}}])] = None,
 ) -> ExperimentPublic:
     """A new experiment from this one's spec with ``overrides`` merged in (duplicate-and-change)."""
-    return service.clone(session, settings, enqueue, experiment_id, overrides or {})
+    return service.clone(session, settings, enqueue, experiment_id, overrides.root if overrides else {})
 
 
 @router.delete("/{experiment_id}", status_code=204, responses=responses(404, 409))

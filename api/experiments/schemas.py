@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel, ValidationError, WrapSerializer, WrapValidator
 
 from api.metrics.schemas import BestPublic
 from core.spec import ExperimentSpec
@@ -14,11 +14,33 @@ from core.statuses import Status
 ExperimentCreate = ExperimentSpec
 
 
+def _as_stored(value: Any, handler: Any) -> Any:
+    """A stored spec read back as an ``ExperimentSpec``; one stored by an older version that the
+    current rules reject is served as it was stored, never as an error."""
+    try:
+        return handler(value)
+    except ValidationError:
+        return value
+
+
+def _dump(value: Any, handler: Any) -> Any:
+    return value if isinstance(value, dict) else handler(value)
+
+
+StoredSpec = Annotated[ExperimentSpec, WrapValidator(_as_stored), WrapSerializer(_dump)]
+
+
+class ExperimentOverrides(RootModel[dict[str, Any]]):
+    """Parts of an experiment spec to change in a clone, merged into the source's spec: a section
+    whose ``name`` changes is replaced, otherwise its fields are merged."""
+
+
 class ExperimentPublic(BaseModel):
     id: int
     name: str
     status: Status
-    spec: dict[str, Any]
+    spec: StoredSpec = Field(description="The experiment as it was stored: the submitted spec with every "
+                                         "default and derived value (loss, scheduler lengths) filled in.")
     solver: str
     tags: list[str]
     split_id: int

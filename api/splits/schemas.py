@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.splits import SplitStrategy
 
 
 class Fractions(BaseModel):
@@ -25,7 +26,7 @@ class SplitCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: int | str = Field(description="a built-in dataset's name or an uploaded dataset's id")
-    strategy: Literal["random", "stratified"] = "random"
+    strategy: SplitStrategy = "random"
     fractions: Fractions = Field(default_factory=Fractions)
     seed: int = Field(0, ge=0, le=2**32 - 1)
 
@@ -33,7 +34,7 @@ class SplitCreate(BaseModel):
 class SplitPublic(BaseModel):
     id: int
     dataset: int | str
-    strategy: Literal["random", "stratified"]
+    strategy: SplitStrategy
     fractions: dict[str, float]
     seed: int
     sizes: dict[str, int]

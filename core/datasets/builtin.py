@@ -9,19 +9,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel
 
-Task = Literal["classification", "regression"]
+from core.choices import choice
+
+Task = choice("TaskType", ("classification", "regression"),
+              "What a dataset's labels are: class indices (classification) or real values (regression).")
+DatasetSource = choice("DatasetSource", ("builtin", "upload"),
+                       "Where a dataset comes from: bundled with Descent (builtin) or uploaded by a user.")
 
 
 class DatasetInfo(BaseModel):
     """What the api and the dashboard show about a dataset and what validation needs."""
 
     name: str
-    source: Literal["builtin", "upload"]
+    source: DatasetSource
     description: str = ""
     n_samples: int
     feature_shape: tuple[int, ...]

@@ -22,9 +22,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.choices import choice
 from core.datasets.builtin import DatasetInfo
 from core.spec.architectures import ARCHITECTURES, architecture_fit_errors
-from core.spec.from_catalog import model_for_entry, union_of
+from core.spec.from_catalog import models_for_entries, union_of
 from core.spec.text import NulFreeStr
 from optim import catalog
 
@@ -65,22 +66,27 @@ _WARMUP_FIELDS = {
     ),
 }
 
-SOLVER_MODELS = [
-    model_for_entry(e, prefix="Solver", renames=SOLVER_RENAMES,
-                    extra_fields=None if has_own_weight_decay(e) else _L2_FIELD)
-    for e in catalog.SOLVERS.values()
-]
-SCHEDULER_MODELS = [
-    model_for_entry(e, prefix="Scheduler", extra_fields=_WARMUP_FIELDS) for e in catalog.SCHEDULERS.values()
-]
-ARCHITECTURE_MODELS = [model_for_entry(e, prefix="Architecture") for e in ARCHITECTURES.values()]
+SOLVER_MODELS = models_for_entries(
+    catalog.SOLVERS.values(), prefix="Solver", renames=SOLVER_RENAMES,
+    extra_fields=lambda e: None if has_own_weight_decay(e) else _L2_FIELD,
+)
+SCHEDULER_MODELS = models_for_entries(catalog.SCHEDULERS.values(), prefix="Scheduler",
+                                      extra_fields=lambda e: _WARMUP_FIELDS)
+ARCHITECTURE_MODELS = models_for_entries(ARCHITECTURES.values(), prefix="Architecture")
 
 
 SolverSpec = union_of(SOLVER_MODELS)
 SchedulerSpec = union_of(SCHEDULER_MODELS)
 ArchitectureSpec = union_of(ARCHITECTURE_MODELS)
 
-LossName = Literal["cross_entropy", "hinge", "mse", "huber"]
+LossName = choice("Loss", ("cross_entropy", "hinge", "mse", "huber"),
+                  "The training loss: cross_entropy or (multiclass) hinge for classification, mse or huber for "
+                  "regression.")
+Precision = choice("Precision", ("fp32", "bf16", "fp16"),
+                   "Arithmetic of the forward and backward passes: float32, or mixed precision with bfloat16 or "
+                   "float16 autocast (CUDA only; the optimizer state stays float32).")
+Device = choice("Device", ("auto", "cpu", "cuda"),
+                "Where the run trains: cpu, cuda (a GPU worker), or auto (a GPU worker when one is alive, else cpu).")
 CLASSIFICATION_LOSSES = ("cross_entropy", "hinge")
 REGRESSION_LOSSES = ("mse", "huber")
 
@@ -102,8 +108,8 @@ class TrainingSpec(BaseModel):
         None, gt=0, allow_inf_nan=False,
         description="η of annealed Gaussian gradient noise, variance η/(1+t)^0.55 (Neelakantan et al. 2015).",
     )
-    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="Mixed precision on CUDA.")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: a GPU worker when one is alive.")
+    precision: Precision = Field("fp32", description="Mixed precision on CUDA.")
+    device: Device = Field("auto", description="auto: a GPU worker when one is alive.")
 
 
 def _default_scheduler() -> Any:

@@ -1,13 +1,20 @@
 """Turn catalog entries into pydantic models, one per entry, joined as a discriminated union
 on ``name``.  Pydantic then reports a bad value with its full path (``solver.adam.betas.0``)
-and the OpenAPI schema shows every solver's own fields with their defaults and bounds."""
+and the OpenAPI schema shows every solver's own fields with their defaults and bounds.
+
+A choice hyperparameter becomes a named enum (``core.choices``): named after the hyperparameter
+alone where several entries share it (``Activation``), else after its entry
+(``SchedulerCycliclrMode``), so no two enums share a name or a set of values."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, create_model
 
+from core.choices import choice
 from core.spec.text import NulFreeStr
 from optim.catalog.schema import Hyperparameter
 
@@ -24,8 +31,9 @@ def _number(h: Hyperparameter, integer: bool) -> Any:
     ]
 
 
-def field_type(h: Hyperparameter) -> Any:
-    """The python/pydantic type of one hyperparameter."""
+def field_type(h: Hyperparameter, choice_name: str | None = None) -> Any:
+    """The python/pydantic type of one hyperparameter (a choice is the named enum
+    ``choice_name``, or an anonymous ``Literal`` without one)."""
     if h.type in ("float", "int"):
         t = _number(h, h.type == "int")
     elif h.type == "bool":
@@ -33,7 +41,8 @@ def field_type(h: Hyperparameter) -> Any:
     elif h.type == "str":
         t = NulFreeStr
     elif h.type == "choice":
-        t = Literal[tuple(h.choices or ())]  # type: ignore[misc]
+        values = tuple(h.choices or ())
+        t = choice(choice_name, values, h.description) if choice_name else Literal[values]  # type: ignore[misc]
     elif h.type == "float_tuple":
         item = _number(h, False)
         t = tuple[(item,) * h.length] if h.length else tuple[item, ...]  # type: ignore[misc]
@@ -58,25 +67,48 @@ def model_for_entry(
     prefix: str,
     renames: dict[str, str] | None = None,
     extra_fields: dict[str, tuple[Any, Any]] | None = None,
+    shared_choices: frozenset[tuple[str, tuple[Any, ...]]] = frozenset(),
 ) -> type[BaseModel]:
     """One pydantic model for one catalog entry: ``name: Literal[entry.name]`` plus a field per
-    hyperparameter (``renames`` maps catalog names to the names users write, e.g. lr→base_lr)."""
+    hyperparameter (``renames`` maps catalog names to the names users write, e.g. lr→base_lr).
+    ``shared_choices``: the (name, choices) pairs whose enum is named after the hyperparameter."""
     renames = renames or {}
-    fields: dict[str, Any] = {"name": (Literal[entry.name], ...)}  # type: ignore[valid-type]
+    model_name = prefix + _camel(entry.name)
+    fields: dict[str, Any] = {"name": (Literal[entry.name], Field(description=f"{prefix} {entry.name!r}."))}  # type: ignore[valid-type]
     for h in entry.hyperparameters:
+        shared = (h.name, tuple(h.choices or ())) in shared_choices
         fields[renames.get(h.name, h.name)] = (
-            field_type(h),
+            field_type(h, _camel(h.name) if shared else model_name + _camel(h.name)),
             Field(field_default(h), description=h.description),
         )
     for key, spec in (extra_fields or {}).items():
         fields.setdefault(key, spec)
-    model_name = prefix + "".join(part.capitalize() for part in entry.name.split("_"))
     return create_model(
         model_name,
         __config__=ConfigDict(extra="forbid"),
         __doc__=f"{entry.summary}\n\nReference: {entry.reference}",
         **fields,
     )
+
+
+def models_for_entries(
+    entries: Iterable[Any],
+    *,
+    prefix: str,
+    renames: dict[str, str] | None = None,
+    extra_fields: Callable[[Any], dict[str, tuple[Any, Any]] | None] = lambda entry: None,
+) -> list[type[BaseModel]]:
+    """:func:`model_for_entry` for each of a catalog's entries, with the choices that several
+    entries share named once."""
+    entries = list(entries)
+    uses = Counter((h.name, tuple(h.choices or ())) for e in entries for h in e.hyperparameters if h.type == "choice")
+    shared = frozenset(key for key, n in uses.items() if n > 1)
+    return [model_for_entry(e, prefix=prefix, renames=renames, extra_fields=extra_fields(e), shared_choices=shared)
+            for e in entries]
+
+
+def _camel(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
 
 
 def union_of(models: list[type[BaseModel]]) -> Any:

@@ -242,3 +242,20 @@ def test_bad_best_is_a_422_naming_it(client, best):
     r = client.get(f"{API}/experiments", params={"best": best})
     assert r.status_code == 422, r.text
     assert ["query", "best"] in [d["loc"] for d in r.json()["detail"]]
+
+
+def test_spec_reads_back_exactly_as_stored_even_when_todays_rules_reject_it(client, iris_split, session_factory):
+    """``spec`` is typed as ``ExperimentSpec`` in the schema; a spec stored by an older version
+    (a field since removed, a bound since tightened) is still served as stored, never a 500."""
+    e = client.post(f"{API}/experiments", json=body(iris_split["id"])).json()
+    with session_factory() as s:
+        stored = s.get(Experiment, e["id"]).spec
+    assert e["spec"] == stored
+    old = {**stored, "retired_field": 1, "training": {**stored["training"], "epochs": 10**9}}
+    with session_factory() as s:
+        s.execute(update(Experiment).where(Experiment.id == e["id"]).values(spec=old))
+        s.commit()
+    for r in (client.get(f"{API}/experiments/{e['id']}"), client.get(f"{API}/experiments")):
+        assert r.status_code == 200, r.text
+    assert client.get(f"{API}/experiments/{e['id']}").json()["spec"] == old
+    assert client.get(f"{API}/experiments").json()["items"][0]["spec"] == old
