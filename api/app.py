@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import errors
+from api import errors, openapi
 from api.catalog.router import router as catalog_router
 from api.datasets.limits import DeclaredSizeLimit
 from api.datasets.router import router as datasets_router
@@ -84,12 +84,14 @@ def create_app(
         description="Define experiments, datasets and splits; read metrics and comparisons.",
         openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs", redoc_url=None,
         generate_unique_id_function=operation_id, separate_input_output_schemas=False,
+        servers=openapi.SERVERS, license_info=openapi.LICENSE,
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.enqueuer = enqueue
     app.state.broker_check = broker_check or partial(check_broker, settings)
     errors.install(app)
+    openapi.install(app)
     app.add_middleware(DeclaredSizeLimit, path=f"{API_PREFIX}/datasets", max_bytes=settings.max_upload_bytes)
     _mount_routes(app)
     return app

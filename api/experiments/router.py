@@ -48,6 +48,7 @@ def list_experiments(
 
 @router.get("/{experiment_id}", response_model=ExperimentPublic, responses=responses(404))
 def get_experiment(experiment_id: int, session: SessionDep) -> ExperimentPublic:
+    """One experiment: its stored spec, status, progress and where it runs."""
     return service.get(session, experiment_id)
 
 
@@ -81,6 +82,7 @@ def delete_experiment(experiment_id: int, session: SessionDep, settings: Setting
     },
 )
 def get_checkpoint(experiment_id: int, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    """The trained model's weights once the run has succeeded (404 before)."""
     service.get(session, experiment_id)
     path = settings.checkpoint_path(experiment_id, "final")
     if not path.is_file():

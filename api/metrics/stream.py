@@ -9,14 +9,39 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
+from pydantic import BaseModel, Field, RootModel
 from starlette.concurrency import run_in_threadpool
 
 from api.metrics.service import series_public
+from core.metrics import SeriesPublic
 from store.db import read_only, session_scope
 from store.repositories import experiments as experiments_repo
 from store.repositories import metrics as repo
 
 STATUS_FIELDS = ("status", "progress", "epoch", "step", "error", "worker_host", "device", "cancel_requested")
+
+
+class StreamMetricsEvent(RootModel[dict[str, SeriesPublic]]):
+    """The data of an ``event: metrics``: the points each series gained since the last event,
+    by metric name (every point is sent exactly once, in step order)."""
+
+
+class StreamStatusEvent(BaseModel):
+    """The data of an ``event: status``, sent when the run's state or progress changes (the
+    fields are those of ExperimentPublic); ``{"status": "deleted"}`` alone when the experiment
+    was deleted.  The stream ends after the status of a finished run."""
+
+    status: str = Field(description="The run's Status, or `deleted`.")
+    progress: float | None = Field(None, description="Fraction of the planned optimizer steps done, 0..1.")
+    epoch: int | None = Field(None, description="The epoch the worker last reported.")
+    step: int | None = Field(None, description="The optimizer step the worker last reported.")
+    error: str | None = Field(None, description="Why a failed run failed.")
+    worker_host: str | None = Field(None, description="The host of the worker running it.")
+    device: str | None = Field(None, description="The device it trains on (`cpu`, `cuda:0`).")
+    cancel_requested: bool | None = Field(None, description="Whether a cancel was asked for.")
+
+
+STREAM_EVENTS: dict[str, type[BaseModel]] = {"metrics": StreamMetricsEvent, "status": StreamStatusEvent}
 
 
 # the most points of one series read per poll (bounds the memory of one event)

@@ -30,4 +30,5 @@ def list_splits(
 
 @router.get("/{split_id}", response_model=SplitPublic, responses=responses(404))
 def get_split(split_id: int, session: SessionDep) -> SplitPublic:
+    """One split: its dataset, strategy, seed, and the size and class counts of each part."""
     return service.get_split(session, split_id)

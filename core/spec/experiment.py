@@ -112,6 +112,16 @@ class TrainingSpec(BaseModel):
     device: Device = Field("auto", description="auto: a GPU worker when one is alive.")
 
 
+EXAMPLE_SPEC: dict[str, Any] = {
+    "name": "iris-adam-cosine", "description": "MLP on iris, Adam, cosine decay after 20 warm-up steps",
+    "split_id": 1, "tags": ["tour", "iris"],
+    "architecture": {"name": "mlp", "depth": 2, "width": 32, "activation": "relu"},
+    "solver": {"name": "adam", "base_lr": 0.01, "betas": [0.9, 0.999], "weight_decay": 0.0},
+    "scheduler": {"name": "cosineannealinglr", "eta_min": 0.0001, "warmup_steps": 20},
+    "training": {"epochs": 30, "batch_size": 16, "seed": 0},
+}
+
+
 def _default_scheduler() -> Any:
     for model in SCHEDULER_MODELS:
         if model.model_fields["name"].annotation == Literal["constant"]:
@@ -123,16 +133,24 @@ class ExperimentSpec(BaseModel):
     """A whole experiment.  Only ``name``, ``split_id``, ``architecture.name`` and ``solver.name``
     are required; everything else defaults from the catalogs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_SPEC]})
 
-    name: NulFreeStr = Field(min_length=1, max_length=200)
-    description: NulFreeStr = Field("", max_length=10_000)
-    split_id: int = Field(ge=1)
-    architecture: ArchitectureSpec
-    solver: SolverSpec
-    scheduler: Annotated[SchedulerSpec | None, Field(default_factory=_default_scheduler)]
-    training: TrainingSpec = Field(default_factory=TrainingSpec)
-    tags: list[Annotated[NulFreeStr, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=32)
+    name: NulFreeStr = Field(min_length=1, max_length=200, description="A name to list and compare the run by.")
+    description: NulFreeStr = Field("", max_length=10_000, description="Free text: what this run tries.")
+    split_id: int = Field(ge=1, description="The split (POST /splits) whose train part it trains on.")
+    architecture: ArchitectureSpec = Field(
+        description="The model: `name` picks one of GET /architectures, the other fields are its hyperparameters.")
+    solver: SolverSpec = Field(
+        description="The optimizer: `name` picks one of GET /solvers, `base_lr` is its learning rate, the other "
+                    "fields its hyperparameters (torch's names).")
+    scheduler: Annotated[SchedulerSpec | None, Field(
+        default_factory=_default_scheduler,
+        description="How the learning rate changes over the run (GET /schedulers); default constant, null for none.",
+    )]
+    training: TrainingSpec = Field(default_factory=TrainingSpec,
+                                   description="Length, batching, loss, seed, numerics and gradient tools.")
+    tags: list[Annotated[NulFreeStr, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=32, description="Labels to filter the experiment list by.")
 
     def solver_hparams(self) -> dict[str, Any]:
         """The solver's constructor arguments in catalog names (base_lr → lr); an L2 penalty

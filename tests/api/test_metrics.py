@@ -140,3 +140,32 @@ def test_stream_of_a_finished_run_sends_every_point_exactly_once(client, experim
     assert got == {name: list(range(n)) for name, n in sizes.items()}
     for name, n in sizes.items():
         np.testing.assert_allclose(values[name], np.arange(n) / n)
+
+
+def test_streamed_events_conform_to_the_schemas_the_document_names(client, experiment_ids, session_factory):
+    """Each ``data:`` of the stream validates against the schema the OpenAPI document gives its
+    event name (``x-events``), for a finished run and for a deleted one."""
+    from tests.api.test_openapi_schema import _validator
+
+    document = client.get(f"{API}/openapi.json").json()
+    media = document["paths"]["/api/v1/experiments/{experiment_id}/stream"]["get"]["responses"]["200"]["content"]
+    schemas = media["text/event-stream"]["x-events"]
+    done, gone = experiment_ids[:2]
+    _post_points(client, done, "train/loss", range(3), [1.0, 0.5, 0.25])
+    client.post(f"{API}/experiments/{done}/metrics", json={"points": [{"name": "val/loss", "step": 3, "value": None}]})
+    with session_factory() as s:
+        s.execute(update(Experiment).where(Experiment.id == done).values(status="succeeded", progress=1.0))
+        s.commit()
+    events = _read_events(client, done)
+    with session_factory() as s:
+        s.execute(update(Experiment).where(Experiment.id == gone).values(status="cancelled"))
+        s.commit()
+    assert client.delete(f"{API}/experiments/{gone}").status_code == 204
+    with client.stream("GET", f"{API}/experiments/{gone}/stream") as r:
+        assert r.status_code == 404  # a deleted run has no stream to open
+    assert {kind for kind, _ in events} == {"metrics", "status"}
+    for kind, data in events:
+        _validator(document, schemas[kind]).validate(data)
+    with pytest.raises(Exception, match="not of type"):
+        _validator(document, schemas["metrics"]).validate({"train/loss": {"steps": "x", "values": [],
+                                                                           "higher_is_better": True}})

@@ -1,0 +1,91 @@
+"""The OpenAPI document, as code generators and API consumers read it.
+
+FastAPI builds it from the routes and models; this adds what FastAPI leaves out: the servers
+and licence, descriptions on FastAPI's own validation-error models, and the server-sent events
+of ``GET /experiments/{id}/stream`` (the event names, and each event's ``data`` as a named
+schema under ``x-events``, since OpenAPI 3.1 has no field for a stream's items)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+
+from api.metrics.stream import STREAM_EVENTS
+
+LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+SERVERS = [{"url": "/", "description": "the Descent server that serves this document"}]
+STREAM_PATH = "/api/v1/experiments/{experiment_id}/stream"
+
+_FASTAPI_MODELS = {
+    "HTTPValidationError": (
+        "The body of a 422: every problem found in the request, each at its location.",
+        {"detail": "One entry per problem."},
+    ),
+    "ValidationError": (
+        "One problem in a request: where it is and what is wrong.",
+        {
+            "loc": "Where the problem is: `body`, `query` or `path`, then the field names and list indices "
+                   "down to the bad value (`[\"body\", \"solver\", \"base_lr\"]`).",
+            "msg": "What is wrong, in words.",
+            "type": "A machine-readable kind of problem (`missing`, `greater_than_equal`, `value_error`, ...).",
+            "input": "The value that was rejected (non-finite numbers written as the strings \"NaN\", \"Infinity\").",
+            "ctx": "The constraint that was broken (`{\"ge\": 0}`), where there is one.",
+        },
+    ),
+}
+
+
+def install(app: FastAPI) -> None:
+    """Serve :func:`build` (computed once) as the app's schema."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def build(app: FastAPI) -> dict[str, Any]:
+    document = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes,
+        servers=SERVERS, license_info=LICENSE, separate_input_output_schemas=app.separate_input_output_schemas,
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    _describe_fastapi_models(schemas)
+    if STREAM_PATH in document.get("paths", {}):
+        _describe_stream(document["paths"][STREAM_PATH]["get"], schemas)
+    return document
+
+
+def _describe_fastapi_models(schemas: dict[str, Any]) -> None:
+    for name, (description, properties) in _FASTAPI_MODELS.items():
+        schema = schemas.get(name)
+        if schema is None:
+            continue
+        schema["description"] = description
+        for key, text in properties.items():
+            if key in schema.get("properties", {}):
+                schema["properties"][key]["description"] = text
+
+
+def _describe_stream(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """The stream's events: ``event: <name>`` lines, each followed by ``data: <json>`` that
+    conforms to the named schema."""
+    refs, definitions = models_json_schema(
+        [(model, "serialization") for model in STREAM_EVENTS.values()],
+        ref_template="#/components/schemas/{model}",
+    )
+    for name, schema in definitions.get("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    events = {name: refs[(model, "serialization")] for name, model in STREAM_EVENTS.items()}
+    listing = "; ".join(f"`event: {name}` with data {ref['$ref'].rsplit('/', 1)[-1]}" for name, ref in events.items())
+    media = operation["responses"]["200"]["content"]["text/event-stream"]
+    media["schema"] = {
+        "type": "string",
+        "description": f"Server-sent events (text/event-stream): {listing}. The stream ends after the run ends.",
+    }
+    media["x-events"] = events
