@@ -34,6 +34,23 @@ class ApiError(Exception):
         self.detail = detail
 
 
+class Unauthorized(ApiError):
+    """No identity, or one that is no longer valid: answered with ``WWW-Authenticate``."""
+
+    status_code = 401
+
+    def __init__(self, detail: str, error: str | None = None):
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": f'Bearer realm="descent", error="{error}"' if error
+                        else 'Bearer realm="descent"'}
+
+
+class Forbidden(ApiError):
+    """Known caller, not allowed (a resource of a project the caller is not in is NotFound)."""
+
+    status_code = 403
+
+
 class NotFound(ApiError):
     status_code = 404
 
@@ -92,4 +109,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))

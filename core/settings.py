@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 class Settings(BaseSettings):
@@ -29,6 +32,19 @@ class Settings(BaseSettings):
     requeue_after_s: float = Field(60.0, gt=0, description="A queued experiment older than this is re-sent.")
     stale_heartbeat_s: float = Field(60.0, gt=0, description="A running experiment silent this long may be taken over.")
     heartbeat_s: float = Field(5.0, gt=0, description="How often a worker reports it is alive.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(LOOPBACK_HOSTS),
+        description="Host names the api answers to (the Host header), comma-separated; others get 400. "
+                    "Default: the loopback names. Set it to the names clients use when serving a network.",
+    )
+    session_hours: float = Field(12.0, gt=0, le=24 * 90, description="How long a dashboard sign-in lasts.")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [h.strip() for h in v.split(",") if h.strip()]
+        return v
 
     @field_validator("database_url", "broker_url")
     @classmethod

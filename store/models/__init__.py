@@ -3,18 +3,28 @@
 from store.models.base import Base, utcnow
 from store.models.datasets import Dataset, Split
 from store.models.experiments import Experiment
+from store.models.identity import ApiToken, LoginLink, User, WebSession
 from store.models.metrics import ROLLUP_WIDTHS, Metric, MetricRollup, MetricSummary
+from store.models.projects import DEFAULT_PROJECT, AuditEvent, Membership, Project
 from store.models.workers import Worker
 
 __all__ = [
+    "DEFAULT_PROJECT",
+    "ApiToken",
+    "AuditEvent",
     "Base",
     "Dataset",
     "Experiment",
+    "LoginLink",
+    "Membership",
     "Metric",
     "MetricRollup",
     "MetricSummary",
+    "Project",
     "ROLLUP_WIDTHS",
     "Split",
+    "User",
+    "WebSession",
     "Worker",
     "utcnow",
 ]

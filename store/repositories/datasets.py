@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,5 +21,9 @@ def add(session: Session, dataset: Dataset) -> Dataset:
     return dataset
 
 
-def list_all(session: Session) -> list[Dataset]:
-    return list(session.scalars(select(Dataset).order_by(Dataset.id)))
+def list_all(session: Session, project_ids: Sequence[int] | None = None) -> list[Dataset]:
+    """Uploads in upload order (only ``project_ids``' when given)."""
+    query = select(Dataset).order_by(Dataset.id)
+    if project_ids is not None:
+        query = query.where(Dataset.project_id.in_(list(project_ids)))
+    return list(session.scalars(query))

@@ -36,10 +36,10 @@ def _ago(seconds: float, now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(seconds=seconds)
 
 
-def create(session: Session, *, name: str, spec: dict[str, Any], solver: str, tags: list[str],
+def create(session: Session, *, project_id: int, name: str, spec: dict[str, Any], solver: str, tags: list[str],
            split_id: int, queue: str) -> Experiment:
     experiment = Experiment(
-        name=name, spec=spec, solver=solver, tags=list(tags), split_id=split_id, queue=queue, status="queued",
+        project_id=project_id, name=name, spec=spec, solver=solver, tags=list(tags), split_id=split_id, queue=queue, status="queued",
         progress=0.0, epoch=0, step=0, attempt=0, cancel_requested=False, created_at=utcnow(),
     )
     session.add(experiment)
@@ -59,8 +59,12 @@ def get_many(session: Session, experiment_ids: Sequence[int]) -> dict[int, Exper
     return {e.id: e for e in session.scalars(select(Experiment).where(Experiment.id.in_(ids)))}
 
 
-def _filtered(status: str | None, split_id: int | None, solver: str | None, *columns: Any) -> Select:
+def _filtered(project_ids: Sequence[int] | None, status: str | None, split_id: int | None, solver: str | None,
+              *columns: Any) -> Select:
+    """``project_ids``: only these projects' experiments (None: every project's)."""
     query: Select = select(Experiment, *columns)
+    if project_ids is not None:
+        query = query.where(Experiment.project_id.in_(list(project_ids)))
     if status is not None:
         query = query.where(Experiment.status == status)
     if split_id is not None:
@@ -83,11 +87,11 @@ def _page(session: Session, query: Select, count: Select, tag: str | None, limit
 
 
 def list_page(
-    session: Session, *, status: str | None = None, tag: str | None = None, split_id: int | None = None,
-    solver: str | None = None, limit: int = 50, offset: int = 0,
+    session: Session, *, project_ids: Sequence[int] | None = None, status: str | None = None, tag: str | None = None,
+    split_id: int | None = None, solver: str | None = None, limit: int = 50, offset: int = 0,
 ) -> tuple[list[Experiment], int]:
     """One page, newest first, and the total count of matches."""
-    query = _filtered(status, split_id, solver)
+    query = _filtered(project_ids, status, split_id, solver)
     rows, total = _page(session, query, query, tag, limit, offset)
     return [r[0] for r in rows], total
 
@@ -111,15 +115,15 @@ def _best_of(names: Sequence[str]):
 
 
 def list_page_with_best(
-    session: Session, *, best: Sequence[str], status: str | None = None, tag: str | None = None,
-    split_id: int | None = None, solver: str | None = None, limit: int = 50, offset: int = 0,
+    session: Session, *, best: Sequence[str], project_ids: Sequence[int] | None = None, status: str | None = None,
+    tag: str | None = None, split_id: int | None = None, solver: str | None = None, limit: int = 50, offset: int = 0,
 ) -> tuple[list[tuple[Experiment, MetricSummary | None]], int]:
     """``list_page`` with each experiment's summary of the first metric of ``best`` it has a
     best value of (None when it has none), read with the page in one query."""
     if not best:
         raise ValueError("name at least one metric")
-    query = _filtered(status, split_id, solver, MetricSummary).outerjoin(MetricSummary, _best_of(best))
-    rows, total = _page(session, query, _filtered(status, split_id, solver), tag, limit, offset)
+    query = _filtered(project_ids, status, split_id, solver, MetricSummary).outerjoin(MetricSummary, _best_of(best))
+    rows, total = _page(session, query, _filtered(project_ids, status, split_id, solver), tag, limit, offset)
     return [(r[0], r[1]) for r in rows], total
 
 

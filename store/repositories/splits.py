@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,9 +20,13 @@ def get(session: Session, split_id: int) -> Split | None:
     return session.get(Split, split_id) if valid_id(split_id) else None
 
 
-def list_page(session: Session, *, limit: int, offset: int = 0) -> list[Split]:
-    """Splits in creation order."""
-    return list(session.scalars(select(Split).order_by(Split.id).limit(limit).offset(offset)))
+def list_page(session: Session, *, limit: int, offset: int = 0, project_ids: Sequence[int] | None = None
+              ) -> list[Split]:
+    """Splits in creation order (only ``project_ids``' when given)."""
+    query = select(Split).order_by(Split.id).limit(limit).offset(offset)
+    if project_ids is not None:
+        query = query.where(Split.project_id.in_(list(project_ids)))
+    return list(session.scalars(query))
 
 
 def add(session: Session, split: Split) -> Split:
