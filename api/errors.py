@@ -17,13 +17,22 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 Loc = Sequence[str | int]
 
 
 class ErrorPublic(BaseModel):
-    detail: str
+    """The body of every 4xx answer other than 422 (404 for a missing id, 409 for a state
+    conflict such as cancelling a finished run, 413 for an oversized upload): what is wrong and
+    what to do.  A 422 lists its problems instead: ``{"detail": [{"loc", "msg", "type"}]}``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"detail": "experiment 42 does not exist"},
+        {"detail": "experiment 7 is running: cancel it before deleting"},
+    ]})
+
+    detail: str = Field(description="What is wrong and, where there is something to do, what to do about it.")
 
 
 class ApiError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from core.settings import Settings
@@ -13,11 +13,23 @@ router = APIRouter(tags=["health"])
 
 
 class HealthPublic(BaseModel):
-    status: str
-    database: bool
-    broker: bool
-    database_error: str | None = None
-    broker_error: str | None = None
+    """Whether the api reaches its database and its broker: answered with 200 when both answer,
+    with 503 (and the same body) when either does not."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"status": "ok", "database": True, "broker": True, "database_error": None, "broker_error": None},
+        {"status": "degraded", "database": True, "broker": False, "database_error": None,
+         "broker_error": "[Errno 111] Connection refused"},
+    ]})
+
+    status: str = Field(description="`ok` when the database and the broker both answer (HTTP 200), "
+                                    "else `degraded` (HTTP 503).")
+    database: bool = Field(description="Whether the database answered a `SELECT 1`.")
+    broker: bool = Field(description="Whether the message broker accepted a connection.")
+    database_error: str | None = Field(None, description="Why the database check failed (at most 500 "
+                                                         "characters); null when it passed.")
+    broker_error: str | None = Field(None, description="Why the broker check failed (at most 500 "
+                                                       "characters); null when it passed.")
 
 
 def check_broker(settings: Settings) -> None:
@@ -30,6 +42,8 @@ def check_broker(settings: Settings) -> None:
 
 @router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 def get_health(request: Request):
+    """Check that the api reaches its database and its broker: 200 when both answer, 503 with the
+    same body (saying which failed, and why) when either does not."""
     state = request.app.state
     result = {"database": True, "broker": True}
     try:

@@ -7,10 +7,12 @@ schema under ``x-events``, since OpenAPI 3.1 has no field for a stream's items).
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from api.metrics.stream import STREAM_EVENTS
@@ -18,6 +20,11 @@ from api.metrics.stream import STREAM_EVENTS
 LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 SERVERS = [{"url": "/", "description": "the Descent server that serves this document"}]
 STREAM_PATH = "/api/v1/experiments/{experiment_id}/stream"
+# the modules whose models carry examples (see _restore_example_nulls)
+EXAMPLE_MODULES = (
+    "api.errors", "api.health", "api.catalog.router", "api.datasets.schemas", "api.splits.schemas",
+    "api.experiments.schemas", "api.metrics.schemas", "core.metrics", "core.spec.experiment",
+)
 
 _FASTAPI_MODELS = {
     "HTTPValidationError": (
@@ -56,6 +63,7 @@ def build(app: FastAPI) -> dict[str, Any]:
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     _describe_fastapi_models(schemas)
+    _restore_example_nulls(schemas)
     if STREAM_PATH in document.get("paths", {}):
         _describe_stream(document["paths"][STREAM_PATH]["get"], schemas)
     return document
@@ -70,6 +78,16 @@ def _describe_fastapi_models(schemas: dict[str, Any]) -> None:
         for key, text in properties.items():
             if key in schema.get("properties", {}):
                 schema["properties"][key]["description"] = text
+
+
+def _restore_example_nulls(schemas: dict[str, Any]) -> None:
+    """FastAPI writes the document with ``exclude_none``, which also drops every null inside an
+    example (fastapi/fastapi#5559): ``"error": null`` vanishes from a succeeded run's example,
+    which then fails its own schema.  Put back each component's examples as its model declares them."""
+    for module in map(importlib.import_module, EXAMPLE_MODULES):
+        for name, obj in vars(module).items():
+            if isinstance(obj, type) and "examples" in schemas.get(name, {}):
+                schemas[name]["examples"] = TypeAdapter(obj).json_schema()["examples"]
 
 
 def _describe_stream(operation: dict[str, Any], schemas: dict[str, Any]) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, with_config
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from core.statuses import Status
 
 # "best" is the largest value for these (matched on the last path component, alone or as a
 # ``_suffix``: ``val/accuracy``, ``val/top1_acc``, ``test/r2``), the smallest for every other metric
@@ -31,43 +33,86 @@ Direction = Annotated[bool, Field(description="true: the largest value is the be
 
 
 class SeriesPublic(TypedDict):
-    """One metric of one experiment: its points in step order (downsampled when long)."""
+    """One metric of one experiment: its points in step order.  A series with more points than
+    ``max_points`` is downsampled: its steps are cut into equal buckets and each bucket keeps its
+    smallest and its largest value, so spikes stay visible."""
 
-    steps: list[int]
-    values: Annotated[list[float | None], Field(description="null where the value was not finite")]
+    steps: Annotated[list[int], Field(description="The points' steps, ascending.")]
+    values: Annotated[list[float | None], Field(description="The value at each of `steps` (same length); "
+                                                            "null where the value was not finite")]
     higher_is_better: Direction
 
 
 class SummaryRow(TypedDict):
-    """The best and the last point of one metric of one experiment."""
+    """The best and the last point of one metric of one experiment, from every stored point (not
+    only those of the downsampled series)."""
 
-    experiment_id: int
-    name: str
-    count: int
-    best_value: float | None
-    best_step: int | None
-    final_value: float | None
-    final_step: int
-    time_to_best_s: Annotated[float | None, Field(description="seconds from the metric's first point to its best")]
+    experiment_id: Annotated[int, Field(description="The experiment the metric belongs to.")]
+    name: Annotated[str, Field(description="The metric's name.")]
+    count: Annotated[int, Field(description="How many points the metric has stored.")]
+    best_value: Annotated[float | None, Field(
+        description="Its best finite value (the largest or the smallest, by `higher_is_better`); null when "
+                    "none of its values is finite.")]
+    best_step: Annotated[int | None, Field(
+        description="The step of the best value (the earliest on a tie); null when `best_value` is.")]
+    final_value: Annotated[float | None, Field(description="The value at its last step; null when that value "
+                                                           "was not finite.")]
+    final_step: Annotated[int, Field(description="Its last (largest) step.")]
+    time_to_best_s: Annotated[float | None, Field(
+        description="seconds from the metric's first point to its best (by the points' wall times); null "
+                    "when `best_value` is")]
     higher_is_better: Direction
 
 
 class BestPublic(TypedDict):
     """One experiment's best value of one metric (from its stored summary)."""
 
-    name: str
-    value: float
-    step: int
+    name: Annotated[str, Field(description="The metric's name: the first of those asked for that the run "
+                                           "has a finite value of.")]
+    value: Annotated[float, Field(description="Its best value (the largest or the smallest, by "
+                                              "`higher_is_better`).")]
+    step: Annotated[int, Field(description="The step of that value (the earliest on a tie).")]
     higher_is_better: Direction
 
 
 class CompareExperiment(TypedDict):
-    id: int
-    name: str
-    status: str
-    series: dict[str, SeriesPublic]
+    """One experiment of a comparison: what it is, where it is, and its series."""
+
+    id: Annotated[int, Field(description="The experiment's id.")]
+    name: Annotated[str, Field(description="The experiment's name.")]
+    status: Status
+    series: Annotated[dict[str, SeriesPublic], Field(
+        description="Its metrics by name (those asked for with `?names=`, else all), each downsampled to at "
+                    "most `max_points` points.")]
 
 
+_COMPARE_EXAMPLE = {
+    "experiments": [
+        {"id": 21, "name": "iris-adam", "status": "succeeded", "series": {"val/accuracy": {
+            "steps": [7, 14, 21, 28, 35],
+            "values": [0.6333333333333333, 0.8, 0.9, 0.9666666666666667, 0.9333333333333333],
+            "higher_is_better": True}}},
+        {"id": 22, "name": "iris-sgd", "status": "running", "series": {"val/accuracy": {
+            "steps": [7, 14, 21], "values": [0.3333333333333333, 0.5666666666666667, 0.7],
+            "higher_is_better": True}}},
+    ],
+    "summary": [
+        {"experiment_id": 21, "name": "val/accuracy", "count": 5, "best_value": 0.9666666666666667,
+         "best_step": 28, "final_value": 0.9333333333333333, "final_step": 35, "time_to_best_s": 0.41,
+         "higher_is_better": True},
+        {"experiment_id": 22, "name": "val/accuracy", "count": 3, "best_value": 0.7, "best_step": 21,
+         "final_value": 0.7, "final_step": 21, "time_to_best_s": 0.27, "higher_is_better": True},
+    ],
+}
+
+
+@with_config(ConfigDict(json_schema_extra={"examples": [_COMPARE_EXAMPLE]}))
 class ComparePublic(TypedDict):
-    experiments: list[CompareExperiment]
-    summary: list[SummaryRow]
+    """The answer of ``GET /compare``: every experiment's series and a summary table (best value
+    and its step, final value, time to best) in one request."""
+
+    experiments: Annotated[list[CompareExperiment], Field(description="The experiments, in the order of "
+                                                                      "`?ids=`.")]
+    summary: Annotated[list[SummaryRow], Field(
+        description="One row per metric of each experiment that has points (only those of `?names=` when "
+                    "given), by experiment id, then metric name.")]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, RootModel, ValidationError, WrapSerializer, WrapValidator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, WrapSerializer, WrapValidator
 
 from api.metrics.schemas import BestPublic
 from core.spec import ExperimentSpec
@@ -35,38 +35,99 @@ class ExperimentOverrides(RootModel[dict[str, Any]]):
     whose ``name`` changes is replaced, otherwise its fields are merged."""
 
 
+# a succeeded run of core.spec's example spec on a stratified iris split, as the api returns it
+_EXAMPLE_SPEC = {
+    "name": "iris-adam-cosine", "description": "MLP on iris, Adam, cosine decay after 20 warm-up steps",
+    "split_id": 1,
+    "architecture": {"name": "mlp", "depth": 2, "width": 32, "activation": "relu", "dropout": 0.0,
+                     "normalization": "none"},
+    "solver": {"name": "adam", "base_lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-08, "weight_decay": 0.0,
+               "amsgrad": False, "decoupled_weight_decay": False},
+    "scheduler": {"name": "cosineannealinglr", "T_max": 30, "eta_min": 0.0001, "warmup_steps": 20,
+                  "warmup_start_factor": 0.0},
+    "training": {"epochs": 30, "batch_size": 16, "loss": "cross_entropy", "seed": 0, "grad_clip_norm": None,
+                 "grad_clip_value": None, "gradient_noise": None, "precision": "fp32", "device": "auto"},
+    "tags": ["tour", "iris"],
+}
+_EXAMPLE = {
+    "id": 12, "name": "iris-adam-cosine", "status": "succeeded", "spec": _EXAMPLE_SPEC, "solver": "adam",
+    "tags": ["tour", "iris"], "split_id": 1, "queue": "cpu", "progress": 1.0, "epoch": 30, "step": 210,
+    "created_at": "2025-03-14T09:20:11.402157Z", "enqueued_at": "2025-03-14T09:20:11.403020Z",
+    "started_at": "2025-03-14T09:20:11.981544Z", "finished_at": "2025-03-14T09:20:15.274903Z",
+    "heartbeat_at": "2025-03-14T09:20:14.992310Z", "worker_host": "worker-7f9c2:41", "device": "cpu",
+    "error": None, "attempt": 1, "cancel_requested": False,
+}
+_EXAMPLE_ITEM = {**_EXAMPLE, "best": {"name": "val/accuracy", "value": 0.9666666666666667, "step": 189,
+                                      "higher_is_better": True}}
+
+
 class ExperimentPublic(BaseModel):
-    id: int
-    name: str
+    """One experiment (a training run) and where it is in its lifecycle: returned when it is
+    created, cloned, read or cancelled.  ``progress``, ``epoch``, ``step`` and ``heartbeat_at``
+    are updated by its worker every few seconds while it runs."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
+
+    id: int = Field(description="The experiment's id.")
+    name: str = Field(description="Its name (the spec's `name`).")
     status: Status
     spec: StoredSpec = Field(description="The experiment as it was stored: the submitted spec with every "
                                          "default and derived value (loss, scheduler lengths) filled in.")
-    solver: str
-    tags: list[str]
-    split_id: int
-    queue: str
-    progress: float
-    epoch: int
-    step: int
-    created_at: datetime
-    enqueued_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    heartbeat_at: datetime | None
-    worker_host: str | None
-    device: str | None
-    error: str | None
-    attempt: int
-    cancel_requested: bool
+    solver: str = Field(description="The solver's catalog name (the spec's `solver.name`), which `?solver=` "
+                                    "filters on.")
+    tags: list[str] = Field(description="Its labels (the spec's `tags`), which `?tag=` filters on.")
+    split_id: int = Field(description="The split it trains on.")
+    queue: str = Field(description="The worker queue it was sent to: `gpu` or `cpu` (`training.device: auto` "
+                                   "goes to `gpu` while a GPU worker is alive).")
+    progress: float = Field(description="Fraction of its optimizer steps done, from 0 to 1, as of the last "
+                                        "heartbeat; 1 once succeeded, left where it stopped otherwise.")
+    epoch: int = Field(description="Epochs completed, as of the last heartbeat (0 before the first ends).")
+    step: int = Field(description="Optimizer steps completed, as of the last heartbeat.")
+    created_at: datetime = Field(description="When it was submitted (UTC).")
+    enqueued_at: datetime | None = Field(
+        description="When it was last sent to its queue (UTC): at submission, and again if the message may "
+                    "have been lost.")
+    started_at: datetime | None = Field(
+        description="When a worker first took it (UTC); null while it has never started.")
+    finished_at: datetime | None = Field(
+        description="When it ended as succeeded, failed or cancelled (UTC); null while queued or running.")
+    heartbeat_at: datetime | None = Field(
+        description="When its worker last reported (UTC); null until a worker takes it.  A running run "
+                    "silent too long is taken over by another worker.")
+    worker_host: str | None = Field(
+        description="The worker that took it last, as `hostname:pid`; null until a worker takes it.")
+    device: str | None = Field(
+        description="What it trains on: `cpu`, or `cuda:` and the GPU's name; null until a worker takes it.")
+    error: str | None = Field(
+        description="Why it failed (what went wrong and, where known, what to change); null unless its "
+                    "status is failed.")
+    attempt: int = Field(
+        description="How many times a worker has taken it: 0 while queued, 1 on its first run, more after a "
+                    "takeover (which resumes from the last checkpoint).")
+    cancel_requested: bool = Field(
+        description="True once a cancel was asked for: a queued run is cancelled at once, a running one "
+                    "stops within a step.")
 
 
 class ExperimentListItem(ExperimentPublic):
+    """One experiment in a page of ``GET /experiments``; with ``?best=`` it carries its best value
+    of a named metric."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE_ITEM]})
+
     best: BestPublic | None = Field(
         None, description="with ?best=: the best value of the first named metric the run has one of, else null")
 
 
 class ExperimentPage(BaseModel):
-    items: list[ExperimentListItem]
-    total: int
-    limit: int
-    offset: int
+    """A page of ``GET /experiments``: the matching experiments, newest first, and how many match
+    in all."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"items": [_EXAMPLE_ITEM], "total": 1, "limit": 50, "offset": 0},
+    ]})
+
+    items: list[ExperimentListItem] = Field(description="This page's experiments, newest first.")
+    total: int = Field(description="How many experiments match the filters, over all pages.")
+    limit: int = Field(description="The most items a page holds (`?limit=`).")
+    offset: int = Field(description="How many matching experiments come before this page (`?offset=`).")

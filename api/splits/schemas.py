@@ -8,11 +8,16 @@ from core.splits import SplitStrategy
 
 
 class Fractions(BaseModel):
+    """The shares of a dataset's rows that go to the train, validation and test parts; they must
+    add up to 1."""
+
     model_config = ConfigDict(extra="forbid")
 
-    train: float = Field(0.7, gt=0, le=1, allow_inf_nan=False)
-    val: float = Field(0.2, ge=0, lt=1, allow_inf_nan=False)
-    test: float = Field(0.1, ge=0, lt=1, allow_inf_nan=False)
+    train: float = Field(0.7, gt=0, le=1, allow_inf_nan=False, description="Share of the rows to train on.")
+    val: float = Field(0.2, ge=0, lt=1, allow_inf_nan=False,
+                       description="Share of the rows for validation (the `val/...` metrics); 0 for none.")
+    test: float = Field(0.1, ge=0, lt=1, allow_inf_nan=False,
+                        description="Share of the rows held out for the `test/...` metrics; 0 for none.")
 
     @model_validator(mode="after")
     def _sum_to_one(self) -> Fractions:
@@ -23,20 +28,42 @@ class Fractions(BaseModel):
 
 
 class SplitCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The body of ``POST /splits``: which dataset to split, and how.  The rows are assigned once
+    and frozen, so every experiment on the split sees the same rows."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"dataset": "iris", "strategy": "stratified", "fractions": {"train": 0.7, "val": 0.2, "test": 0.1},
+         "seed": 0},
+    ]})
 
     dataset: int | str = Field(description="a built-in dataset's name or an uploaded dataset's id")
     strategy: SplitStrategy = "random"
-    fractions: Fractions = Field(default_factory=Fractions)
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    fractions: Fractions = Field(default_factory=Fractions,
+                                 description="The shares of train, val and test (default 0.7, 0.2, 0.1).")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the shuffle: the same dataset, strategy, "
+                                                          "fractions and seed give the same rows.")
 
 
 class SplitPublic(BaseModel):
-    id: int
-    dataset: int | str
+    """A stored split: returned by ``POST /splits`` (201), ``GET /splits`` and ``GET /splits/{id}``;
+    an experiment names it by ``id`` in its ``split_id``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": 1, "dataset": "iris", "strategy": "stratified",
+         "fractions": {"train": 0.7, "val": 0.2, "test": 0.1}, "seed": 0,
+         "sizes": {"train": 105, "val": 30, "test": 15},
+         "class_counts": {"train": {"0": 35, "1": 35, "2": 35}, "val": {"0": 10, "1": 10, "2": 10},
+                          "test": {"0": 5, "1": 5, "2": 5}},
+         "created_at": "2025-03-14T09:15:42.306518Z"},
+    ]})
+
+    id: int = Field(description="The split's id, which an experiment's `split_id` takes.")
+    dataset: int | str = Field(description="The dataset split: a built-in's name or an upload's numeric id.")
     strategy: SplitStrategy
-    fractions: dict[str, float]
-    seed: int
-    sizes: dict[str, int]
-    class_counts: dict[str, dict[str, int]] | None = None
-    created_at: datetime
+    fractions: dict[str, float] = Field(description="The shares asked for, by part (`train`, `val`, `test`).")
+    seed: int = Field(description="The seed of the shuffle.")
+    sizes: dict[str, int] = Field(description="Rows in each part, by part (`train`, `val`, `test`).")
+    class_counts: dict[str, dict[str, int]] | None = Field(
+        None, description="Rows per class label in each part, by part then label (labels as in the dataset's "
+                          "`class_counts`); null for a regression dataset.")
+    created_at: datetime = Field(description="When the split was made (UTC).")

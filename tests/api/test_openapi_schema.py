@@ -1,12 +1,22 @@
-"""The OpenAPI document as code generators read it: short explicit operation ids, and binary
-bodies declared as binary so a generated client sends and returns files, not strings."""
+"""The OpenAPI document as code generators and API consumers read it: short explicit operation
+ids, named request bodies and enums, binary bodies declared binary, a description on every
+schema, property and operation, an example on every request body that its own schema accepts,
+the 4xx each operation can answer, and a document openapi-spec-validator accepts."""
 
 from __future__ import annotations
 
+from collections import Counter
+
+import jsonschema
 import pytest
+from openapi_spec_validator import validate
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from api.app import create_app
 from core.settings import Settings
+
+ERROR_MODELS = {"#/components/schemas/ErrorPublic", "#/components/schemas/HTTPValidationError"}
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +45,143 @@ def _operations(document):
             yield path, method, operation
 
 
+def _component(document, node):
+    """The component a ``$ref`` (possibly inside ``anyOf`` with null) points at, else None."""
+    for option in [node, *node.get("anyOf", [])]:
+        if "$ref" in option:
+            return document["components"]["schemas"][option["$ref"].rsplit("/", 1)[-1]]
+    return None
+
+
+def _validator(document, schema):
+    """A JSON Schema 2020-12 validator for ``schema`` that resolves refs into the document."""
+    registry = Registry().with_resource("urn:openapi", Resource(contents=document, specification=DRAFT202012))
+    rebased = _rebase(schema)
+    return jsonschema.Draft202012Validator(rebased, registry=registry)
+
+
+def _rebase(node):
+    if isinstance(node, dict):
+        return {k: ("urn:openapi" + v if k == "$ref" and v.startswith("#/") else _rebase(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rebase(v) for v in node]
+    return node
+
+
+def test_the_document_is_valid_openapi_with_servers_and_license(schema):
+    validate(schema)
+    assert schema["openapi"].startswith("3.1")
+    assert schema["servers"] and schema["info"]["license"]["identifier"] == "Apache-2.0"
+
+
 def test_every_operation_id_is_its_endpoints_name(schema):
     ids = [operation["operationId"] for _, _, operation in _operations(schema)]
     assert len(ids) == len(set(ids))
     assert sorted(ids) == sorted(_endpoint_names())
+
+
+def test_every_operation_is_described(schema):
+    undescribed = [operation["operationId"] for _, _, operation in _operations(schema)
+                   if len(operation.get("description", "")) < 20]
+    assert undescribed == []
+
+
+def test_every_schema_and_property_is_described(schema):
+    """A property is described by its own ``description`` or by the named schema it refers to."""
+    missing = []
+    for name, component in schema["components"]["schemas"].items():
+        if not component.get("description"):
+            missing.append(name)
+        for key, prop in component.get("properties", {}).items():
+            target = _component(schema, prop)
+            if not prop.get("description") and not (target and target.get("description")):
+                missing.append(f"{name}.{key}")
+    assert missing == []
+
+
+def test_request_bodies_are_named_and_carry_an_example_their_schema_accepts(schema):
+    for path, method, operation in _operations(schema):
+        if "requestBody" not in operation:
+            continue
+        for media_type, media in operation["requestBody"]["content"].items():
+            target = _component(schema, media["schema"])
+            assert target is not None, f"{method} {path}: the {media_type} body is not a named schema"
+            assert not target["title"].startswith("Body_"), f"{method} {path}: FastAPI's default body name"
+            examples = [*media["schema"].get("examples", []), *target.get("examples", [])]
+            if "example" in media:
+                examples.append(media["example"])
+            assert examples, f"{method} {path}: no example"
+            if media_type == "application/json":  # a multipart example cannot carry the file's bytes
+                for example in examples:
+                    _validator(schema, media["schema"]).validate(example)
+
+
+def test_every_example_in_a_component_is_valid_against_it(schema):
+    checked = 0
+    for name, component in schema["components"]["schemas"].items():
+        for example in component.get("examples", []):
+            _validator(schema, {"$ref": f"#/components/schemas/{name}"}).validate(example)
+            checked += 1
+    assert checked >= 10
+
+
+def test_main_responses_have_examples(schema):
+    components = schema["components"]["schemas"]
+    for name in ("ExperimentPublic", "ExperimentPage", "DatasetPublic", "SplitPublic", "MetricsPublic",
+                 "ComparePublic", "HealthPublic", "ErrorPublic"):
+        assert components[name].get("examples"), name
+
+
+def test_enums_are_named_components_with_distinct_value_sets(schema):
+    components = schema["components"]["schemas"]
+    enums = {name: tuple(sorted(map(str, c["enum"]))) for name, c in components.items() if "enum" in c}
+    assert {"Status", "TaskType", "SplitStrategy", "Device", "Precision", "Activation"} <= set(enums)
+    shared = [values for values, n in Counter(enums.values()).items() if n > 1]
+    assert shared == []
+
+    inline = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if "enum" in node and where not in {f"/components/schemas/{n}" for n in enums}:
+                inline.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(schema, "")
+    assert inline == []
+    status_filter = next(p for p in schema["paths"]["/api/v1/experiments"]["get"]["parameters"] if p["name"] == "status")
+    assert _component(schema, status_filter["schema"]) is components["Status"]
+
+
+def test_experiment_spec_is_typed_where_it_is_read_back(schema):
+    spec = schema["components"]["schemas"]["ExperimentPublic"]["properties"]["spec"]
+    assert spec["$ref"] == "#/components/schemas/ExperimentSpec"
+
+
+def test_each_operation_declares_the_4xx_it_can_answer(schema):
+    """404 wherever a path names a resource, 422 wherever there is input to reject, 413 on the
+    upload, 409 where the run's state can forbid it; every error body a named schema."""
+    for path, method, operation in _operations(schema):
+        codes = set(operation["responses"])
+        params = operation.get("parameters", [])
+        label = f"{method} {path}"
+        if any(p["in"] == "path" for p in params):
+            assert "404" in codes, label
+        if params or "requestBody" in operation:
+            assert "422" in codes, label
+        for code, response in operation["responses"].items():
+            if code.startswith("4"):
+                refs = {media["schema"].get("$ref") for media in response["content"].values()}
+                assert refs <= ERROR_MODELS, (label, code, refs)
+    responses = schema["paths"]
+    assert "413" in responses["/api/v1/datasets"]["post"]["responses"]
+    for method, path in (("post", "/api/v1/experiments/{experiment_id}/cancel"),
+                         ("delete", "/api/v1/experiments/{experiment_id}")):
+        assert "409" in responses[path][method]["responses"]
 
 
 def test_binary_bodies_are_declared_binary(schema):
@@ -48,3 +191,11 @@ def test_binary_bodies_are_declared_binary(schema):
     assert body["properties"]["file"]["format"] == "binary"
     checkpoint = document["paths"]["/api/v1/experiments/{experiment_id}/checkpoint"]["get"]["responses"]["200"]
     assert checkpoint["content"]["application/octet-stream"]["schema"] == {"type": "string", "format": "binary"}
+
+
+def test_the_event_stream_names_its_events_and_their_payload_schemas(schema):
+    media = schema["paths"]["/api/v1/experiments/{experiment_id}/stream"]["get"]["responses"]["200"]["content"]
+    events = media["text/event-stream"]["x-events"]
+    assert set(events) == {"metrics", "status"}
+    for ref in events.values():
+        assert _component(schema, ref)["description"]
