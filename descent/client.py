@@ -6,13 +6,16 @@ the torch- and SQL-free ``core.statuses``), so a laptop can drive a remote GPU b
 
     from descent.client import Client
 
-    with Client("http://127.0.0.1:8000") as c:
+    with Client("http://127.0.0.1:8000") as c:   # token: $DESCENT_TOKEN, else the one `descent login` saved
         split = c.create_split("iris", seed=0)
         run = c.submit({"name": "adam", "split_id": split["id"],
                         "architecture": {"name": "mlp"}, "solver": {"name": "adam", "base_lr": 1e-3},
                         "training": {"epochs": 5}})
         done = c.wait(run["id"])
         print(done["status"], c.metrics(run["id"], names=["val/accuracy"]))
+
+Every request carries ``Authorization: Bearer <token>``: the token passed, else
+``$DESCENT_TOKEN``, else the one saved for that address (``descent.credentials``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from descent.client_types import (
     SolverItem,
     Split,
 )
+from descent.credentials import resolve_token
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 API_PREFIX = "/api/v1"
@@ -54,6 +58,14 @@ class ApiError(Exception):
         self.method = method
         self.url = url
         super().__init__(f"{method} {url} -> {status_code}: {format_detail(detail)}")
+
+
+class NotSignedIn(ApiError):
+    """401: no token, or one the api does not accept (unknown, revoked, expired)."""
+
+
+def api_error(status_code: int, detail: Any, method: str, url: str) -> ApiError:
+    return (NotSignedIn if status_code == 401 else ApiError)(status_code, detail, method, url)
 
 
 def format_detail(detail: Any) -> str:
@@ -96,20 +108,26 @@ class Event:
 
 
 class Client:
-    """Descent's api over HTTP.  ``transport`` lets tests pass an in-process ASGI transport."""
+    """Descent's api over HTTP.  ``token``: the API token to send (default: ``$DESCENT_TOKEN``,
+    else the one saved for ``base_url``; ``""`` sends none); ``token_source`` says where it came
+    from.  ``transport`` lets tests pass an in-process ASGI transport."""
 
     def __init__(
         self,
         base_url: str | None = None,
+        token: str | None = None,
         *,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
     ):
         self.base_url = (base_url or os.environ.get("DESCENT_URL") or DEFAULT_URL).rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.base_url + API_PREFIX, timeout=timeout, transport=transport, headers=dict(headers or {})
-        )
+        self.token, self.token_source = resolve_token(self.base_url, token)
+        sent = dict(headers or {})
+        if self.token and not any(k.lower() == "authorization" for k in sent):
+            sent["Authorization"] = f"Bearer {self.token}"
+        self._http = httpx.Client(base_url=self.base_url + API_PREFIX, timeout=timeout, transport=transport,
+                                  headers=sent)
 
     def __enter__(self) -> Client:
         return self
@@ -129,7 +147,7 @@ class Client:
                 detail = response.json().get("detail", response.text)
             except (ValueError, AttributeError):
                 detail = response.text
-            raise ApiError(response.status_code, detail, method, str(response.request.url))
+            raise api_error(response.status_code, detail, method, str(response.request.url))
         return response
 
     def _json(self, method: str, path: str, **kwargs) -> Any:
@@ -146,6 +164,41 @@ class Client:
                 value = ",".join(str(v) for v in value)
             out[key] = value
         return out
+
+    # -- identity -------------------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> JSON:
+        """Start a dashboard session (its cookie stays in this client, and its CSRF token is sent
+        with every later request); the answer is ``/me``'s."""
+        me = self._json("POST", "/auth/login", json={"username": username, "password": password})
+        if me.get("csrf_token"):
+            self._http.headers["X-CSRF-Token"] = me["csrf_token"]
+        return me
+
+    def logout(self) -> None:
+        """End this client's dashboard session."""
+        self._request("POST", "/auth/logout")
+        self._http.headers.pop("X-CSRF-Token", None)
+        self._http.cookies.clear()
+
+    def me(self) -> JSON:
+        return self._json("GET", "/me")
+
+    def tokens(self) -> list[JSON]:
+        """The caller's API tokens (never their secrets)."""
+        return self._json("GET", "/tokens")
+
+    def create_token(self, name: str, *, expires_in_days: int | None = None, kind: str | None = None) -> JSON:
+        """A new token; its secret is in ``["token"]`` of this answer only."""
+        body: JSON = {"name": name}
+        if expires_in_days is not None:
+            body["expires_in_days"] = expires_in_days
+        if kind is not None:
+            body["kind"] = kind
+        return self._json("POST", "/tokens", json=body)
+
+    def revoke_token(self, token_id: int) -> None:
+        self._request("DELETE", f"/tokens/{token_id}")
 
     # -- health and catalogs --------------------------------------------------------------
 
@@ -282,7 +335,7 @@ class Client:
         ) as response:
             if response.is_error:
                 response.read()
-                raise ApiError(response.status_code, response.text, "GET", str(response.request.url))
+                raise api_error(response.status_code, response.text, "GET", str(response.request.url))
             yield from parse_sse(response.iter_lines())
 
     def wait(self, experiment_id: int, *, timeout: float | None = None, poll_s: float = 0.5) -> Experiment:

@@ -1,7 +1,8 @@
 """The client subcommands: ``submit``, ``ls``, ``show``, ``compare``, ``cancel``, ``logs``.
 
 They talk to a running api over HTTP through ``descent.client`` (``--url``, or ``DESCENT_URL``,
-default http://127.0.0.1:8000) and import nothing of the server.  Each family lives in its own
+default http://127.0.0.1:8000; ``--token``, or ``DESCENT_TOKEN``, else the token ``descent login``
+saved for that address) and import nothing of the server.  Each family lives in its own
 module (``submit``, ``listing``, ``show``, ``compare``, ``cancel``); this one registers their
 arguments and runs them with one client and one way of reporting errors."""
 
@@ -11,19 +12,39 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from descent.client import DEFAULT_URL, ApiError, Client
+import httpx
+
+from descent.client import DEFAULT_URL, ApiError, Client, NotSignedIn
 from descent.commands import cancel, compare, listing, show, submit
 
 
 def register(name: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=None, help=f"api address (default: $DESCENT_URL or {DEFAULT_URL})")
+    connection_arguments(parser)
     _ARGUMENTS[name](parser)
 
 
+def connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--url`` and ``--token``, which every command that talks to the api takes."""
+    parser.add_argument("--url", default=None, help=f"api address (default: $DESCENT_URL or {DEFAULT_URL})")
+    parser.add_argument("--token", default=None,
+                        help="API token (default: $DESCENT_TOKEN, else the one `descent login` saved for the address)")
+
+
+def not_signed_in(url: str) -> str:
+    """The one line a command prints when the api answers 401."""
+    return f"not signed in to {url}: run `descent login --url {url}` (or pass --token / set DESCENT_TOKEN)"
+
+
 def run(args: argparse.Namespace) -> int:
-    client = Client(args.url)
+    client = Client(args.url, args.token)
     try:
         return _COMMANDS[args.command](client, args)
+    except NotSignedIn:
+        print(not_signed_in(client.base_url), file=sys.stderr)
+        return 1
+    except httpx.TransportError as exc:
+        print(f"error: cannot reach {client.base_url}: {exc}", file=sys.stderr)
+        return 1
     except (ApiError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
