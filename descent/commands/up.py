@@ -4,12 +4,19 @@ An SQLite file, and kombu's SQLAlchemy broker over a second one, in the data fol
 (``./descent-data``); the migrations applied, then the api and one worker as two separate
 child processes (``descent api`` and ``descent worker``, exactly the production commands,
 configured by environment).
-It prints the addresses once the api answers ``/health``; Ctrl-C (or SIGTERM) stops both and
-exits 0.  If a child dies, it says which one and stops the other."""
+Before serving, ``descent user bootstrap-local`` (``descent.commands.bootstrap``) creates the
+admin on a new instance and a token the local CLI finds, and makes a one-time sign-in link.
+It prints the addresses and the link once the api answers ``/health``; Ctrl-C (or SIGTERM)
+stops both and exits 0.  If a child dies, it says which one and stops the other.
+
+It listens on a non-loopback ``--host`` only with the host names clients use
+(``--allowed-host``, or ``DESCENT_ALLOWED_HOSTS``)."""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import json
 import os
 import signal
 import socket
@@ -18,14 +25,22 @@ import sys
 import time
 from pathlib import Path
 
+from descent.commands.hosts import ALLOWED_HOSTS_ENV, allowed_hosts, is_loopback, refusal, split_hosts
+
 HEALTH_TIMEOUT_S = 120.0
 # An idle worker polling SQLite every 0.1 s costs ~2 % of a core; a training waits ~0.1 s to start.
 BROKER_POLL_S = 0.1
 STOP_TIMEOUT_S = 20.0
+WILDCARDS = ("0.0.0.0", "")  # every IPv4 address of this machine
 
 
 def register(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address the api listens on (default 127.0.0.1)")
+    parser.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME",
+        help="a host name clients reach the api by (repeatable; also $DESCENT_ALLOWED_HOSTS); "
+             "needed to listen on a non-loopback --host",
+    )
     parser.add_argument("--port", type=int, default=8000, help="api port (default 8000)")
     parser.add_argument(
         "--data-dir", type=Path, default=Path("descent-data"),
@@ -76,18 +91,30 @@ def _raise_stop(signum, _frame):
 
 
 def run(args: argparse.Namespace) -> int:
+    extra_hosts = [*args.allowed_host, *split_hosts(os.environ.get(ALLOWED_HOSTS_ENV))]
+    if not is_loopback(args.host) and not extra_hosts:
+        print(refusal("descent up", args.host, "--allowed-host NAME (the names clients use)"), file=sys.stderr)
+        return 2
     data_dir: Path = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     if not port_is_free(args.host, args.port):
         print(f"descent up: port {args.port} on {args.host} is taken; pick another with --port", file=sys.stderr)
         return 1
     env = embedded_environment(data_dir)
+    # the address itself, when it is one: an IP literal cannot be rebound to another machine
+    bound = [args.host] if _is_ip(args.host) and args.host not in WILDCARDS else []
+    env[ALLOWED_HOSTS_ENV] = allowed_hosts([*extra_hosts, *bound])
 
     # Migrations run in a child as well, so `up` itself never imports the server.
     print(f"descent up: data in {data_dir}", flush=True)
     migrate = subprocess.run(_descent("migrate"), env=env)
     if migrate.returncode != 0:
         print("descent up: `descent migrate` failed (see above); nothing was started", file=sys.stderr)
+        return 1
+    urls = local_urls(args.host, args.port)
+    booted = bootstrap(data_dir, urls, env)
+    if booted is None:
+        print("descent up: the admin and token bootstrap failed (see above); nothing was started", file=sys.stderr)
         return 1
 
     children: dict[str, subprocess.Popen] = {}
@@ -100,12 +127,14 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_worker:
             queue = ["--queue", args.queue] if args.queue else []
             children["worker"] = subprocess.Popen(_descent("worker", *queue), env=env, start_new_session=True)
-        base = f"http://{_url_host(args.host)}:{args.port}"
+        base = urls[0]
         if not _wait_healthy(base, children):
             return _fail(children, "the api did not answer /health")
+        link = booted.get("login_link")
+        login = f"  login      {link}  (one-time sign-in for the dashboard)\n" if link else ""
         print(
             f"\nDescent is up.\n  api        {base}/api/v1\n  docs       {base}/api/v1/docs\n  dashboard  {base}/\n"
-            f"  data       {data_dir}\nPress Ctrl-C to stop.\n",
+            f"{login}  data       {data_dir}\nPress Ctrl-C to stop.\n",
             flush=True,
         )
         while True:
@@ -126,8 +155,40 @@ def run(args: argparse.Namespace) -> int:
         _stop_all(children)
 
 
-def _url_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def local_urls(host: str, port: int) -> list[str]:
+    """The base urls of the api on this machine, the one ``up`` prints first: a loopback or
+    wildcard address is reached as both ``127.0.0.1`` and ``localhost``."""
+    if host in (*WILDCARDS, "127.0.0.1", "localhost"):
+        first = "localhost" if host == "localhost" else "127.0.0.1"
+        return [f"http://{name}:{port}" for name in dict.fromkeys([first, "127.0.0.1", "localhost"])]
+    return [f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"]
+
+
+def bootstrap(data_dir: Path, urls: list[str], env: dict[str, str]) -> dict | None:
+    """Run ``descent user bootstrap-local`` (admin, token files, sign-in link) and return its
+    answer (``login_link``: the link, or None when there is no admin to sign in as); None when it
+    failed.  Its notes reach the terminal on stderr."""
+    url_args = [a for url in urls for a in ("--url", url)]
+    done = subprocess.run(_descent("user", "bootstrap-local", "--data-dir", str(data_dir), *url_args), env=env,
+                          stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        return None
+    try:
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        answer = None
+    if not isinstance(answer, dict):
+        print(f"descent up: unexpected answer from the bootstrap: {done.stdout[-500:]!r}", file=sys.stderr)
+        return None
+    return answer
 
 
 def _wait_healthy(base: str, children: dict[str, subprocess.Popen]) -> bool:
