@@ -18,10 +18,11 @@ from tests.services import require_executable
 
 ROOT = Path(__file__).resolve().parents[2]
 # Variables read only by docker compose itself, or by the client, not by Settings.
-COMPOSE_ONLY = {"DESCENT_PORT", "DESCENT_WORKER_GPUS"}
-CLIENT_ONLY = {"DESCENT_URL"}
+COMPOSE_ONLY = {"DESCENT_PORT", "DESCENT_WORKER_GPUS", "DESCENT_ADMIN_PASSWORD"}
+CLIENT_ONLY = {"DESCENT_URL", "DESCENT_TOKEN"}
 # Settings that mean nothing in the compose topology (it uses Redis, not a server-free broker).
 NOT_FOR_COMPOSE = {"DESCENT_BROKER_POLL_INTERVAL"}
+ADMIN_PASSWORD = "compose-test-password"
 
 
 def _compose_command() -> list[str]:
@@ -34,16 +35,21 @@ def _compose_command() -> list[str]:
     return [require_executable("docker-compose")]
 
 
+def run_compose_config(*profiles: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``docker compose config`` with only ``env`` of the DESCENT_/POSTGRES_ variables set."""
+    args = [a for p in profiles for a in ("--profile", p)]
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith(("DESCENT_", "POSTGRES_"))}
+    run_env.update(env)
+    return subprocess.run(
+        [*_compose_command(), "-f", str(ROOT / "docker-compose.yml"), *args, "config"],
+        capture_output=True, text=True, cwd=ROOT, env=run_env, timeout=120,
+    )
+
+
 @pytest.fixture(scope="module")
 def compose_config():
     def config(*profiles: str, env: dict[str, str] | None = None) -> dict:
-        args = [a for p in profiles for a in ("--profile", p)]
-        run_env = {k: v for k, v in os.environ.items() if not k.startswith(("DESCENT_", "POSTGRES_"))}
-        run_env.update(env or {})
-        out = subprocess.run(
-            [*_compose_command(), "-f", str(ROOT / "docker-compose.yml"), *args, "config"],
-            capture_output=True, text=True, cwd=ROOT, env=run_env, timeout=120,
-        )
+        out = run_compose_config(*profiles, env={"DESCENT_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})})
         assert out.returncode == 0, out.stderr
         return yaml.safe_load(out.stdout)
 
@@ -69,7 +75,7 @@ def test_database_has_a_volume_and_a_healthcheck_the_api_waits_for(compose_confi
     assert api["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert api["depends_on"]["redis"]["condition"] == "service_healthy"
     command = " ".join(api["command"])
-    assert command.index("descent migrate") < command.index("descent api")
+    assert command.index("descent migrate") < command.index("descent user create admin") < command.index("descent api")
 
 
 def test_gpu_worker_reserves_nvidia_gpus_and_cpu_worker_takes_the_cpu_queue(compose_config):
@@ -84,7 +90,10 @@ def test_gpu_worker_reserves_nvidia_gpus_and_cpu_worker_takes_the_cpu_queue(comp
 def test_every_process_gets_the_same_database_broker_and_shared_data_volume(compose_config):
     services = compose_config("cpu")["services"]
     env = {name: services[name]["environment"] for name in ("api", "worker", "worker-cpu")}
-    assert env["api"] == env["worker"] == env["worker-cpu"]
+    # the api alone gets the admin's password (it creates the admin); the workers need no token
+    assert env["api"] == {**env["worker"], "DESCENT_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    assert env["worker"] == env["worker-cpu"]
+    assert not any("PASSWORD" in k or "TOKEN" in k for k in env["worker"])
     assert env["api"]["DESCENT_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert env["api"]["DESCENT_BROKER_URL"].startswith("redis://redis:")
     for name in env:
@@ -98,6 +107,38 @@ def test_environment_overrides_reach_the_services(compose_config):
     assert ":s3cret@postgres:" in services["api"]["environment"]["DESCENT_DATABASE_URL"]
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "s3cret"
     assert "--gpus 0,1" in " ".join(services["worker"]["command"])
+
+
+def test_the_admin_password_is_required_and_has_no_default():
+    out = run_compose_config(env={})
+    assert out.returncode != 0 and "set DESCENT_ADMIN_PASSWORD" in out.stderr, out.stderr
+
+
+def test_the_api_creates_the_admin_from_the_password_once_then_serves(compose_config):
+    api = compose_config(env={"DESCENT_ADMIN_PASSWORD": "s3cret-admin"})["services"]["api"]
+    command = " ".join(api["command"])
+    create = command[command.index("descent user create"):command.index("&& exec descent api")]
+    # from the variable's name, never the password on a command line; a restart keeps the user
+    assert create.split() == ["descent", "user", "create", "admin", "--admin", "--password-env",
+                              "DESCENT_ADMIN_PASSWORD", "--if-missing"]
+    assert "s3cret-admin" not in command
+    assert api["environment"]["DESCENT_ADMIN_PASSWORD"] == "s3cret-admin"
+
+
+@pytest.mark.parametrize("env, published, allowed", [
+    ({}, ("127.0.0.1", "8000"), "localhost,127.0.0.1"),
+    ({"DESCENT_PORT": "9000", "DESCENT_ALLOWED_HOSTS": "gpu-box.example"}, ("127.0.0.1", "9000"), "gpu-box.example"),
+])
+def test_the_api_is_published_on_loopback_and_answers_only_the_allowed_hosts(compose_config, env, published,
+                                                                             allowed):
+    services = compose_config("cpu", env=env)["services"]
+    (port,) = services["api"]["ports"]
+    if isinstance(port, dict):  # the v2 plugin's long form
+        assert (port["host_ip"], str(port["published"]), port["target"]) == (*published, 8000)
+    else:  # Debian's docker-compose: "127.0.0.1:8000:8000/tcp"
+        assert port.split("/")[0] == f"{published[0]}:{published[1]}:8000"
+    for name in ("api", "worker", "worker-cpu"):
+        assert services[name]["environment"]["DESCENT_ALLOWED_HOSTS"] == allowed
 
 
 def _dockerfile_stages() -> dict[str, str]:
