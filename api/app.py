@@ -15,6 +15,9 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from api import errors, openapi
+from api.audit.router import router as audit_router
+from api.auth.middleware import AllowedHosts, RequireCredentials
+from api.auth.router import router as auth_router
 from api.catalog.router import router as catalog_router
 from api.datasets.limits import DeclaredSizeLimit
 from api.datasets.router import router as datasets_router
@@ -22,7 +25,9 @@ from api.experiments.router import router as experiments_router
 from api.health import check_broker
 from api.health import router as health_router
 from api.metrics.router import router as metrics_router
+from api.projects.router import router as projects_router
 from api.splits.router import router as splits_router
+from api.tokens.router import router as tokens_router
 from core.periodic import Periodic
 from core.settings import Settings
 from store.db import make_engine, make_sessionmaker, session_scope
@@ -93,6 +98,9 @@ def create_app(
     errors.install(app)
     openapi.install(app)
     app.add_middleware(DeclaredSizeLimit, path=f"{API_PREFIX}/datasets", max_bytes=settings.max_upload_bytes)
+    app.add_middleware(RequireCredentials, prefix=API_PREFIX)
+    # outermost: a request naming a host we do not serve (DNS rebinding) is refused before anything else
+    app.add_middleware(AllowedHosts, hosts=settings.allowed_hosts)
     _mount_routes(app)
     return app
 
@@ -120,8 +128,8 @@ def _mount_routes(app: FastAPI) -> None:
     """Every resource under ``/api/v1``; the schema and docs also at the root, where people look
     first; the dashboard at ``/`` when it is built."""
     api = APIRouter(prefix=API_PREFIX)
-    for router in (catalog_router, datasets_router, splits_router, experiments_router, metrics_router,
-                   health_router):
+    for router in (auth_router, projects_router, tokens_router, catalog_router, datasets_router, splits_router,
+                   experiments_router, metrics_router, audit_router, health_router):
         api.include_router(router)
     app.include_router(api)
     app.add_api_route("/openapi.json", lambda: app.openapi(), include_in_schema=False)

@@ -1,6 +1,9 @@
-"""``GET /health``: can the api reach its database and its broker?"""
+"""``GET /health``: can the api reach its database and its broker?  Open to everyone (load
+balancers and compose health checks call it); the reasons for a failure go to admins only."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -9,6 +12,7 @@ from sqlalchemy import text
 
 from core.settings import Settings
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -40,6 +44,16 @@ def check_broker(settings: Settings) -> None:
         connection.ensure_connection(max_retries=1, timeout=2)
 
 
+def _is_admin(request: Request) -> bool:
+    from api.auth.principal import authenticate
+
+    try:
+        with request.app.state.session_factory() as session:
+            return authenticate(request, session).is_admin
+    except Exception:
+        return False
+
+
 @router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 def get_health(request: Request):
     """Check that the api reaches its database and its broker: 200 when both answer, 503 with the
@@ -56,5 +70,10 @@ def get_health(request: Request):
     except Exception as exc:
         result.update(broker=False, broker_error=str(exc)[:500])
     ok = result["database"] and result["broker"]
+    if not ok:
+        log.warning("health: %s", result)
+        if not _is_admin(request):  # what failed, for everyone; why (hosts, paths), for admins only
+            result.pop("database_error", None)
+            result.pop("broker_error", None)
     body = HealthPublic(status="ok" if ok else "degraded", **result)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

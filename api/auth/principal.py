@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "descent_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NO_CREDENTIALS = ("sign in: send `Authorization: Bearer <token>` (`descent login`, or `descent token create`), "
+                  "or sign in to the dashboard")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def authenticate(request: Request, session: Session) -> Principal:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         return _from_session(request, session, cookie)
-    raise Unauthorized("sign in: send `Authorization: Bearer <token>` (descent login, or descent token create)")
+    raise Unauthorized(NO_CREDENTIALS)
 
 
 def _from_token(request: Request, session: Session, header: str) -> Principal:
@@ -139,5 +141,6 @@ def _admin(principal: Annotated[Principal, Depends(_user)]) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
+ProjectFilter = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="only this project's objects")]
 UserDep = Annotated[Principal, Depends(_user)]
 AdminDep = Annotated[Principal, Depends(_admin)]

@@ -5,6 +5,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth.principal import UserDep
+from api.errors import responses
 from core.spec import ARCHITECTURES
 from core.spec.experiment import solver_fields_schema
 from optim import catalog
@@ -42,23 +44,23 @@ class SolverItemPublic(CatalogItemPublic):
     )
 
 
-@router.get("/solvers", response_model=list[SolverItemPublic])
-def list_solvers() -> list[dict[str, Any]]:
+@router.get("/solvers", response_model=list[SolverItemPublic], responses=responses(401, 403))
+def list_solvers(principal: UserDep) -> list[dict[str, Any]]:
     """Every solver.  ``hyperparameters`` has the constructor's names (``lr``); an experiment
     writes the learning rate ``base_lr``, as ``experiment_fields`` does."""
     return [{**e.public(), "experiment_fields": solver_fields_schema(e)} for e in catalog.SOLVERS.values()]
 
 
-@router.get("/schedulers", response_model=list[CatalogItemPublic])
-def list_schedulers() -> list[dict[str, Any]]:
+@router.get("/schedulers", response_model=list[CatalogItemPublic], responses=responses(401, 403))
+def list_schedulers(principal: UserDep) -> list[dict[str, Any]]:
     """Every learning-rate scheduler an experiment's ``scheduler`` section can name, with its
     hyperparameters; ``interval`` says when it steps: after every optimizer step (``step``), every
     epoch (``epoch``), or every epoch with the validation loss (``metric``)."""
     return [e.public() for e in catalog.SCHEDULERS.values()]
 
 
-@router.get("/architectures", response_model=list[CatalogItemPublic])
-def list_architectures() -> list[dict[str, Any]]:
+@router.get("/architectures", response_model=list[CatalogItemPublic], responses=responses(401, 403))
+def list_architectures(principal: UserDep) -> list[dict[str, Any]]:
     """Every model architecture an experiment's ``architecture`` section can name, with its
     hyperparameters; ``inputs`` says which dataset shapes it takes."""
     return [e.public() for e in ARCHITECTURES.values()]

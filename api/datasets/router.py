@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form
 
+from api.auth.principal import ProjectFilter, UserDep
 from api.datasets import service
 from api.datasets.schemas import DatasetPublic, DatasetUpload
 from api.deps import SessionDep, SettingsDep
@@ -12,14 +13,15 @@ from api.errors import TooLarge, responses
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
-@router.get("", response_model=list[DatasetPublic])
-def list_datasets(session: SessionDep) -> list[DatasetPublic]:
-    """The built-in datasets (nothing stored) followed by the uploads."""
-    return service.list_datasets(session)
+@router.get("", response_model=list[DatasetPublic], responses=responses(401, 403))
+def list_datasets(principal: UserDep, session: SessionDep, project_id: ProjectFilter = None) -> list[DatasetPublic]:
+    """The built-in datasets (nothing stored) followed by the uploads of the caller's projects."""
+    return service.list_datasets(session, principal, project_id)
 
 
-@router.post("", status_code=201, response_model=DatasetPublic, responses=responses(413))
+@router.post("", status_code=201, response_model=DatasetPublic, responses=responses(401, 403, 413))
 async def upload_dataset(
+    principal: UserDep,
     session: SessionDep,
     settings: SettingsDep,
     form: Annotated[DatasetUpload, Form(media_type="multipart/form-data")],
@@ -29,12 +31,12 @@ async def upload_dataset(
     if len(data) > settings.max_upload_bytes:
         raise TooLarge(f"upload larger than {settings.max_upload_bytes} bytes")
     return service.create_upload(
-        session, settings, name=form.name, filename=form.file.filename or "", data=data, target=form.target,
+        session, settings, principal, project_id=form.project_id, name=form.name, filename=form.file.filename or "", data=data, target=form.target,
         task=form.task,
     )
 
 
-@router.get("/{dataset_id}", response_model=DatasetPublic, responses=responses(404))
-def get_dataset(dataset_id: str, session: SessionDep) -> DatasetPublic:
+@router.get("/{dataset_id}", response_model=DatasetPublic, responses=responses(401, 403, 404))
+def get_dataset(dataset_id: str, principal: UserDep, session: SessionDep) -> DatasetPublic:
     """A dataset by number (an upload) or by name (a built-in)."""
-    return service.get_dataset(session, dataset_id)
+    return service.get_dataset(session, dataset_id, principal)

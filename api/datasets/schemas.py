@@ -29,6 +29,8 @@ class DatasetPublic(BaseModel):
 
     id: int | str = Field(description="A built-in's name, or an upload's numeric id: what a split's "
                                       "`dataset` takes.")
+    project_id: int | None = Field(None, description="The project an upload belongs to (null for a built-in, "
+                                                     "which every user sees).")
     name: str = Field(description="A built-in's name, or the name an upload was given.")
     source: DatasetSource
     description: str = Field("", description="A built-in's one-line description; `uploaded <filename>` for "
@@ -65,3 +67,6 @@ class DatasetUpload(BaseModel):
     target: NulFreeStr | None = Field(None, max_length=200,
                                       description="The label column of a csv (default: a column named `target`).")
     task: Task | None = Field(None, description="Default: inferred from the labels.")
+    project_id: int | None = Field(None, ge=1, le=2**31 - 1,
+                                   description="The project to store it in (default: your first project you may "
+                                               "edit).")

@@ -7,6 +7,8 @@ import hashlib
 
 from sqlalchemy.orm import Session
 
+from api.auth import access
+from api.auth.principal import Principal
 from api.datasets.schemas import DatasetPublic
 from api.errors import NotFound, PayloadError, TooLarge
 from api.ids import is_digits, parse_id, shorten
@@ -16,6 +18,7 @@ from core.datasets.uploads import UploadError, UploadTooLarge, parse_upload
 from core.settings import Settings
 from core.spec.text import NUL_MESSAGE
 from store.models import Dataset
+from store.repositories import audit
 from store.repositories import datasets as repo
 
 
@@ -27,17 +30,23 @@ def builtin_public(name: str) -> DatasetPublic:
 def upload_public(dataset: Dataset) -> DatasetPublic:
     info = info_for(dataset)
     return DatasetPublic(
-        id=dataset.id, **info.model_dump(exclude={"feature_shape"}), feature_shape=list(info.feature_shape),
+        id=dataset.id, project_id=dataset.project_id, **info.model_dump(exclude={"feature_shape"}),
+        feature_shape=list(info.feature_shape),
         filename=dataset.filename, sha256=dataset.sha256, size_bytes=dataset.size_bytes, created_at=dataset.created_at,
     )
 
 
-def list_datasets(session: Session) -> list[DatasetPublic]:
-    return [builtin_public(n) for n in BUILTIN_DATASETS] + [upload_public(d) for d in repo.list_all(session)]
+def list_datasets(session: Session, principal: Principal, project_id: int | None = None) -> list[DatasetPublic]:
+    """Every built-in, then the uploads of the caller's projects (of ``project_id`` only, if given)."""
+    scope = access.visible_projects(principal)
+    if project_id is not None:
+        scope = [project_id] if principal.role_in(project_id) else []
+    return [builtin_public(n) for n in BUILTIN_DATASETS] + [upload_public(d) for d in repo.list_all(session, scope)]
 
 
-def resolve(session: Session, ref: int | str) -> tuple[str | None, Dataset | None]:
-    """(built-in name, None) or (None, uploaded row) for a reference; ``LookupError`` if unknown.
+def resolve(session: Session, ref: int | str, principal: Principal) -> tuple[str | None, Dataset | None]:
+    """(built-in name, None) or (None, uploaded row) for a reference; ``LookupError`` if unknown
+    (an upload of a project the caller is not in is unknown too).
 
     A string of ASCII digits is an upload's id (one outside the id range names no upload);
     any other string is a built-in's name."""
@@ -47,21 +56,22 @@ def resolve(session: Session, ref: int | str) -> tuple[str | None, Dataset | Non
         raise LookupError(f"no built-in dataset {shorten(ref)}; known: {sorted(BUILTIN_DATASETS)}")
     dataset_id = ref if isinstance(ref, int) else parse_id(ref)
     dataset = None if dataset_id is None else repo.get(session, dataset_id)
-    if dataset is None:
+    if dataset is None or principal.role_in(dataset.project_id) is None:
         raise LookupError(f"dataset {shorten(str(ref))} does not exist")
     return None, dataset
 
 
-def get_dataset(session: Session, ref: str) -> DatasetPublic:
+def get_dataset(session: Session, ref: str, principal: Principal) -> DatasetPublic:
     try:
-        builtin, dataset = resolve(session, ref)
+        builtin, dataset = resolve(session, ref, principal)
     except LookupError as exc:
         raise NotFound(str(exc)) from None
     return builtin_public(builtin) if builtin else upload_public(dataset)
 
 
-def create_upload(session: Session, settings: Settings, *, name: str, filename: str, data: bytes,
-                  target: str | None, task: str | None) -> DatasetPublic:
+def create_upload(session: Session, settings: Settings, principal: Principal, *, project_id: int | None, name: str,
+                  filename: str, data: bytes, target: str | None, task: str | None) -> DatasetPublic:
+    project = access.project_for_new(session, principal, project_id, ["body", "project_id"])
     if "\x00" in filename:
         raise PayloadError.at(["body", "file"], f"the file name {NUL_MESSAGE}")
     try:
@@ -74,9 +84,11 @@ def create_upload(session: Session, settings: Settings, *, name: str, filename: 
     digest = arrays_digest(parsed.x, parsed.y)
     path = save_arrays(settings.upload_dir, digest, parsed.x, parsed.y)
     dataset = repo.add(session, Dataset(
-        name=name, format=filename.rsplit(".", 1)[-1].lower(), filename=filename[:255],
+        project_id=project.id, name=name, format=filename.rsplit(".", 1)[-1].lower(), filename=filename[:255],
         path=path.name, sha256=sha256, arrays_sha256=digest, size_bytes=len(data), target=target,
         n_samples=len(parsed.x), feature_shape=list(parsed.x.shape[1:]), task=parsed.task,
         n_classes=len(parsed.classes) if parsed.classes else None, class_counts=parsed.class_counts,
     ))
+    audit.record(session, actor=principal.actor, user_id=principal.user_id, project_id=project.id,
+                 action="dataset.create", target=f"dataset {dataset.id}", detail={"name": name, "filename": filename})
     return upload_public(dataset)

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import FileResponse
 
+from api.auth.principal import ProjectFilter, UserDep
 from api.deps import EnqueuerDep, SessionDep, SettingsDep
 from api.errors import NotFound, responses
 from api.experiments import service
@@ -20,17 +21,19 @@ from core.spec.text import NulFreeStr
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
 
-@router.post("", status_code=201, response_model=ExperimentPublic)
-def create_experiment(body: ExperimentCreate, session: SessionDep, settings: SettingsDep,
+@router.post("", status_code=201, response_model=ExperimentPublic, responses=responses(401, 403))
+def create_experiment(body: ExperimentCreate, principal: UserDep, session: SessionDep, settings: SettingsDep,
                       enqueue: EnqueuerDep) -> ExperimentPublic:
     """Validate, store as ``queued`` and enqueue once stored.  Only ``name``, ``split_id``,
     ``architecture.name`` and ``solver.name`` are required."""
-    return service.create(session, settings, enqueue, body)
+    return service.create(session, settings, enqueue, principal, body)
 
 
-@router.get("", response_model=ExperimentPage)
+@router.get("", response_model=ExperimentPage, responses=responses(401, 403))
 def list_experiments(
+    principal: UserDep,
     session: SessionDep,
+    project_id: ProjectFilter = None,
     status: Status | None = None,
     tag: Annotated[NulFreeStr | None, Query(max_length=64)] = None,
     split_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
@@ -42,35 +45,36 @@ def list_experiments(
         "of the first of them it has one of"))] = None,
 ) -> ExperimentPage:
     """Newest first; with ``best``, each run's best value of a metric in the same query."""
-    return service.list_page(session, best=service.parse_best(best), status=status, tag=tag, split_id=split_id,
+    return service.list_page(session, principal, best=service.parse_best(best), project_id=project_id, status=status, tag=tag, split_id=split_id,
                              solver=solver, limit=limit, offset=offset)
 
 
-@router.get("/{experiment_id}", response_model=ExperimentPublic, responses=responses(404))
-def get_experiment(experiment_id: int, session: SessionDep) -> ExperimentPublic:
+@router.get("/{experiment_id}", response_model=ExperimentPublic, responses=responses(401, 403, 404))
+def get_experiment(experiment_id: int, principal: UserDep, session: SessionDep) -> ExperimentPublic:
     """One experiment: its stored spec, status, progress and where it runs."""
-    return service.get(session, experiment_id)
+    return service.get(session, principal, experiment_id)
 
 
-@router.post("/{experiment_id}/cancel", response_model=ExperimentPublic, responses=responses(404, 409))
-def cancel_experiment(experiment_id: int, session: SessionDep) -> ExperimentPublic:
+@router.post("/{experiment_id}/cancel", response_model=ExperimentPublic, responses=responses(401, 403, 404, 409))
+def cancel_experiment(experiment_id: int, principal: UserDep, session: SessionDep) -> ExperimentPublic:
     """A queued run is cancelled at once; a running one stops within a step."""
-    return service.cancel(session, experiment_id)
+    return service.cancel(session, principal, experiment_id)
 
 
-@router.post("/{experiment_id}/clone", status_code=201, response_model=ExperimentPublic, responses=responses(404))
+@router.post("/{experiment_id}/clone", status_code=201, response_model=ExperimentPublic,
+             responses=responses(401, 403, 404))
 def clone_experiment(
-    experiment_id: int, session: SessionDep, settings: SettingsDep, enqueue: EnqueuerDep,
+    experiment_id: int, principal: UserDep, session: SessionDep, settings: SettingsDep, enqueue: EnqueuerDep,
     overrides: Annotated[ExperimentOverrides | None, Body(examples=[{"solver": {"base_lr": 0.01}}])] = None,
 ) -> ExperimentPublic:
     """A new experiment from this one's spec with ``overrides`` merged in (duplicate-and-change)."""
-    return service.clone(session, settings, enqueue, experiment_id, overrides.root if overrides else {})
+    return service.clone(session, settings, enqueue, principal, experiment_id, overrides.root if overrides else {})
 
 
-@router.delete("/{experiment_id}", status_code=204, responses=responses(404, 409))
-def delete_experiment(experiment_id: int, session: SessionDep, settings: SettingsDep) -> Response:
+@router.delete("/{experiment_id}", status_code=204, responses=responses(401, 403, 404, 409))
+def delete_experiment(experiment_id: int, principal: UserDep, session: SessionDep, settings: SettingsDep) -> Response:
     """Delete a finished experiment with its metrics and checkpoints (cancel a live one first)."""
-    service.delete(session, settings, experiment_id)
+    service.delete(session, settings, principal, experiment_id)
     return Response(status_code=204)
 
 
@@ -78,12 +82,13 @@ def delete_experiment(experiment_id: int, session: SessionDep, settings: Setting
     "/{experiment_id}/checkpoint", response_class=FileResponse, responses={
         200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
               "description": "the trained model's state_dict (``torch.load`` reads it)"},
-        **responses(404),
+        **responses(401, 403, 404),
     },
 )
-def get_checkpoint(experiment_id: int, session: SessionDep, settings: SettingsDep) -> FileResponse:
+def get_checkpoint(experiment_id: int, principal: UserDep, session: SessionDep, settings: SettingsDep
+                   ) -> FileResponse:
     """The trained model's weights once the run has succeeded (404 before)."""
-    service.get(session, experiment_id)
+    service.load(session, principal, experiment_id)
     path = settings.checkpoint_path(experiment_id, "final")
     if not path.is_file():
         raise NotFound(f"experiment {experiment_id} has no final checkpoint")

@@ -50,7 +50,7 @@ _EXAMPLE_SPEC = {
     "tags": ["tour", "iris"],
 }
 _EXAMPLE = {
-    "id": 12, "name": "iris-adam-cosine", "status": "succeeded", "spec": _EXAMPLE_SPEC, "solver": "adam",
+    "id": 12, "project_id": 1, "name": "iris-adam-cosine", "status": "succeeded", "spec": _EXAMPLE_SPEC, "solver": "adam",
     "tags": ["tour", "iris"], "split_id": 1, "queue": "cpu", "progress": 1.0, "epoch": 30, "step": 210,
     "created_at": "2025-03-14T09:20:11.402157Z", "enqueued_at": "2025-03-14T09:20:11.403020Z",
     "started_at": "2025-03-14T09:20:11.981544Z", "finished_at": "2025-03-14T09:20:15.274903Z",
@@ -69,6 +69,7 @@ class ExperimentPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
 
     id: int = Field(description="The experiment's id.")
+    project_id: int = Field(description="The project it belongs to: its split's.")
     name: str = Field(description="Its name (the spec's `name`).")
     status: Status
     spec: StoredSpec = Field(description="The experiment as it was stored: the submitted spec with every "

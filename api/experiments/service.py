@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from api.auth import access
+from api.auth.principal import Principal
 from api.deps import Enqueuer, after_commit
 from api.errors import Conflict, NotFound, PayloadError
 from api.experiments.schemas import ExperimentCreate, ExperimentListItem, ExperimentPage, ExperimentPublic
@@ -18,6 +20,7 @@ from core.spec import ExperimentSpec, resolve_spec
 from core.spec.experiment import SpecError
 from optim import catalog
 from store.models import Experiment, MetricSummary, utcnow
+from store.repositories import audit
 from store.repositories import experiments as repo
 from store.repositories import splits as splits_repo
 from store.repositories import workers as workers_repo
@@ -27,15 +30,22 @@ def to_public(e: Experiment) -> ExperimentPublic:
     return ExperimentPublic.model_validate(e, from_attributes=True)
 
 
-def _get(session: Session, experiment_id: int) -> Experiment:
+def load(session: Session, principal: Principal, experiment_id: int, role: str = "viewer") -> Experiment:
+    """The experiment, if ``principal`` holds ``role`` in its project (``access.require``)."""
     experiment = repo.get(session, experiment_id)
     if experiment is None:
         raise NotFound(f"experiment {experiment_id} does not exist")
+    access.require(principal, experiment.project_id, role, f"experiment {experiment_id}")
     return experiment
 
 
-def get(session: Session, experiment_id: int) -> ExperimentPublic:
-    return to_public(_get(session, experiment_id))
+def get(session: Session, principal: Principal, experiment_id: int) -> ExperimentPublic:
+    return to_public(load(session, principal, experiment_id))
+
+
+def _record(session: Session, principal: Principal, action: str, experiment: Experiment, **detail: Any) -> None:
+    audit.record(session, actor=principal.actor, user_id=principal.user_id, project_id=experiment.project_id,
+                 action=action, target=f"experiment {experiment.id}", detail=detail)
 
 
 def _queue(session: Session, settings: Settings, device: str) -> str:
@@ -46,11 +56,14 @@ def _queue(session: Session, settings: Settings, device: str) -> str:
     return "gpu" if workers_repo.alive(session, "gpu", settings.stale_heartbeat_s) else "cpu"
 
 
-def create(session: Session, settings: Settings, enqueue: Enqueuer, spec: ExperimentCreate) -> ExperimentPublic:
-    """Validation order: the body (pydantic, before this), the split, then what needs the data."""
+def create(session: Session, settings: Settings, enqueue: Enqueuer, principal: Principal, spec: ExperimentCreate,
+           action: str = "experiment.create") -> ExperimentPublic:
+    """Validation order: the body (pydantic, before this), the split, then what needs the data.
+    The experiment goes into its split's project, where the caller must be an editor."""
     split = splits_repo.get(session, spec.split_id)
-    if split is None:
+    if split is None or principal.role_in(split.project_id) is None:
         raise PayloadError.at(["body", "split_id"], f"split {spec.split_id} does not exist")
+    access.require(principal, split.project_id, "editor", f"split {spec.split_id}")
     info, _ = splits_repo.dataset_of(session, split, settings)
     try:
         resolved = resolve_spec(spec, info, n_train=len(split.train_indices))
@@ -64,6 +77,7 @@ def create(session: Session, settings: Settings, enqueue: Enqueuer, spec: Experi
     experiment.enqueued_at = utcnow()  # the send below happens only if this commit succeeds
     session.flush()
     experiment_id = experiment.id
+    _record(session, principal, action, experiment, name=resolved.name, solver=resolved.solver.name)
     after_commit(session, lambda: enqueue(experiment_id, queue))
     return to_public(experiment)
 
@@ -91,9 +105,15 @@ def _item(e: Experiment, best: MetricSummary | None) -> ExperimentListItem:
     return item
 
 
-def list_page(session: Session, best: list[str] | None = None, **filters: Any) -> ExperimentPage:
-    """A page of experiments; with ``best`` (metric names, first preferred) each item carries
-    its best value of the first of them it has, read with the page in one query."""
+def list_page(session: Session, principal: Principal, best: list[str] | None = None, project_id: int | None = None,
+              **filters: Any) -> ExperimentPage:
+    """A page of the experiments of the caller's projects (of ``project_id`` only, if given);
+    with ``best`` (metric names, first preferred) each item carries its best value of the first
+    of them it has, read with the page in one query."""
+    scope = access.visible_projects(principal)
+    if project_id is not None:
+        scope = [project_id] if principal.role_in(project_id) else []
+    filters["project_ids"] = scope
     if best:
         rows, total = repo.list_page_with_best(session, best=best, **filters)
     else:
@@ -103,18 +123,22 @@ def list_page(session: Session, best: list[str] | None = None, **filters: Any) -
                           limit=filters["limit"], offset=filters["offset"])
 
 
-def cancel(session: Session, experiment_id: int) -> ExperimentPublic:
-    experiment = _get(session, experiment_id)
+def cancel(session: Session, principal: Principal, experiment_id: int) -> ExperimentPublic:
+    experiment = load(session, principal, experiment_id, "editor")
     if experiment.status in ("succeeded", "failed", "cancelled"):
         raise Conflict(f"experiment {experiment_id} already {experiment.status}")
     repo.request_cancel(session, experiment_id)
-    return get(session, experiment_id)
+    _record(session, principal, "experiment.cancel", experiment)
+    return get(session, principal, experiment_id)
 
 
-def delete(session: Session, settings: Settings, experiment_id: int) -> None:
-    experiment = _get(session, experiment_id)
+def delete(session: Session, settings: Settings, principal: Principal, experiment_id: int) -> None:
+    experiment = load(session, principal, experiment_id, "editor")
+    project_id, name = experiment.project_id, experiment.name
     if not repo.delete_finished(session, experiment_id):
         raise Conflict(f"experiment {experiment_id} is {experiment.status}: cancel it before deleting")
+    audit.record(session, actor=principal.actor, user_id=principal.user_id, project_id=project_id,
+                 action="experiment.delete", target=f"experiment {experiment_id}", detail={"name": name})
     folder = settings.checkpoint_path(experiment_id).parent
     after_commit(session, lambda: shutil.rmtree(folder, ignore_errors=True))
 
@@ -144,9 +168,9 @@ def _spec_for_clone(stored: dict[str, Any], overrides: dict[str, Any]) -> dict[s
     return merged
 
 
-def clone(session: Session, settings: Settings, enqueue: Enqueuer, experiment_id: int,
+def clone(session: Session, settings: Settings, enqueue: Enqueuer, principal: Principal, experiment_id: int,
           overrides: dict[str, Any]) -> ExperimentPublic:
-    source = _get(session, experiment_id)
+    source = load(session, principal, experiment_id, "editor")
     merged = _spec_for_clone(source.spec, overrides)
     if "name" not in overrides:
         merged["name"] = f"{source.name} (copy)"[:200]
@@ -154,4 +178,4 @@ def clone(session: Session, settings: Settings, enqueue: Enqueuer, experiment_id
         spec = ExperimentSpec.model_validate(merged)
     except ValidationError as exc:
         raise PayloadError([(("body", *e["loc"]), e["msg"]) for e in exc.errors()]) from None
-    return create(session, settings, enqueue, spec)
+    return create(session, settings, enqueue, principal, spec, action="experiment.clone")

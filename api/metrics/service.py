@@ -9,7 +9,9 @@ import math
 
 from sqlalchemy.orm import Session
 
-from api.errors import NotFound, PayloadError
+from api.auth import access
+from api.auth.principal import Principal
+from api.errors import Conflict, NotFound, PayloadError
 from api.ids import parse_id
 from api.metrics.schemas import (
     BestPublic,
@@ -21,6 +23,7 @@ from api.metrics.schemas import (
     SummaryRow,
 )
 from core.metrics import higher_is_better
+from core.statuses import FINISHED
 from store.models import Experiment, MetricSummary
 from store.repositories import MAX_ID
 from store.repositories import experiments as experiments_repo
@@ -39,9 +42,10 @@ def parse_list(raw: str | None, loc: list[str | int], *, integers: bool = False)
     return list(dict.fromkeys(items))
 
 
-def _existing(session: Session, ids: list[int]) -> dict[int, Experiment]:
+def _existing(session: Session, principal: Principal, ids: list[int]) -> dict[int, Experiment]:
+    """The experiments ``ids``, all of which the caller may read (else 404 naming the others)."""
     found = experiments_repo.get_many(session, ids)
-    missing = [i for i in ids if i not in found]
+    missing = [i for i in ids if i not in found or principal.role_in(found[i].project_id) is None]
     if missing:
         raise NotFound(f"experiment(s) {missing} do not exist")
     return found
@@ -73,12 +77,13 @@ def _public(series: dict[str, repo.Series]) -> dict[str, SeriesPublic]:
 
 def experiment_series(session: Session, experiment_id: int, names: list[str] | None, max_points: int
                       ) -> MetricsPublic:
-    _existing(session, [experiment_id])
+    """Every series of one experiment (the caller's access was checked by the route)."""
     return MetricsPublic(series=_public(repo.series(session, experiment_id, names, max_points)))
 
 
-def compare(session: Session, ids: list[int], names: list[str] | None, max_points: int) -> ComparePublic:
-    experiments = _existing(session, ids)
+def compare(session: Session, principal: Principal, ids: list[int], names: list[str] | None, max_points: int
+            ) -> ComparePublic:
+    experiments = _existing(session, principal, ids)
     by_experiment = repo.series_many(session, ids, names, max_points)
     summary = [summary_row(s) for s in repo.summaries(session, ids, names)]
     return ComparePublic(
@@ -91,8 +96,19 @@ def compare(session: Session, ids: list[int], names: list[str] | None, max_point
     )
 
 
-def ingest(session: Session, experiment_id: int, body: PointsCreate) -> int:
-    _existing(session, [experiment_id])
+def ingest(session: Session, principal: Principal, experiment_id: int, body: PointsCreate) -> int:
+    """Store points.  A worker token may report for a running experiment only; a user needs
+    editor in its project, and a finished experiment's record is closed to everyone (409)."""
+    experiment = experiments_repo.get(session, experiment_id)
+    if experiment is None:
+        raise NotFound(f"experiment {experiment_id} does not exist")
+    if principal.kind == "worker":
+        if experiment.status != "running":
+            raise Conflict(f"experiment {experiment_id} is {experiment.status}: a worker reports only while it runs")
+    else:
+        access.require(principal, experiment.project_id, "editor", f"experiment {experiment_id}")
+        if experiment.status in FINISHED:
+            raise Conflict(f"experiment {experiment_id} is {experiment.status}: its metrics are final")
     points = [
         (p.name, p.step, p.epoch, p.value if p.value is not None and math.isfinite(p.value) else None, p.wall_time)
         for p in body.points

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.auth.principal import ProjectFilter, UserDep
 from api.deps import SessionDep, SettingsDep
 from api.errors import responses
 from api.splits import service
@@ -12,23 +13,25 @@ from api.splits.schemas import SplitCreate, SplitPublic
 router = APIRouter(prefix="/splits", tags=["splits"])
 
 
-@router.post("", status_code=201, response_model=SplitPublic)
-def create_split(body: SplitCreate, session: SessionDep, settings: SettingsDep) -> SplitPublic:
+@router.post("", status_code=201, response_model=SplitPublic, responses=responses(401, 403))
+def create_split(body: SplitCreate, principal: UserDep, session: SessionDep, settings: SettingsDep) -> SplitPublic:
     """Split a dataset into train/val/test; the index lists are frozen and stored."""
-    return service.create_split(session, settings, body)
+    return service.create_split(session, settings, principal, body)
 
 
-@router.get("", response_model=list[SplitPublic])
+@router.get("", response_model=list[SplitPublic], responses=responses(401, 403))
 def list_splits(
+    principal: UserDep,
     session: SessionDep,
+    project_id: ProjectFilter = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> list[SplitPublic]:
     """Every split (sizes and class counts per part, not the index lists), oldest first."""
-    return service.list_splits(session, limit, offset)
+    return service.list_splits(session, principal, limit, offset, project_id)
 
 
-@router.get("/{split_id}", response_model=SplitPublic, responses=responses(404))
-def get_split(split_id: int, session: SessionDep) -> SplitPublic:
+@router.get("/{split_id}", response_model=SplitPublic, responses=responses(401, 403, 404))
+def get_split(split_id: int, principal: UserDep, session: SessionDep) -> SplitPublic:
     """One split: its dataset, strategy, seed, and the size and class counts of each part."""
-    return service.get_split(session, split_id)
+    return service.get_split(session, principal, split_id)

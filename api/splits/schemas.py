@@ -42,6 +42,9 @@ class SplitCreate(BaseModel):
                                  description="The shares of train, val and test (default 0.7, 0.2, 0.1).")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the shuffle: the same dataset, strategy, "
                                                           "fractions and seed give the same rows.")
+    project_id: int | None = Field(None, ge=1, le=2**31 - 1, description=(
+        "The project to store it in (default: the uploaded dataset's project, else your first project you may "
+        "edit). An uploaded dataset must be in the same project."))
 
 
 class SplitPublic(BaseModel):
@@ -49,7 +52,7 @@ class SplitPublic(BaseModel):
     an experiment names it by ``id`` in its ``split_id``."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": 1, "dataset": "iris", "strategy": "stratified",
+        {"id": 1, "project_id": 1, "dataset": "iris", "strategy": "stratified",
          "fractions": {"train": 0.7, "val": 0.2, "test": 0.1}, "seed": 0,
          "sizes": {"train": 105, "val": 30, "test": 15},
          "class_counts": {"train": {"0": 35, "1": 35, "2": 35}, "val": {"0": 10, "1": 10, "2": 10},
@@ -58,6 +61,7 @@ class SplitPublic(BaseModel):
     ]})
 
     id: int = Field(description="The split's id, which an experiment's `split_id` takes.")
+    project_id: int = Field(description="The project it belongs to (its experiments belong to it too).")
     dataset: int | str = Field(description="The dataset split: a built-in's name or an upload's numeric id.")
     strategy: SplitStrategy
     fractions: dict[str, float] = Field(description="The shares asked for, by part (`train`, `val`, `test`).")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from api.auth import access
+from api.auth.principal import Principal
 from api.datasets.service import resolve
 from api.errors import NotFound, PayloadError
 from api.splits.schemas import SplitCreate, SplitPublic
@@ -12,22 +14,28 @@ from core.datasets.storage import StoredDatasetError, load_arrays
 from core.settings import Settings
 from core.splits import SplitError, describe, make_split
 from store.models import Split
+from store.repositories import audit
 from store.repositories import splits as repo
 
 
 def to_public(split: Split) -> SplitPublic:
     return SplitPublic(
-        id=split.id, dataset=split.builtin if split.builtin is not None else split.dataset_id,
+        id=split.id, project_id=split.project_id, dataset=split.builtin if split.builtin is not None else split.dataset_id,
         strategy=split.strategy, fractions=split.fractions, seed=split.seed,
         sizes=split.summary["sizes"], class_counts=split.summary.get("class_counts"), created_at=split.created_at,
     )
 
 
-def create_split(session: Session, settings: Settings, body: SplitCreate) -> SplitPublic:
+def create_split(session: Session, settings: Settings, principal: Principal, body: SplitCreate) -> SplitPublic:
     try:
-        builtin, dataset = resolve(session, body.dataset)
+        builtin, dataset = resolve(session, body.dataset, principal)
     except LookupError as exc:
         raise PayloadError.at(["body", "dataset"], str(exc)) from None
+    wanted = body.project_id if body.project_id is not None or dataset is None else dataset.project_id
+    project = access.project_for_new(session, principal, wanted, ["body", "project_id"])
+    if dataset is not None and dataset.project_id != project.id:
+        raise PayloadError.at(["body", "project_id"], f"dataset {dataset.id} belongs to another project: split it "
+                                                      "in its own project (or upload it to this one)")
     if builtin is not None:
         info = builtin_info(builtin)
         _, y = load_builtin(builtin)
@@ -46,20 +54,26 @@ def create_split(session: Session, settings: Settings, body: SplitCreate) -> Spl
     except SplitError as exc:
         raise PayloadError.at(["body", "strategy" if "stratif" in str(exc) else "fractions"], str(exc)) from None
     split = repo.add(session, Split(
-        builtin=builtin, dataset_id=None if dataset is None else dataset.id, strategy=body.strategy,
+        project_id=project.id, builtin=builtin, dataset_id=None if dataset is None else dataset.id, strategy=body.strategy,
         fractions=fractions, seed=body.seed, train_indices=parts["train"].tolist(),
         val_indices=parts["val"].tolist(), test_indices=parts["test"].tolist(),
         summary=describe(y, parts, classes),
     ))
+    audit.record(session, actor=principal.actor, user_id=principal.user_id, project_id=project.id,
+                 action="split.create", target=f"split {split.id}", detail={"dataset": body.dataset})
     return to_public(split)
 
 
-def list_splits(session: Session, limit: int, offset: int) -> list[SplitPublic]:
-    return [to_public(s) for s in repo.list_page(session, limit=limit, offset=offset)]
+def list_splits(session: Session, principal: Principal, limit: int, offset: int, project_id: int | None = None
+                ) -> list[SplitPublic]:
+    scope = access.visible_projects(principal)
+    if project_id is not None:
+        scope = [project_id] if principal.role_in(project_id) else []
+    return [to_public(s) for s in repo.list_page(session, limit=limit, offset=offset, project_ids=scope)]
 
 
-def get_split(session: Session, split_id: int) -> SplitPublic:
+def get_split(session: Session, principal: Principal, split_id: int) -> SplitPublic:
     split = repo.get(session, split_id)
-    if split is None:
+    if split is None or principal.role_in(split.project_id) is None:
         raise NotFound(f"split {split_id} does not exist")
     return to_public(split)

@@ -15,7 +15,7 @@ from sqlalchemy import Select, and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from core.statuses import FINISHED
-from store.models import Experiment, Metric, MetricSummary, utcnow
+from store.models import Experiment, Metric, MetricSummary, Split, utcnow
 from store.repositories import valid_id
 
 
@@ -36,10 +36,12 @@ def _ago(seconds: float, now: datetime | None = None) -> datetime:
     return (now or utcnow()) - timedelta(seconds=seconds)
 
 
-def create(session: Session, *, project_id: int, name: str, spec: dict[str, Any], solver: str, tags: list[str],
+def create(session: Session, *, name: str, spec: dict[str, Any], solver: str, tags: list[str],
            split_id: int, queue: str) -> Experiment:
+    """A queued experiment, in its split's project."""
+    split = session.get(Split, split_id) if valid_id(split_id) else None
     experiment = Experiment(
-        project_id=project_id, name=name, spec=spec, solver=solver, tags=list(tags), split_id=split_id, queue=queue, status="queued",
+        project_id=split.project_id if split is not None else None, name=name, spec=spec, solver=solver, tags=list(tags), split_id=split_id, queue=queue, status="queued",
         progress=0.0, epoch=0, step=0, attempt=0, cancel_requested=False, created_at=utcnow(),
     )
     session.add(experiment)

@@ -1,4 +1,5 @@
-"""The app under test: real databases (rolled back per test), a recording or a Redis enqueuer."""
+"""The app under test: real databases (rolled back per test), a recording or a Redis enqueuer,
+and a client signed in as an admin (``anonymous`` is one with no credentials)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.settings import Settings
 from tests.db_fixtures import *  # noqa: F403 - fixtures
+from tests.identity import TEST_HOSTS, admin_token, bearer
 
 
 class RecordingEnqueuer:
@@ -22,7 +24,8 @@ class RecordingEnqueuer:
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(data_dir=tmp_path / "data", database_url=None, broker_url=None, max_upload_bytes=200_000)
+    return Settings(data_dir=tmp_path / "data", database_url=None, broker_url=None, max_upload_bytes=200_000,
+                    allowed_hosts=TEST_HOSTS)
 
 
 @pytest.fixture
@@ -31,9 +34,19 @@ def enqueued():
 
 
 @pytest.fixture
-def client(settings, session_factory, enqueued):
-    app = create_app(settings, session_factory=session_factory, enqueuer=enqueued, reconcile_interval_s=0,
-                     broker_check=lambda: None)
+def app(settings, session_factory, enqueued):
+    return create_app(settings, session_factory=session_factory, enqueuer=enqueued, reconcile_interval_s=0,
+                      broker_check=lambda: None)
+
+
+@pytest.fixture
+def client(app, session_factory):
+    with TestClient(app, headers=bearer(admin_token(session_factory))) as c:
+        yield c
+
+
+@pytest.fixture
+def anonymous(app):
     with TestClient(app) as c:
         yield c
 

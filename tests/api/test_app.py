@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import NotMigratedError, create_app
 from core.settings import Settings
 from store.migrate import upgrade
+from tests.identity import TEST_HOSTS
 
 API = "/api/v1"
 
@@ -38,7 +39,7 @@ def test_api_builds_without_torch_or_worker(tmp_path):
 
 
 def test_unmigrated_database_is_refused_naming_the_command(tmp_path):
-    settings = Settings(data_dir=tmp_path)
+    settings = Settings(data_dir=tmp_path, allowed_hosts=TEST_HOSTS)
     with pytest.raises(NotMigratedError, match="descent migrate"):
         create_app(settings)
     upgrade(settings.resolved_database_url)

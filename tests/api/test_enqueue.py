@@ -17,6 +17,7 @@ from core.settings import Settings
 from store.db import session_scope
 from store.repositories import experiments as repo
 from store.repositories.requeue import requeue_stale
+from tests.identity import TEST_HOSTS, admin_token, bearer, default_project_id
 from tests.services import redis_url, scratch_redis
 from tests.store.helpers import age
 
@@ -45,9 +46,9 @@ def sent_ids(r: redis.Redis, queue: str = "cpu") -> list[int]:
 @pytest.fixture
 def redis_client(tmp_path, session_factory, broker):
     url, r = broker
-    settings = Settings(data_dir=tmp_path / "data", broker_url=url)
+    settings = Settings(data_dir=tmp_path / "data", broker_url=url, allowed_hosts=TEST_HOSTS)
     app = create_app(settings, session_factory=session_factory, reconcile_interval_s=0, broker_check=lambda: None)
-    with TestClient(app) as c:
+    with TestClient(app, headers=bearer(admin_token(session_factory))) as c:
         yield c, r
 
 
@@ -72,7 +73,7 @@ def test_failed_commit_enqueues_nothing(redis_client, session_factory):
 
     event.listen(session_factory, "before_commit", refuse)
     try:
-        c_no_raise = TestClient(c.app, raise_server_exceptions=False)
+        c_no_raise = TestClient(c.app, raise_server_exceptions=False, headers=c.headers)
         response = _create(c_no_raise, split["id"])
     finally:
         event.remove(session_factory, "before_commit", refuse)
@@ -119,7 +120,7 @@ def iris_split_id(session_factory):
     from store.models import Split
 
     with session_scope(session_factory) as s:
-        split = Split(builtin="iris", strategy="random", fractions={"train": 1.0}, seed=0,
+        split = Split(project_id=default_project_id(s), builtin="iris", strategy="random", fractions={"train": 1.0}, seed=0,
                       train_indices=list(range(150)), val_indices=[], test_indices=[], summary={})
         s.add(split)
         s.flush()

@@ -29,13 +29,17 @@ def schema(tmp_path_factory):
 def _endpoint_names() -> list[str]:
     """The names of the functions behind the api's routes, read from each resource's router."""
     from api import health
+    from api.audit import router as audit
+    from api.auth import router as auth
     from api.catalog import router as catalog
     from api.datasets import router as datasets
     from api.experiments import router as experiments
     from api.metrics import router as metrics
+    from api.projects import router as projects
     from api.splits import router as splits
+    from api.tokens import router as tokens
 
-    modules = (catalog, datasets, experiments, metrics, splits, health)
+    modules = (auth, projects, tokens, catalog, datasets, experiments, metrics, splits, audit, health)
     return [route.endpoint.__name__ for module in modules for route in module.router.routes]
 
 

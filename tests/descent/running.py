@@ -1,5 +1,8 @@
 """A real ``descent up`` for end-to-end tests: a subprocess on a free port in a given folder,
-its output in a log file shown on failure, stopped by SIGINT like a person's Ctrl-C."""
+its output in a log file shown on failure, stopped by SIGINT like a person's Ctrl-C.  Its
+``$XDG_CONFIG_HOME`` is a folder of the test's (``config_home``, default ``<folder>/config``),
+so the token file it writes is never the real home's; ``env`` is the environment for CLI
+commands that should find that token as a person's shell would."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from pathlib import Path
 
 import httpx
 
+from descent import credentials
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -25,16 +30,31 @@ def free_port() -> int:
 class Up:
     """A running ``descent up``; its output goes to a log file we show on failure."""
 
-    def __init__(self, folder: Path, port: int):
+    def __init__(self, folder: Path, port: int, *args: str, config_home: Path | None = None):
         self.url = f"http://127.0.0.1:{port}"
+        self.data_dir = folder / "data"
+        self.config_home = config_home or folder / "config"
         self.log_path = folder / f"up-{time.monotonic_ns()}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DESCENT_")}
-        env["PYTHONPATH"] = str(ROOT)
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("DESCENT_")}
+        self.env.update(PYTHONPATH=str(ROOT), XDG_CONFIG_HOME=str(self.config_home))
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "descent.cli", "up", "--port", str(port), "--data-dir", "data"],
-            cwd=folder, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [sys.executable, "-m", "descent.cli", "up", "--port", str(port), "--data-dir", "data", *args],
+            cwd=folder, stdout=self.log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
         )
+
+    @property
+    def tokens_file(self) -> Path:
+        return self.config_home / "descent" / "tokens.json"
+
+    @property
+    def token(self) -> str:
+        """The API token ``descent up`` saved for its address."""
+        return credentials.load_tokens(self.tokens_file)[credentials.normalize_url(self.url)]
+
+    def printed(self, label: str) -> str:
+        """The value ``descent up`` printed on its ``  <label>  <value>`` line."""
+        return next(line.split()[1] for line in self.output().splitlines() if line.strip().startswith(label + " "))
 
     def output(self) -> str:
         self.log.flush()

@@ -1,11 +1,13 @@
 """``descent up`` for real: a subprocess on a free port in a temporary folder, two experiments
 submitted through the CLI and trained by its worker, the compare table checked against the raw
-metric series, a clean stop on SIGINT, and a restart on the same folder that finds everything."""
+metric series, a clean stop on SIGINT, and a restart on the same folder that finds everything.
+
+From an empty folder it needs no manual step: the CLI and the client find the token ``up``
+saved (no ``--token``, no ``descent login``), and the printed one-time link signs a browser in."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -36,10 +38,12 @@ def spec(name: str, solver: dict) -> dict:
     }
 
 
-def descent(*args: str, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def descent(*args: str, env: dict[str, str], timeout: float = 120, cwd: Path | None = None
+            ) -> subprocess.CompletedProcess:
+    """``descent ARGS`` in the environment of a person's shell (``Up.env``: no token given)."""
     return subprocess.run(
         [sys.executable, "-m", "descent.cli", *args], capture_output=True, text=True, timeout=timeout,
-        cwd=cwd or ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=cwd or ROOT, env=env,
     )
 
 
@@ -56,21 +60,23 @@ def test_up_trains_compares_stops_and_restarts_with_its_data(tmp_path):
     first = Up(tmp_path, port)
     try:
         first.wait_ready()
-        out = first.output()
         for label in ("api", "docs", "dashboard"):
-            printed = next(line.split()[1] for line in out.splitlines() if line.strip().startswith(label + " "))
+            printed = first.printed(label)
             assert printed.startswith(f"http://127.0.0.1:{port}/")
             if label == "docs":
                 assert httpx.get(printed, timeout=10).status_code == 200
+        check_login_link(first.printed("login"), first.url)
+        check_secret_files(first)
+        saved = first.token
 
         submitted = descent("submit", "adam.yaml", "sgd.json", "--url", first.url, "--poll", "0.2", cwd=tmp_path,
-                            timeout=240)
+                            env=first.env, timeout=240)
         assert submitted.returncode == 0, submitted.stdout + submitted.stderr + first.output()
         ids = [int(line.split()[2]) for line in submitted.stdout.splitlines() if line.startswith("submitted experiment")]
         assert len(ids) == 2
         assert submitted.stdout.count("succeeded") >= 2
 
-        with Client(first.url) as client:
+        with Client(first.url, first.token) as client:
             runs = {i: client.experiment(i) for i in ids}
             assert {r["status"] for r in runs.values()} == {"succeeded"}
             assert runs[ids[0]]["split_id"] == runs[ids[1]]["split_id"]  # one split made for both
@@ -78,18 +84,18 @@ def test_up_trains_compares_stops_and_restarts_with_its_data(tmp_path):
         for i in ids:
             assert series[i], f"experiment {i} recorded no metrics"
 
-        compared = descent("compare", *map(str, ids), "--url", first.url)
+        compared = descent("compare", *map(str, ids), "--url", first.url, env=first.env)
         assert compared.returncode == 0, compared.stderr
         check_compare_table(compared.stdout, ids, series)
 
-        listed = descent("ls", "--url", first.url, "--tag", "e2e")
+        listed = descent("ls", "--url", first.url, "--tag", "e2e", env=first.env)
         assert listed.returncode == 0 and all(f"e2e-{s}" in listed.stdout for s in ("adam", "sgd"))
-        logs = descent("logs", str(ids[0]), "--url", first.url)
+        logs = descent("logs", str(ids[0]), "--url", first.url, env=first.env)
         assert logs.returncode == 0 and "succeeded" in logs.stdout and "STEP" in logs.stdout
-        shown = descent("show", str(ids[1]), "--url", first.url)
+        shown = descent("show", str(ids[1]), "--url", first.url, env=first.env)
         assert shown.returncode == 0 and "succeeded" in shown.stdout and "sgd" in shown.stdout, shown.stdout
 
-        detach_then_cancel(tmp_path, first.url)
+        detach_then_cancel(tmp_path, first.url, first.env, first.token)
 
         assert first.interrupt() == 0, first.output()
     finally:
@@ -100,7 +106,9 @@ def test_up_trains_compares_stops_and_restarts_with_its_data(tmp_path):
     second = Up(tmp_path, port)
     try:
         second.wait_ready()
-        with Client(second.url) as client:
+        assert second.token == saved  # a token that still works is kept
+        check_login_link(second.printed("login"), second.url)  # a new link on every start
+        with Client(second.url, second.token) as client:
             again = {e["id"]: e for e in client.experiments(tag="e2e")}
             assert set(again) == set(ids)
             assert {e["status"] for e in again.values()} == {"succeeded"}
@@ -111,7 +119,34 @@ def test_up_trains_compares_stops_and_restarts_with_its_data(tmp_path):
         second.kill()
 
 
-def detach_then_cancel(folder: Path, url: str) -> None:
+def check_login_link(link: str, url: str) -> None:
+    """The printed link signs a browser-less client in once (303 to the dashboard with the
+    session cookie, then ``/me`` answers); the same link a second time signs nobody in."""
+    assert link.startswith(f"{url}/api/v1/auth/link?code=")
+    with httpx.Client(timeout=10) as browser:
+        assert browser.get(f"{url}/api/v1/me").status_code == 401
+        first = browser.get(link)
+        assert first.status_code == 303 and first.headers["location"] == "/", first.text
+        assert "descent_session" in browser.cookies
+        me = browser.get(f"{url}/api/v1/me")
+        assert me.status_code == 200 and me.json()["username"] == "admin" and me.json()["is_admin"], me.text
+    with httpx.Client(timeout=10) as other_browser:
+        again = other_browser.get(link)
+        assert again.status_code == 303 and again.headers["location"] != "/", again.headers
+        assert "descent_session" not in other_browser.cookies
+        assert other_browser.get(f"{url}/api/v1/me").status_code == 401
+
+
+def check_secret_files(up: Up) -> None:
+    """The token ``up`` saved is readable by its owner only, in the data folder and the token file."""
+    for path in (up.data_dir / "admin.token", up.tokens_file):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert up.tokens_file.parent.stat().st_mode & 0o777 == 0o700
+    assert (up.data_dir / "admin.token").read_text().strip() == up.token
+    assert up.token.startswith("dsc_")
+
+
+def detach_then_cancel(folder: Path, url: str, env: dict[str, str], token: str) -> None:
     """Ctrl-C in ``descent submit`` detaches: the command ends, the run goes on; then
     ``descent cancel`` stops it and the worker records it as cancelled."""
     long_run = spec("e2e-long", {"name": "sgd", "base_lr": 0.01})
@@ -120,10 +155,9 @@ def detach_then_cancel(folder: Path, url: str) -> None:
     (folder / "long.json").write_text(json.dumps(long_run))
     follower = subprocess.Popen(
         [sys.executable, "-m", "descent.cli", "submit", "long.json", "--url", url, "--poll", "0.2"],
-        cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
-    with Client(url) as client:
+    with Client(url, token) as client:
         deadline = time.monotonic() + 120
         long = None
         while time.monotonic() < deadline:
@@ -139,7 +173,7 @@ def detach_then_cancel(folder: Path, url: str) -> None:
         time.sleep(1.0)
         assert client.experiment(long["id"])["status"] == "running"  # detaching stopped nothing
 
-        cancelled = descent("cancel", str(long["id"]), "--url", url)
+        cancelled = descent("cancel", str(long["id"]), "--url", url, env=env)
         assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
         deadline = time.monotonic() + 60
         while client.experiment(long["id"])["status"] == "running" and time.monotonic() < deadline:

@@ -6,10 +6,11 @@ from sqlalchemy import update
 
 from store.models import Experiment, Split
 from store.repositories import experiments
+from tests.identity import default_project_id
 
 
 def make_experiment(session, name: str = "e", tags=(), solver: str = "sgd", queue: str = "cpu") -> int:
-    split = Split(builtin="iris", strategy="random", fractions={"train": 1.0}, seed=0,
+    split = Split(project_id=default_project_id(session), builtin="iris", strategy="random", fractions={"train": 1.0}, seed=0,
                   train_indices=list(range(150)), val_indices=[], test_indices=[], summary={})
     session.add(split)
     session.flush()

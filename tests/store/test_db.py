@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from store.db import make_engine, session_scope
 from store.models import Split
+from tests.identity import default_project_id
 
 
 def test_sqlite_engine_turns_on_wal_foreign_keys_and_busy_timeout(tmp_path):
@@ -19,11 +20,14 @@ def test_sqlite_engine_turns_on_wal_foreign_keys_and_busy_timeout(tmp_path):
 
 
 def test_session_scope_commits_or_rolls_back(session_factory, connection):
+    with session_factory() as s:
+        project_id = default_project_id(s)
+
     def count() -> int:
         return connection.execute(text("SELECT count(*) FROM splits WHERE builtin = 'wine'")).scalar()
 
     def split() -> Split:
-        return Split(builtin="wine", strategy="random", fractions={}, seed=0, train_indices=[0],
+        return Split(project_id=project_id, builtin="wine", strategy="random", fractions={}, seed=0, train_indices=[0],
                      val_indices=[], test_indices=[], summary={})
 
     with session_scope(session_factory) as s:

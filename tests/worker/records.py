@@ -7,6 +7,7 @@ from __future__ import annotations
 from store.db import make_engine, make_sessionmaker, session_scope
 from store.models import Split
 from store.repositories import experiments, splits
+from tests.identity import default_project_id
 from tests.worker.splits import builtin_indices
 
 
@@ -15,7 +16,7 @@ def add_builtin_split(sessions, dataset: str) -> int:
     parts = dict(zip(("train", "val", "test"), (idx.tolist() for idx in builtin_indices(dataset))))
     with session_scope(sessions) as session:
         split = splits.add(session, Split(
-            builtin=dataset, strategy="stratified", fractions={"train": 0.6, "val": 0.2, "test": 0.2}, seed=0,
+            project_id=default_project_id(session), builtin=dataset, strategy="stratified", fractions={"train": 0.6, "val": 0.2, "test": 0.2}, seed=0,
             train_indices=parts["train"], val_indices=parts["val"], test_indices=parts["test"],
             summary={p: len(v) for p, v in parts.items()},
         ))
