@@ -270,3 +270,103 @@ def test_up_refuses_a_taken_port(tmp_path, capsys):
         args = cli.build_parser().parse_args(["up", "--port", str(s.getsockname()[1]), "--data-dir", str(tmp_path)])
         assert up.run(args) == 1
     assert "is taken" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["submit", "a.yaml"], ["ls"], ["show", "1"], ["compare", "1", "2"], ["cancel", "1"],
+                                  ["logs", "1"], ["login"], ["logout"]])
+def test_every_command_that_talks_to_the_api_takes_its_address_and_a_token(argv):
+    args = cli.build_parser().parse_args([*argv, "--url", "http://h:1"]
+                                         + (["--token", "dsc_x"] if argv[0] in CLIENT_COMMANDS else []))
+    assert args.url == "http://h:1"
+    if argv[0] in CLIENT_COMMANDS:
+        assert args.token == "dsc_x"
+
+
+@pytest.mark.parametrize("argv", [["ls"], ["show", "1"], ["compare", "1", "2"], ["cancel", "1"], ["logs", "1"],
+                                  ["submit", "spec.json", "--detach"]])
+@pytest.mark.parametrize("token", [None, "dsc_revoked_or_unknown_token"])
+def test_a_401_is_one_line_naming_the_way_to_sign_in(tmp_path, monkeypatch, capsys, argv, token):
+    import functools
+
+    import httpx
+
+    from descent.client import Client
+
+    (tmp_path / "spec.json").write_text(json.dumps(SPEC))
+    monkeypatch.chdir(tmp_path)
+    refuse = httpx.MockTransport(lambda request: httpx.Response(
+        401, json={"detail": "sign in"}, headers={"WWW-Authenticate": "Bearer"}))
+    monkeypatch.setattr(client_cmds, "Client", functools.partial(Client, transport=refuse))
+    url = "http://127.0.0.1:8123"
+    assert cli.main([*argv, "--url", url, *(["--token", token] if token else [])]) == 1
+    out = capsys.readouterr()
+    assert out.err == (f"not signed in to {url}: run `descent login --url {url}` "
+                       "(or pass --token / set DESCENT_TOKEN)\n")
+    assert "Traceback" not in out.out
+
+
+@pytest.mark.parametrize("host, loopback", [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("localhost", True), ("LOCALHOST", True), ("::1", True),
+    ("[::1]", True), ("0.0.0.0", False), ("", False), ("192.168.1.5", False), ("gpu-box", False), ("::", False),
+])
+def test_loopback_addresses(host, loopback):
+    from descent.commands.hosts import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize("argv, env", [
+    (["up", "--host", "0.0.0.0"], {}),
+    (["up", "--host", "192.168.1.5"], {"DESCENT_ALLOWED_HOSTS": " , "}),
+    (["api", "--host", "0.0.0.0"], {}),
+])
+def test_a_network_address_needs_allowed_host_names(tmp_path, monkeypatch, capsys, argv, env):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([*argv, "--port", "1"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert len(line.splitlines()) == 1 and "not a loopback address" in line
+    assert ("--allowed-host" if argv[0] == "up" else "DESCENT_ALLOWED_HOSTS") in line
+    assert list(tmp_path.iterdir()) == []  # nothing created, nothing started
+
+
+def test_the_api_on_a_network_address_needs_a_user(tmp_path, monkeypatch, capsys):
+    """With allowed host names set, ``descent api`` still refuses a database nobody can sign in
+    to; once a user exists it serves (uvicorn replaced by a recorder here)."""
+    import uvicorn
+
+    from store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'descent.db'}"
+    upgrade(url)
+    monkeypatch.setenv("DESCENT_DATABASE_URL", url)
+    monkeypatch.setenv("DESCENT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DESCENT_ALLOWED_HOSTS", "gpu-box.example")
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: served.append(kw["host"]))
+    assert cli.main(["api", "--host", "0.0.0.0"]) == 2
+    assert "no user to sign in as" in capsys.readouterr().err and served == []
+    monkeypatch.setenv("PW", "a good password")
+    assert cli.main(["user", "create", "root", "--admin", "--password-env", "PW"]) == 0
+    assert cli.main(["api", "--host", "0.0.0.0"]) == 0
+    assert served == ["0.0.0.0"]
+
+
+def test_up_passes_the_allowed_hosts_to_its_children():
+    from descent.commands.hosts import allowed_hosts
+
+    names = allowed_hosts(["gpu-box.example", "localhost", "10.0.0.7"]).split(",")
+    assert names[:4] == ["127.0.0.1", "localhost", "::1", "[::1]"]  # core.settings.LOOPBACK_HOSTS first
+    assert names[4:] == ["gpu-box.example", "10.0.0.7"]  # then the others, once each
+
+
+@pytest.mark.parametrize("host, urls", [
+    ("127.0.0.1", ["http://127.0.0.1:8000", "http://localhost:8000"]),
+    ("0.0.0.0", ["http://127.0.0.1:8000", "http://localhost:8000"]),
+    ("localhost", ["http://localhost:8000", "http://127.0.0.1:8000"]),
+    ("192.168.1.5", ["http://192.168.1.5:8000"]),
+    ("::1", ["http://[::1]:8000"]),
+])
+def test_up_saves_its_token_for_each_address_it_is_reached_by(host, urls):
+    assert up.local_urls(host, 8000) == urls
