@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from descent.client import ApiError, Client, Event, format_detail, parse_sse
+from descent.client import ApiError, Client, Event, NotSignedIn, format_detail, parse_sse
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_PACKAGES = ("api", "store", "worker", "optim", "torch", "migrations", "sqlalchemy", "celery")
@@ -100,7 +100,8 @@ def test_error_details_read_as_one_line_per_problem(detail, text):
     assert str(ApiError(422, detail, "POST", "http://x/api/v1/experiments")).endswith(text)
 
 
-# -- against the real api, served by uvicorn in a thread on an SQLite database with the real migrations --
+# -- against the real api, served by uvicorn in a thread on an SQLite database with the real migrations,
+# -- called with an admin's token --
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +112,16 @@ def served(tmp_path_factory):
 
     from api.app import create_app
     from core.settings import Settings
+    from store.db import make_engine, make_sessionmaker
     from store.migrate import upgrade
+    from tests.identity import admin_token
 
     folder = tmp_path_factory.mktemp("api")
     settings = Settings(_env_file=None, data_dir=folder, database_url=None, broker_url=None)
     upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    token = admin_token(make_sessionmaker(engine))
+    engine.dispose()
     sent: list[tuple[int, str]] = []
     app = create_app(settings, enqueuer=lambda i, q: sent.append((i, q)), reconcile_interval_s=0,
                      broker_check=lambda: None)
@@ -129,7 +135,7 @@ def served(tmp_path_factory):
     port = server.servers[0].sockets[0].getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     try:
-        yield url, settings, sent
+        yield url, settings, sent, token
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -137,8 +143,16 @@ def served(tmp_path_factory):
 
 @pytest.fixture
 def client(served):
-    with Client(served[0]) as c:
+    with Client(served[0], served[3]) as c:
         yield c
+
+
+def test_without_a_token_the_api_says_only_to_sign_in(served):
+    with Client(served[0]) as anonymous:
+        assert anonymous.token is None
+        with pytest.raises(NotSignedIn) as exc:
+            anonymous.experiments()
+    assert exc.value.status_code == 401
 
 
 def _spec(split_id: int, name: str = "adam-run", solver: dict | None = None, tags=("t",)) -> dict:
@@ -163,7 +177,7 @@ def test_split_sizes_follow_the_fractions(client):
 
 
 def test_submit_list_filter_cancel_clone_delete(client, served):
-    _, _, sent = served
+    _, _, sent, _ = served
     split = client.create_split("iris", seed=0)
     adam = client.submit(_spec(split["id"], "adam-run", tags=("lr-sweep",)))
     sgd = client.submit(_spec(split["id"], "sgd-run", {"name": "sgd", "base_lr": 0.1}, tags=("other",)))
@@ -198,17 +212,17 @@ def test_invalid_spec_is_a_422_naming_the_field(client):
     assert "base_lr" in str(exc.value)
 
 
-def _cli_reads_the_apis_direction(url, losses, accuracy, capsys):
+def _cli_reads_the_apis_direction(url, token, losses, accuracy, capsys):
     """``descent compare`` names the run with the smallest best loss / largest best accuracy
     (computed here from the points posted), ``descent ls`` each run's best with its arrow."""
     from descent import cli
 
     ids = [str(i) for i in losses]
     for metric, values, pick in (("val/loss", losses, min), ("val/accuracy", accuracy, max)):
-        assert cli.main(["compare", *ids, "--by", metric, "--url", url]) == 0
+        assert cli.main(["compare", *ids, "--by", metric, "--url", url, "--token", token]) == 0
         winner = pick(values, key=lambda i: pick(values[i]))
         assert capsys.readouterr().out.splitlines()[-1].startswith(f"winner: #{winner} ")
-    assert cli.main(["ls", "--best", "val/accuracy", "--url", url, "--limit", "500"]) == 0
+    assert cli.main(["ls", "--best", "val/accuracy", "--url", url, "--limit", "500", "--token", token]) == 0
     lines = capsys.readouterr().out.splitlines()
     for eid in accuracy:
         line = next(x for x in lines if x.split()[0] == str(eid))
@@ -216,7 +230,7 @@ def _cli_reads_the_apis_direction(url, losses, accuracy, capsys):
 
 
 def test_metrics_compare_stream_and_checkpoint(client, served, capsys):
-    url, settings, _ = served
+    url, settings, _, token = served
     split = client.create_split("iris", seed=0)
     a, b = (client.submit(_spec(split["id"], n)) for n in ("a", "b"))
     losses = {a["id"]: [1.0, 0.5, 0.7], b["id"]: [0.9, 0.8, 0.6]}
@@ -226,7 +240,8 @@ def test_metrics_compare_stream_and_checkpoint(client, served, capsys):
                   for s, v in enumerate(losses[eid], 1)]
         points += [{"name": "val/accuracy", "step": s, "epoch": s, "value": v, "wall_time": 1000.0 + s}
                    for s, v in enumerate(accuracy[eid], 1)]
-        assert httpx.post(f"{url}/api/v1/experiments/{eid}/metrics", json={"points": points}).status_code == 200
+        assert httpx.post(f"{url}/api/v1/experiments/{eid}/metrics", json={"points": points},
+                          headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
     series = client.metrics(a["id"])
     assert series["val/loss"].steps == [1, 2, 3] and series["val/loss"].values == losses[a["id"]]
@@ -244,7 +259,7 @@ def test_metrics_compare_stream_and_checkpoint(client, served, capsys):
     for eid in accuracy:
         assert listed[eid] == {"name": "val/accuracy", "value": max(accuracy[eid]),
                                "step": accuracy[eid].index(max(accuracy[eid])) + 1, "higher_is_better": True}
-    _cli_reads_the_apis_direction(url, losses, accuracy, capsys)
+    _cli_reads_the_apis_direction(url, token, losses, accuracy, capsys)
 
     client.cancel(a["id"])  # the stream ends when the run has
     events = list(client.stream(a["id"], timeout=30))
@@ -268,3 +283,26 @@ def test_upload_dataset(client, tmp_path):
     uploaded = client.upload_dataset(csv, name="xor", target="target")
     assert uploaded["n_samples"] == 20
     assert client.dataset(uploaded["id"])["name"] == "xor"
+
+
+def test_a_dashboard_session_makes_a_token_and_ends(served):
+    """What ``descent login`` does: sign in (cookie + CSRF token kept by the client), create a
+    token, sign out; the token works on its own, the session does not any more."""
+    from tests.identity import PASSWORD
+
+    url = served[0]
+    with Client(url, token="") as session:
+        me = session.login("admin", PASSWORD)
+        assert me["username"] == "admin" and me["csrf_token"]
+        created = session.create_token("from a session", expires_in_days=1)
+        assert created["token"].startswith("dsc_") and created["prefix"] == created["token"][:12]
+        session.logout()
+        with pytest.raises(NotSignedIn):
+            session.me()
+    with Client(url, created["token"]) as by_token:
+        assert by_token.me()["username"] == "admin"
+        listed = {t["id"]: t for t in by_token.tokens()}
+        assert "token" not in listed[created["id"]] and listed[created["id"]]["expires_at"]
+        by_token.revoke_token(created["id"])
+        with pytest.raises(NotSignedIn):
+            by_token.tokens()
