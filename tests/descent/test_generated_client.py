@@ -80,17 +80,17 @@ def test_a_client_generated_from_the_live_schema_trains_and_downloads(tmp_path):
         assert schema.status_code == 200, schema.text
         package = package_name(schema.json()["info"]["title"])
         with imported(generate(schema.content, tmp_path, package), package) as client_package:
-            run_id, checkpoint = drive(client_package, up.url)
-        with HandWrittenClient(up.url) as hand_written:
+            run_id, checkpoint = drive(client_package, up.url, up.token)
+        with HandWrittenClient(up.url, up.token) as hand_written:
             assert hand_written.checkpoint(run_id) == checkpoint
         assert up.interrupt() == 0, up.output()
     finally:
         up.kill()
 
 
-def drive(pkg: ModuleType, url: str) -> tuple[int, bytes]:
+def drive(pkg: ModuleType, url: str, token: str) -> tuple[int, bytes]:
     """Upload, split, train, read metrics and download the checkpoint through the generated
-    client only; the run's id and the checkpoint's bytes."""
+    client only, with the token ``descent up`` saved; the run's id and the checkpoint's bytes."""
     package = pkg.__name__
 
     def operation(tag: str, name: str) -> ModuleType:
@@ -98,7 +98,8 @@ def drive(pkg: ModuleType, url: str) -> tuple[int, bytes]:
 
     models = importlib.import_module(f"{package}.models")
     types = importlib.import_module(f"{package}.types")
-    client = pkg.Client(base_url=url, timeout=httpx.Timeout(30.0), raise_on_unexpected_status=True)
+    client = pkg.AuthenticatedClient(base_url=url, token=token, timeout=httpx.Timeout(30.0),
+                                     raise_on_unexpected_status=True)
 
     with client:
         assert hasattr(models, "DatasetUpload"), (

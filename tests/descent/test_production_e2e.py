@@ -1,7 +1,8 @@
 """The production topology for real on this machine: ``descent migrate``, then ``descent api``
 and ``descent worker`` as separate processes against a scratch PostgreSQL database and a
-dedicated Redis database; driven through the HTTP client: train, read metrics and the trained
-weights, cancel a running experiment."""
+dedicated Redis database; an admin and a token made with ``descent user create`` and ``descent
+token create`` as an operator would; driven through the HTTP client with that token: train, read
+metrics and the trained weights, cancel a running experiment."""
 
 from __future__ import annotations
 
@@ -84,6 +85,19 @@ def wait_for(predicate, timeout: float, what: str, logs=()):
     raise AssertionError(f"timed out waiting for {what}\n" + "\n".join(p.output() for p in logs))
 
 
+def operator_token(env: dict[str, str], folder: Path) -> str:
+    """The first admin and a token of theirs, made on the database as an operator does."""
+    def descent(*args: str, **extra: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "descent.cli", *args], env={**env, **extra}, cwd=folder,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    descent("user", "create", "admin", "--admin", "--password-env", "ADMIN_PASSWORD",
+            ADMIN_PASSWORD="production e2e password")
+    return descent("token", "create", "admin", "--name", "e2e").strip()
+
+
 def test_api_and_worker_as_separate_processes_on_postgres_and_redis(tmp_path, scratch_postgres, scratch_redis_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESCENT_")}
     env.update(
@@ -94,6 +108,7 @@ def test_api_and_worker_as_separate_processes_on_postgres_and_redis(tmp_path, sc
     migrate = subprocess.run([sys.executable, "-m", "descent.cli", "migrate"], env=env, cwd=tmp_path,
                              capture_output=True, text=True, timeout=120)
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    token = operator_token(env, tmp_path)
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -110,7 +125,7 @@ def test_api_and_worker_as_separate_processes_on_postgres_and_redis(tmp_path, sc
 
     try:
         wait_for(healthy, 90, "the api's /health", procs)
-        with Client(url) as client:
+        with Client(url, token) as client:
             split = client.create_split("iris", seed=0)
             base = {"split_id": split["id"], "architecture": {"name": "mlp", "depth": 1, "width": 16},
                     "training": {"epochs": 3, "batch_size": 16, "device": "cpu"}}
