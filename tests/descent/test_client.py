@@ -32,11 +32,13 @@ def test_client_and_commands_import_nothing_of_the_server():
                     raise ImportError("blocked: " + name)
 
         sys.meta_path.insert(0, Block())
-        import descent.client, descent.progress, descent.commands.client_cmds
-        from descent.commands import client_cmds
+        import descent.client, descent.credentials, descent.progress, descent.commands.client_cmds
+        from descent.commands import client_cmds, login
         import argparse
         for name in client_cmds._COMMANDS:
             client_cmds.register(name, argparse.ArgumentParser())
+        for name in ("login", "logout"):
+            login.register(name, argparse.ArgumentParser())
         leaked = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
         assert not leaked, leaked
         print("ok")
