@@ -24,6 +24,7 @@ class Experiment(TypedDict):
     solver: str
     tags: list[str]
     split_id: int
+    project_id: int  # its split's project
     queue: str  # gpu | cpu
     progress: float  # 0..1
     epoch: int
@@ -57,6 +58,7 @@ class Split(TypedDict):
     strategy: str
     fractions: dict[str, float]
     seed: int
+    project_id: int  # its experiments belong to it too
     sizes: dict[str, int]
     class_counts: NotRequired[dict[str, dict[str, int]] | None]
     created_at: str
@@ -76,6 +78,7 @@ class Dataset(TypedDict):
     sha256: NotRequired[str | None]
     size_bytes: NotRequired[int | None]
     created_at: NotRequired[str | None]
+    project_id: NotRequired[int | None]  # an upload's project; None for a built-in, which everyone sees
 
 
 class CatalogItem(TypedDict):
