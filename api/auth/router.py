@@ -6,8 +6,9 @@ page sends it) and ``Secure`` when the api is reached over https."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -55,9 +56,9 @@ def login(body: LoginBody, request: Request, response: Response, session: Sessio
 
 @router.get("/auth/link", response_class=RedirectResponse, status_code=303, responses={
     303: {"description": "to the dashboard, signed in (or to its sign-in page when the link is spent)"}})
-def use_login_link(code: str, request: Request, session: SessionDep, settings: SettingsDep) -> RedirectResponse:
+def use_login_link(code: Annotated[str, Query(max_length=200)], request: Request, session: SessionDep, settings: SettingsDep) -> RedirectResponse:
     """Follow a one-time sign-in link (``descent up`` prints one): it signs the browser in once."""
-    user = web_sessions.use_login_link(session, code[:200])
+    user = web_sessions.use_login_link(session, code)
     if user is None:
         return RedirectResponse("/#/login?error=link", status_code=303)
     redirect = RedirectResponse("/", status_code=303)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.auth import Role
+from core.spec.text import NulFreeStr
 
 
 class LoginBody(BaseModel):
@@ -11,7 +12,7 @@ class LoginBody(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"username": "alice",
                                                                                "password": "correct horse"}]})
 
-    username: str = Field(min_length=1, max_length=64, description="The user's name.")
+    username: NulFreeStr = Field(min_length=1, max_length=64, description="The user's name.")
     password: str = Field(min_length=1, max_length=1024, description="The user's password.")
 
 

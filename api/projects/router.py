@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
 from sqlalchemy.orm import Session
 
 from api.auth import access
@@ -10,12 +12,14 @@ from api.auth.principal import Principal, UserDep
 from api.deps import SessionDep
 from api.errors import Conflict, NotFound, PayloadError, responses
 from api.projects.schemas import MemberPublic, MemberSet, ProjectCreate, ProjectPublic
+from core.spec.text import NulFreeStr
 from store.models import Project
 from store.repositories import audit
 from store.repositories import projects as repo
 from store.repositories import users as users_repo
 
 router = APIRouter(prefix="/projects", tags=["projects"])
+Username = Annotated[NulFreeStr, Path(max_length=64, description="The member's username.")]
 
 
 def _public(project: Project, role: str) -> ProjectPublic:
@@ -64,7 +68,7 @@ def list_members(project_id: int, principal: UserDep, session: SessionDep) -> li
 
 
 @router.put("/{project_id}/members/{username}", response_model=MemberPublic, responses=responses(401, 403, 404, 409))
-def set_member(project_id: int, username: str, body: MemberSet, principal: UserDep, session: SessionDep
+def set_member(project_id: int, username: Username, body: MemberSet, principal: UserDep, session: SessionDep
                ) -> MemberPublic:
     """Add a user to the project or change their role (owners only)."""
     project = _get(session, principal, project_id, "owner")
@@ -81,7 +85,7 @@ def set_member(project_id: int, username: str, body: MemberSet, principal: UserD
 
 
 @router.delete("/{project_id}/members/{username}", status_code=204, responses=responses(401, 403, 404, 409))
-def remove_member(project_id: int, username: str, principal: UserDep, session: SessionDep) -> Response:
+def remove_member(project_id: int, username: Username, principal: UserDep, session: SessionDep) -> Response:
     """Take a user out of the project (owners only; never its last owner)."""
     project = _get(session, principal, project_id, "owner")
     user = users_repo.by_username(session, username)

@@ -6,6 +6,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.auth import Role
+from core.spec.text import NulFreeStr
 
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")
 
@@ -17,7 +18,7 @@ class ProjectCreate(BaseModel):
                                                                                "description": "CNNs on images"}]})
 
     name: str = Field(min_length=1, max_length=100, description="A unique name (letters, digits, `. _ -` and spaces).")
-    description: str = Field("", max_length=1000, description="What the project is for.")
+    description: NulFreeStr = Field("", max_length=1000, description="What the project is for.")
 
     @field_validator("name")
     @classmethod

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.auth import TokenKind
+from core.spec.text import NulFreeStr
 
 
 class TokenCreate(BaseModel):
@@ -13,7 +14,8 @@ class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"name": "laptop",
                                                                                "expires_in_days": 90}]})
 
-    name: str = Field(min_length=1, max_length=100, description="What the token is for (shown in the token list).")
+    name: NulFreeStr = Field(min_length=1, max_length=100,
+                             description="What the token is for (shown in the token list).")
     expires_in_days: int | None = Field(None, ge=1, le=3650, description="Days until it stops working; null: never.")
     kind: TokenKind = Field("user", description="`worker` makes a token that may only report metrics (admins only).")
 
