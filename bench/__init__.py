@@ -23,4 +23,5 @@ BENCHMARKS = {
     "engine": "bench.engine",
     "api": "bench.store_api",
     "broker": "bench.broker",
+    "auth": "bench.auth",
 }

@@ -29,6 +29,7 @@ from functools import partial
 from pathlib import Path
 
 from bench import ADMIN_URL
+from bench.identity import user_token
 from bench.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,13 +224,16 @@ def latency(runs: int, admin_url: str = ADMIN_URL) -> list[float]:
     import httpx
     from sqlalchemy import text
 
-    from store.db import make_engine
+    from store.db import make_engine, make_sessionmaker
     from store.scratch import scratch_database
 
     with scratch_database(admin_url, prefix="descent_bench") as url, ExitStack() as stack:
-        client = stack.enter_context(httpx.Client(base_url=_start_services(stack, url), timeout=30))
+        base_url = _start_services(stack, url)
         db = make_engine(url)
         stack.callback(db.dispose)
+        token, _ = user_token(make_sessionmaker(db))
+        client = stack.enter_context(httpx.Client(base_url=base_url, timeout=30,
+                                                  headers={"Authorization": f"Bearer {token}"}))
         _wait(lambda: client.get("/health").status_code == 200, 120, "the api")
         split_id = client.post("/splits", json={"dataset": "iris", "strategy": "stratified"}).json()["id"]
         body = {

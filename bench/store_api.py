@@ -15,6 +15,7 @@ import sys
 import time
 
 from bench import ADMIN_URL
+from bench.identity import default_project_id, user_token
 from bench.table import Table
 
 NAMES = ("train/loss", "train/accuracy", "val/loss", "val/accuracy", "lr")
@@ -105,7 +106,7 @@ def _split(factory) -> int:
     from store.models import Split
 
     with session_scope(factory) as s:
-        split = Split(builtin="iris", strategy="random", fractions={"train": 1.0}, seed=0,
+        split = Split(project_id=default_project_id(factory), builtin="iris", strategy="random", fractions={"train": 1.0}, seed=0,
                       train_indices=list(range(150)), val_indices=[], test_indices=[], summary={})
         s.add(split)
         s.flush()
@@ -119,10 +120,10 @@ def _compare_ms(url: str, factory, ids: list[int], repeats: int) -> list[float]:
     from api.app import create_app
     from core.settings import Settings
 
-    app = create_app(Settings(database_url=url), session_factory=factory, enqueuer=lambda *a: None,
-                     reconcile_interval_s=0, broker_check=lambda: None)
+    app = create_app(Settings(database_url=url, allowed_hosts=["testserver"]), session_factory=factory,
+                     enqueuer=lambda *a: None, reconcile_interval_s=0, broker_check=lambda: None)
     params = {"ids": ",".join(map(str, ids)), "names": ",".join(NAMES), "max_points": 500}
-    with TestClient(app) as client:
+    with TestClient(app, headers={"Authorization": f"Bearer {user_token(factory)[0]}"}) as client:
         def compare():
             r = client.get("/api/v1/compare", params=params)
             assert r.status_code == 200, r.text

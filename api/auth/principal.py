@@ -71,16 +71,15 @@ def _from_token(request: Request, session: Session, header: str) -> Principal:
     secret = secret.strip()
     if scheme.lower() != "bearer" or not looks_like_token(secret):
         raise Unauthorized("the Authorization header must be `Bearer dsc_…`", error="invalid_request")
-    found = tokens_repo.find_valid(session, secret)
-    if found is None:
+    caller = tokens_repo.find_caller(session, secret)
+    if caller is None:
         raise Unauthorized("this token is unknown, revoked or expired: create a new one (descent login)",
                            error="invalid_token")
-    token, user = found
-    _touch(request, token)
-    if user is None:
-        return Principal(kind="worker", token_id=token.id)
-    return Principal(kind="user", user_id=user.id, username=user.username, is_admin=user.is_admin,
-                     roles=projects_repo.roles_of(session, user.id), via="token", token_id=token.id)
+    _touch(request, caller)
+    if caller.user_id is None:
+        return Principal(kind="worker", token_id=caller.token_id)
+    return Principal(kind="user", user_id=caller.user_id, username=caller.username, is_admin=caller.is_admin,
+                     roles=caller.roles, via="token", token_id=caller.token_id)
 
 
 def _from_session(request: Request, session: Session, cookie: str) -> Principal:
@@ -112,14 +111,14 @@ def check_same_origin(request: Request) -> None:
         raise Forbidden(f"cross-origin request refused (from {origin[:100]})")
 
 
-def _touch(request: Request, token) -> None:
-    if not tokens_repo.needs_touch(token):
+def _touch(request: Request, caller: tokens_repo.Caller) -> None:
+    if not tokens_repo.needs_touch(caller.last_used_at):
         return
     try:
         with session_scope(request.app.state.session_factory) as session:
-            tokens_repo.touch(session, token)
+            tokens_repo.touch(session, caller.token_id)
     except Exception:  # recording a use must never fail the request
-        log.warning("could not record the use of token %s", token.id, exc_info=True)
+        log.warning("could not record the use of token %s", caller.token_id, exc_info=True)
 
 
 def _principal(request: Request, session: SessionDep) -> Principal:

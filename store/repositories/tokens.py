@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.auth import new_token, token_hash, visible_prefix
-from store.models import ApiToken, User, utcnow
+from store.models import ApiToken, Membership, User, utcnow
 
 # last_used_at is written at most this often per token (a write per request would cost more than the lookup)
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -34,31 +34,58 @@ def issue(session: Session, *, name: str, user: User | None, kind: str = "user",
     return IssuedToken(row=row, secret=secret)
 
 
-def find_valid(session: Session, secret: str, now: datetime | None = None) -> tuple[ApiToken, User | None] | None:
-    """The live token whose secret this is, with its (enabled) user; None for an unknown,
-    revoked or expired token or a disabled user."""
+@dataclass(frozen=True)
+class Caller:
+    """Who a live token speaks for: its user (``user_id`` None for a worker token) and the
+    user's roles by project id, read in one query of plain columns (no ORM objects), since
+    every request pays for it."""
+
+    token_id: int
+    last_used_at: datetime | None
+    user_id: int | None
+    username: str
+    is_admin: bool
+    roles: dict[int, str]
+
+
+def find_caller(session: Session, secret: str, now: datetime | None = None) -> Caller | None:
+    """The caller of a live token; None for an unknown, revoked or expired token or a disabled user."""
     now = now or utcnow()
-    row = session.execute(
-        select(ApiToken, User).outerjoin(User, User.id == ApiToken.user_id).where(ApiToken.hash == token_hash(secret))
-    ).first()
-    if row is None:
+    rows = session.execute(
+        select(ApiToken.id, ApiToken.kind, ApiToken.revoked_at, ApiToken.expires_at, ApiToken.last_used_at,
+               User.id, User.username, User.is_admin, User.disabled, Membership.project_id, Membership.role)
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .where(ApiToken.hash == token_hash(secret))
+    ).all()
+    if not rows:
         return None
-    token, user = row
-    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
+    token_id, kind, revoked_at, expires_at, last_used_at, user_id, username, is_admin, disabled = rows[0][:9]
+    if revoked_at is not None or (expires_at is not None and expires_at <= now):
         return None
-    if token.kind == "user" and (user is None or user.disabled):
+    if kind == "user" and (user_id is None or disabled):
         return None
-    return token, user
+    return Caller(token_id=token_id, last_used_at=last_used_at, user_id=user_id, username=username or "",
+                  is_admin=bool(is_admin), roles={row[9]: row[10] for row in rows if row[9] is not None})
 
 
-def needs_touch(token: ApiToken, now: datetime | None = None) -> bool:
-    """Whether a use of ``token`` should be recorded (at most once per ``LAST_USED_RESOLUTION``)."""
-    return token.last_used_at is None or (now or utcnow()) - token.last_used_at >= LAST_USED_RESOLUTION
+def find_valid(session: Session, secret: str, now: datetime | None = None) -> tuple[ApiToken, User | None] | None:
+    """(token, user) rows of a live token (see :func:`find_caller`), else None."""
+    caller = find_caller(session, secret, now)
+    if caller is None:
+        return None
+    user = session.get(User, caller.user_id) if caller.user_id is not None else None
+    return session.get(ApiToken, caller.token_id), user
 
 
-def touch(session: Session, token: ApiToken, now: datetime | None = None) -> None:
-    """Record a use of ``token`` now."""
-    session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now or utcnow()))
+def needs_touch(last_used_at: datetime | None, now: datetime | None = None) -> bool:
+    """Whether a use should be recorded (at most once per ``LAST_USED_RESOLUTION``)."""
+    return last_used_at is None or (now or utcnow()) - last_used_at >= LAST_USED_RESOLUTION
+
+
+def touch(session: Session, token_id: int, now: datetime | None = None) -> None:
+    """Record a use of token ``token_id`` now."""
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now or utcnow()))
 
 
 def get(session: Session, token_id: int) -> ApiToken | None:

@@ -24,6 +24,7 @@ QUICK_ROWS = {
     "api": ["ingest, batches of 5,000", "ingest, one INSERT per point (baseline)",
             "GET /compare 3×5×5,000, max_points=500", "raw fetch of the same points (baseline)"],
     "broker": ["filesystem", "sqla+sqlite"],
+    "auth": ["PostgreSQL", "PostgreSQL", "SQLite", "SQLite"],
 }
 EXTRA = {"optim": ["--device", "cpu", "--threads", "1"], "solvers": ["--threads", "1"],
          "engine": ["--threads", "1", "--skip-latency"]}
@@ -39,8 +40,8 @@ def test_help_lists_every_benchmark(capsys):
 
 
 def _marked(name: str):
-    """The api benchmark needs PostgreSQL."""
-    return pytest.param(name, marks=pytest.mark.integration) if name == "api" else name
+    """The api and auth benchmarks need PostgreSQL."""
+    return pytest.param(name, marks=pytest.mark.integration) if name in ("api", "auth") else name
 
 
 @pytest.mark.parametrize("name", [_marked(name) for name in sorted(BENCHMARKS)])
