@@ -1,7 +1,9 @@
 """The OpenAPI document, as code generators and API consumers read it.
 
 FastAPI builds it from the routes and models; this adds what FastAPI leaves out: the servers
-and licence, descriptions on FastAPI's own validation-error models, and the server-sent events
+and licence, the security schemes (a Bearer token, or the dashboard's session cookie) required
+by every operation but the public ones, descriptions on FastAPI's own validation-error models,
+and the server-sent events
 of ``GET /experiments/{id}/stream`` (the event names, and each event's ``data`` as a named
 schema under ``x-events``, since OpenAPI 3.1 has no field for a stream's items)."""
 
@@ -15,11 +17,14 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
+from api.auth.middleware import PUBLIC_PATHS
+from api.auth.principal import SESSION_COOKIE
 from api.metrics.stream import STREAM_EVENTS
 
 LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 SERVERS = [{"url": "/", "description": "the Descent server that serves this document"}]
-STREAM_PATH = "/api/v1/experiments/{experiment_id}/stream"
+API_PREFIX = "/api/v1"
+STREAM_PATH = f"{API_PREFIX}/experiments/{{experiment_id}}/stream"
 # the modules whose models carry examples (see _restore_example_nulls)
 EXAMPLE_MODULES = (
     "api.errors", "api.health", "api.catalog.router", "api.datasets.schemas", "api.splits.schemas",
@@ -62,11 +67,36 @@ def build(app: FastAPI) -> dict[str, Any]:
         servers=SERVERS, license_info=LICENSE, separate_input_output_schemas=app.separate_input_output_schemas,
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    _add_security(document)
     _describe_fastapi_models(schemas)
     _restore_example_nulls(schemas)
     if STREAM_PATH in document.get("paths", {}):
         _describe_stream(document["paths"][STREAM_PATH]["get"], schemas)
     return document
+
+
+SECURITY_SCHEMES = {
+    "bearerToken": {
+        "type": "http", "scheme": "bearer",
+        "description": "An API token (`dsc_…`): `descent login`, `descent token create`, or POST /tokens. "
+                       "A missing or bad token is 401 with `WWW-Authenticate: Bearer`.",
+    },
+    "sessionCookie": {
+        "type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+        "description": "The dashboard's session (POST /auth/login). A state-changing request must also send "
+                       "the session's CSRF token in `X-CSRF-Token` and come from the api's own origin.",
+    },
+}
+
+
+def _add_security(document: dict[str, Any]) -> None:
+    """Every operation needs one of the schemes, except the public ones (``security: []``)."""
+    document["components"]["securitySchemes"] = SECURITY_SCHEMES
+    document["security"] = [{"bearerToken": []}, {"sessionCookie": []}]
+    for path, item in document.get("paths", {}).items():
+        if path.removeprefix(API_PREFIX) in PUBLIC_PATHS:
+            for operation in item.values():
+                operation["security"] = []
 
 
 def _describe_fastapi_models(schemas: dict[str, Any]) -> None:

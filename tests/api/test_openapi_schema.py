@@ -78,6 +78,15 @@ def test_the_document_is_valid_openapi_with_servers_and_license(schema):
     assert schema["servers"] and schema["info"]["license"]["identifier"] == "Apache-2.0"
 
 
+def test_every_operation_but_the_public_ones_requires_a_token_or_the_session(schema):
+    from api.auth.middleware import PUBLIC_PATHS
+
+    assert schema["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
+    assert schema["security"] == [{"bearerToken": []}, {"sessionCookie": []}]
+    public = {path for path, _, operation in _operations(schema) if operation.get("security") == []}
+    assert public == {"/api/v1" + p for p in PUBLIC_PATHS} & set(schema["paths"])
+
+
 def test_every_operation_id_is_its_endpoints_name(schema):
     ids = [operation["operationId"] for _, _, operation in _operations(schema)]
     assert len(ids) == len(set(ids))
@@ -177,6 +186,8 @@ def test_each_operation_declares_the_4xx_it_can_answer(schema):
             assert "404" in codes, label
         if params or "requestBody" in operation:
             assert "422" in codes, label
+        if operation.get("security") != []:  # everything but the public operations needs a caller
+            assert {"401", "403"} <= codes, label
         for code, response in operation["responses"].items():
             if code.startswith("4"):
                 refs = {media["schema"].get("$ref") for media in response["content"].values()}
