@@ -195,8 +195,12 @@ def test_submit_through_the_api_watch_it_finish_read_metrics_and_download_weight
 
     from api.app import create_app
 
+    from tests.identity import TEST_HOSTS, admin_token, bearer
+
     running.start_worker()
-    with TestClient(create_app(running.settings, reconcile_interval_s=0)) as client:
+    settings = running.settings.model_copy(update={"allowed_hosts": TEST_HOSTS})
+    with TestClient(create_app(settings, reconcile_interval_s=0),
+                    headers=bearer(admin_token(running.sessions))) as client:
         split = client.post("/api/v1/splits", json={"dataset": "wine", "strategy": "stratified"})
         assert split.status_code == 201, split.text
         body = {
