@@ -1,7 +1,14 @@
 // The HTTP api under /api/v1: one function per call, errors as ApiError carrying the status and
 // the api's `detail` (a string, or pydantic's list of {loc, msg} for a 422).
+//
+// The browser sends the session cookie itself; every state-changing request also sends the
+// session's CSRF token (from /me or the sign-in answer) in X-CSRF-Token.  A 401 from any call
+// means the session has ended: the page goes to #/login, which brings the user back after.
+
+import * as session from "./session.js";
 
 export const API = "/api/v1";
+const SAFE = ["GET", "HEAD"];
 
 export class ApiError extends Error {
   constructor(status, detail) {
@@ -11,8 +18,25 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, body) {
+// Thrown for a 401: the page is on its way to #/login, so there is nothing to show.
+export class SignedOut extends ApiError {}
+
+export function loginRoute() {
+  const [path] = location.hash.slice(1).split("?");
+  const here = location.hash.slice(1) || "/experiments";
+  return path === "/login" ? location.hash : `#/login?${new URLSearchParams({ next: here })}`;
+}
+
+function signedOut() {
+  session.setMe(null);
+  location.hash = loginRoute();
+}
+
+// `answer401`: a 401 is this call's answer (a wrong password), not an ended session.
+async function request(method, path, body, { answer401 = false } = {}) {
   const init = { method, headers: {} };
+  const csrf = session.csrfToken();
+  if (!SAFE.includes(method) && csrf) init.headers["X-CSRF-Token"] = csrf;
   if (body instanceof FormData) {
     init.body = body;
   } else if (body !== undefined) {
@@ -22,7 +46,12 @@ async function request(method, path, body) {
   const response = await fetch(API + path, init);
   if (response.status === 204) return null;
   const payload = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError(response.status, payload ? payload.detail : response.statusText);
+  const detail = payload ? payload.detail : response.statusText;
+  if (response.status === 401 && !answer401) {
+    signedOut();
+    throw new SignedOut(401, detail);
+  }
+  if (!response.ok) throw new ApiError(response.status, detail);
   return payload;
 }
 
@@ -31,13 +60,28 @@ function query(params) {
   return entries.length ? "?" + new URLSearchParams(entries).toString() : "";
 }
 
-// The catalogs never change while the api runs: fetch each once per page load.
+// The catalogs never change while the api runs: fetch each once per page load (a failed
+// fetch, e.g. before signing in, is not kept).
 const catalogs = {};
 export function catalog(kind) {
-  catalogs[kind] ??= request("GET", `/${kind}`);
+  catalogs[kind] ??= request("GET", `/${kind}`).catch((error) => {
+    delete catalogs[kind];
+    throw error;
+  });
   return catalogs[kind];
 }
 
+// Who is signed in: /me's answer, or null when nobody is (a 401 here is an answer).
+export const whoAmI = () => request("GET", "/me", undefined, { answer401: true })
+  .catch((error) => { if (error.status === 401) return null; throw error; });
+export const login = (username, password) => request("POST", "/auth/login", { username, password }, { answer401: true });
+export const logout = () => request("POST", "/auth/logout", undefined, { answer401: true });
+
+export const listTokens = () => request("GET", "/tokens");
+export const createToken = (body) => request("POST", "/tokens", body);
+export const revokeToken = (id) => request("DELETE", `/tokens/${id}`);
+
+// `project_id`: only that project's objects (null: every project the user is in).
 export const listExperiments = (filters) => request("GET", `/experiments${query(filters)}`);
 export const getExperiment = (id) => request("GET", `/experiments/${id}`);
 export const createExperiment = (spec) => request("POST", "/experiments", spec);
@@ -51,9 +95,9 @@ export const metrics = (id, { names, maxPoints = 1000 } = {}) =>
 export const compare = (ids, { names, maxPoints = 500 } = {}) =>
   request("GET", `/compare${query({ ids: ids.join(","), names: names && names.join(","), max_points: maxPoints })}`);
 
-export const listDatasets = () => request("GET", "/datasets");
+export const listDatasets = (projectId) => request("GET", `/datasets${query({ project_id: projectId })}`);
 export const uploadDataset = (form) => request("POST", "/datasets", form);
 export const createSplit = (body) => request("POST", "/splits", body);
 export const getSplit = (id) => request("GET", `/splits/${id}`);
 
-export const listSplits = () => request("GET", "/splits");
+export const listSplits = (projectId) => request("GET", `/splits${query({ project_id: projectId })}`);
