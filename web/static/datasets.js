@@ -1,9 +1,12 @@
 // Datasets and splits (#/datasets, #/datasets?split=ID): the datasets with their class balance,
-// an upload form, a split form, and each split's class balance per part.
+// an upload form, a split form, and each split's class balance per part.  With a project chosen
+// in the header's switcher: the built-ins and that project's uploads and splits, and what is
+// uploaded or split goes into it (else into the user's first project they may edit).
 
 import * as api from "./api.js";
 import { color } from "./charts.js";
 import { clearErrors, field, h, readFields, showErrors } from "./forms.js";
+import * as session from "./session.js";
 
 // One stacked bar: each class's share of `counts`, labelled with the count.
 export function balanceBar(counts) {
@@ -59,6 +62,7 @@ function uploadForm(onDone) {
     const values = readFields(form);
     const body = new FormData();
     for (const key of ["name", "target", "task"]) if (values[key]) body.append(key, values[key]);
+    if (session.project()) body.append("project_id", String(session.project()));
     const file = form.elements["file-input"].files[0];
     if (file) body.append("file", file);
     try {
@@ -94,6 +98,7 @@ function splitForm(datasets, onDone) {
       strategy: top.strategy, seed: top.seed ?? 0,
       fractions: readFields(form.querySelector("#split-fractions")),
     };
+    if (session.project()) body.project_id = session.project();
     try {
       onDone(await api.createSplit(body));
     } catch (error) {
@@ -105,7 +110,8 @@ function splitForm(datasets, onDone) {
 }
 
 export async function render(root) {
-  const [datasets, splits] = await Promise.all([api.listDatasets(), api.listSplits()]);
+  const project = session.project();
+  const [datasets, splits] = await Promise.all([api.listDatasets(project), api.listSplits(project)]);
   const names = Object.fromEntries(datasets.map((d) => [String(d.id), d.name]));
   const card = (split) => splitCard(split, names[String(split.dataset)]);
   const splitList = h("div", { id: "splits" }, splits.slice().reverse().map(card));

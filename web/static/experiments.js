@@ -1,9 +1,11 @@
 // Experiments (#/experiments?status=&tag=&solver=&limit=): the list with filters, each run's
-// best validation metric, and a selection to compare.
+// best validation metric, and a selection to compare.  Only the project chosen in the header's
+// switcher, if one is.
 
 import * as api from "./api.js";
 import { formatNumber } from "./charts.js";
 import { h } from "./forms.js";
+import * as session from "./session.js";
 
 export const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
 // The validation metric shown in the list: the first one a run has (the api picks it, with the
@@ -49,6 +51,7 @@ export async function render(root, params) {
   const limit = Number(params.get("limit") || 100);
   const filters = {
     status: params.get("status"), tag: params.get("tag"), solver: params.get("solver"), limit, best: VALIDATION.join(","),
+    project_id: session.project(),
   };
   const [page, solvers] = await Promise.all([api.listExperiments(filters), api.catalog("solvers")]);
   const selected = new Set();

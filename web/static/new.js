@@ -1,8 +1,11 @@
 // New experiment (#/new, or #/new?from=ID to clone one with changes): data and architecture,
 // then the "Solver & scheduler" section rendered from the catalogs' JSON Schema, then training.
+// The split picker lists the splits of the project chosen in the header (plus the one asked
+// for by ?split= or the clone's); the experiment goes into its split's project.
 
 import * as api from "./api.js";
 import { clearErrors, field, fieldsFor, h, readFields, showErrors } from "./forms.js";
+import * as session from "./session.js";
 
 // Shown first in the solver section.  The fields come from the catalog's experiment_fields:
 // each solver's hyperparameters under the names an experiment body uses (base_lr, and a
@@ -26,10 +29,16 @@ function entryNote(entry) {
 export async function render(root, params) {
   const fromId = params.get("from");
   const [solvers, schedulers, architectures, splits, training, source] = await Promise.all([
-    api.catalog("solvers"), api.catalog("schedulers"), api.catalog("architectures"), api.listSplits(),
+    api.catalog("solvers"), api.catalog("schedulers"), api.catalog("architectures"), api.listSplits(session.project()),
     trainingSchema(), fromId ? api.getExperiment(fromId) : null,
   ]);
   const spec = source ? source.spec : {};
+  const wanted = Number(spec.split_id ?? params.get("split"));
+  if (wanted && !splits.some((s) => s.id === wanted)) {
+    // another project's split (a clone, or "New experiment on this split"): offer it too
+    const extra = await api.getSplit(wanted).catch((error) => { if (error instanceof api.SignedOut) throw error; return null; });
+    if (extra) splits.push(extra);
+  }
   const byName = (list) => Object.fromEntries(list.map((e) => [e.name, e]));
   const solverByName = byName(solvers);
   const schedulerByName = byName(schedulers);
