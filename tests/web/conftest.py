@@ -1,6 +1,12 @@
 """Browser tests: Debian's Chromium driven by Playwright against a real `descent up` (api and
 worker as child processes on SQLite), with a screenshot of every page under
-test-artifacts/screenshots/.  Helpers live in tests/web/harness.py."""
+test-artifacts/screenshots/.  Helpers live in tests/web/harness.py.
+
+Every api call needs an identity: `api` sends the admin's token that `descent up` saved, and
+`page` is a tab signed in as the admin through the one-time link `descent up` printed (opened
+once; each test's fresh context starts from that session's cookie).  `blank_page` is a tab
+nobody signed in; `ADMIN_PASSWORD` is the admin's password, set with `descent user
+set-password` before anything signed in (tests/web/harness.py)."""
 
 from __future__ import annotations
 
@@ -10,26 +16,35 @@ import httpx
 import pytest
 
 from tests.web.harness import (
+    ADMIN_PASSWORD,
     CHROMIUM_ARGS,
     TINY_TRAINING,
     VIEWPORT,
+    Up,
     chromium_executable,
     descent_up,
     shoot,
+    sign_in_with_link,
     submit,
     wait_finished,
 )
 
 
 @pytest.fixture(scope="session")
-def dashboard(tmp_path_factory) -> Iterator[str]:
-    with descent_up(tmp_path_factory.mktemp("descent-up")) as base:
-        yield base
+def instance(tmp_path_factory) -> Iterator[Up]:
+    with descent_up(tmp_path_factory.mktemp("descent-up")) as up:
+        up.set_password(ADMIN_PASSWORD)
+        yield up
 
 
 @pytest.fixture(scope="session")
-def api(dashboard) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{dashboard}/api/v1", timeout=30) as client:
+def dashboard(instance) -> str:
+    return instance.base
+
+
+@pytest.fixture(scope="session")
+def api(instance) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"{instance.base}/api/v1", headers=instance.auth, timeout=30) as client:
         yield client
 
 
@@ -66,10 +81,20 @@ def browser():
         instance.close()
 
 
-@pytest.fixture
-def page(browser, request):
-    """A fresh page; fails the test on any uncaught script error and screenshots the last state."""
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+@pytest.fixture(scope="session")
+def signed_in(browser, instance) -> dict:
+    """The browser state (the session cookie) of the admin signed in with `descent up`'s link."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        sign_in_with_link(context.new_page(), instance)
+        return context.storage_state()
+    finally:
+        context.close()
+
+
+def _tab(browser, request, storage_state=None):
+    """A fresh context's page; fails the test on any uncaught script error and screenshots the last state."""
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, storage_state=storage_state)
     tab = context.new_page()
     errors: list[str] = []
     tab.on("pageerror", lambda e: errors.append(str(e)))
@@ -77,3 +102,15 @@ def page(browser, request):
     shoot(tab, f"{request.node.name}-last")
     context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@pytest.fixture
+def page(browser, request, signed_in):
+    """A page signed in as the admin (the shared session of `signed_in`)."""
+    yield from _tab(browser, request, signed_in)
+
+
+@pytest.fixture
+def blank_page(browser, request):
+    """A page nobody has signed in."""
+    yield from _tab(browser, request)

@@ -1,5 +1,6 @@
-"""Helpers for the browser tests: `descent up` in a child process, Debian's Chromium, waiting
-for a page to draw, reading what a chart draws, screenshots under test-artifacts/screenshots/."""
+"""Helpers for the browser tests: `descent up` in a child process (with the admin's token and
+the one-time sign-in link it prints), Debian's Chromium, signing a page in, waiting for a page
+to draw, reading what a chart draws, screenshots under test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -28,6 +30,9 @@ START_TIMEOUT_S = 120.0
 VIEWPORT = {"width": 1300, "height": 900}
 # Tiny runs keep the suite fast on 2 shared cores: iris has 105 training rows, so 4 steps an epoch.
 TINY_TRAINING = {"epochs": 4, "batch_size": 32}
+ADMIN = "admin"  # the admin `descent up` creates on a new data folder
+ADMIN_PASSWORD = "browser tests' admin password"  # set by the `instance` fixture
+PASSWORD_ENV = "DESCENT_TEST_ADMIN_PASSWORD"
 
 
 def chromium_executable() -> str:
@@ -41,28 +46,70 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Up:
+    """A running `descent up`: its base URL, the API token it saved for the admin, the one-time
+    sign-in link it printed, and the environment the `descent` CLI needs to reach its database."""
+
+    base: str
+    data_dir: Path
+    token: str
+    login_link: str
+    env: dict[str, str]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        """`descent ARGS` on this instance's database, as its operator would run it."""
+        done = subprocess.run([sys.executable, "-m", "descent.cli", *args], cwd=REPO, env={**self.env, **(env or {})},
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"descent {' '.join(args)}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+        return done
+
+    def set_password(self, password: str, user: str = ADMIN) -> None:
+        """`descent user set-password` (ends that user's dashboard sessions: call it first)."""
+        self.cli("user", "set-password", user, "--password-env", PASSWORD_ENV, env={PASSWORD_ENV: password})
+
+
+def _printed(output: str, label: str) -> str | None:
+    """The value on `descent up`'s `  <label>  <value>` line (as tests/descent/running.py reads it)."""
+    return next((line.split()[1] for line in output.splitlines() if line.strip().startswith(label + " ")), None)
+
+
 @contextlib.contextmanager
-def descent_up(data_dir: Path, *, worker: bool = True) -> Iterator[str]:
-    """`descent up` in a child process; yields the dashboard's base URL once /health answers."""
+def descent_up(data_dir: Path, *, worker: bool = True) -> Iterator[Up]:
+    """`descent up` in a child process on a new data folder; yields it once it says it is up.
+    Its environment has no DESCENT_* of the caller's, and its own $XDG_CONFIG_HOME, so the token
+    it saves for the CLI never lands in the real home's token file."""
     port = free_port()
-    log = (data_dir / "up.log").open("w")
+    log_path = data_dir / "up.log"
+    log = log_path.open("w")
     command = [sys.executable, "-m", "descent.cli", "up", "--port", str(port), "--data-dir", str(data_dir)]
     if not worker:
         command.append("--no-worker")
-    child = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESCENT_")}
+    env.update(PYTHONPATH=str(REPO), XDG_CONFIG_HOME=str(data_dir / "config"))
+    child = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if child.poll() is not None:
-                pytest.fail(f"descent up exited with {child.returncode}:\n{(data_dir / 'up.log').read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    break
+                pytest.fail(f"descent up exited with {child.returncode}:\n{log_path.read_text()[-3000:]}")
+            # the summary (with the sign-in link) is printed once /health answers
+            if "Descent is up" in log_path.read_text():
+                assert httpx.get(f"{base}/api/v1/health", timeout=5).status_code == 200
+                break
             if time.monotonic() > deadline:
-                pytest.fail(f"descent up did not answer /health:\n{(data_dir / 'up.log').read_text()[-3000:]}")
+                pytest.fail(f"descent up did not say it is up:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield base
+        link = _printed(log_path.read_text(), "login")
+        assert link and link.startswith(f"{base}/api/v1/auth/link?code="), log_path.read_text()[-3000:]
+        cli_env = {**env, "DESCENT_DATABASE_URL": f"sqlite:///{data_dir / 'descent.db'}", "DESCENT_DATA_DIR": str(data_dir)}
+        yield Up(base=base, data_dir=data_dir, token=(data_dir / "admin.token").read_text().strip(), login_link=link,
+                 env=cli_env)
     finally:
         if child.poll() is None:
             child.send_signal(signal.SIGINT)  # up stops its children in order, then exits
@@ -72,6 +119,21 @@ def descent_up(data_dir: Path, *, worker: bool = True) -> Iterator[str]:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait()
         log.close()
+
+
+def sign_in_with_link(tab, up: Up) -> None:
+    """Open the one-time link `descent up` printed (it can be used once): the tab's context gets
+    the session cookie and lands on the dashboard."""
+    tab.goto(up.login_link)
+    tab.wait_for_selector("#view[data-rendered='experiments']", timeout=20_000)
+
+
+def sign_in_with_password(tab, password: str, user: str = ADMIN) -> None:
+    """Fill in the #/login form the tab shows and submit it."""
+    tab.wait_for_selector("#view[data-rendered='login']")
+    tab.fill("#login-form input[name=username]", user)
+    tab.fill("#login-form input[name=password]", password)
+    tab.click("#login-form button[type=submit]")
 
 
 def submit(api: httpx.Client, spec: dict) -> dict:
