@@ -31,6 +31,7 @@ LOADED_RULES = {
     "optim.factory": {"torch", "store", "api", "worker", "sqlalchemy"},
     "descent.client": SERVER,
     "descent.client_types": SERVER,
+    "descent.credentials": SERVER,
     "descent.progress": SERVER,
 }
 
@@ -44,6 +45,7 @@ STATEMENT_RULES = {
     "optim": {"api", "store", "worker", "descent", "core"},
     "descent/client.py": SERVER,
     "descent/client_types.py": SERVER,
+    "descent/credentials.py": SERVER,
     "descent/progress.py": SERVER,
 }
 
