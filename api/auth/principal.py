@@ -6,15 +6,18 @@
   from (``Origin``), come from this server's own origin.
 - neither — 401 with ``WWW-Authenticate: Bearer``, and nothing else said.
 
-The token's ``last_used_at`` is written at most once a minute, in its own short transaction."""
+The token's ``last_used_at`` is written at most once a minute, in its own short transaction
+after the response is sent: inside the request it would wait for the request's own write lock
+on SQLite (and a failure to record a use must never fail or slow the request)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import BackgroundTasks, Depends, Query, Request
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
@@ -56,17 +59,20 @@ class Principal:
         return "owner" if self.is_admin else self.roles.get(project_id)
 
 
-def authenticate(request: Request, session: Session) -> Principal:
+def authenticate(request: Request, session: Session, on_use: Callable[[tokens_repo.Caller], None] | None = None
+                 ) -> Principal:
+    """The caller; ``on_use`` is told of a token's use when it is due to be recorded."""
     header = request.headers.get("authorization")
     if header is not None:
-        return _from_token(request, session, header)
+        return _from_token(request, session, header, on_use)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         return _from_session(request, session, cookie)
     raise Unauthorized(NO_CREDENTIALS)
 
 
-def _from_token(request: Request, session: Session, header: str) -> Principal:
+def _from_token(request: Request, session: Session, header: str,
+                on_use: Callable[[tokens_repo.Caller], None] | None) -> Principal:
     scheme, _, secret = header.partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not looks_like_token(secret):
@@ -75,7 +81,8 @@ def _from_token(request: Request, session: Session, header: str) -> Principal:
     if caller is None:
         raise Unauthorized("this token is unknown, revoked or expired: create a new one (descent login)",
                            error="invalid_token")
-    _touch(request, caller)
+    if on_use is not None and tokens_repo.needs_touch(caller.last_used_at):
+        on_use(caller)
     if caller.user_id is None:
         return Principal(kind="worker", token_id=caller.token_id)
     return Principal(kind="user", user_id=caller.user_id, username=caller.username, is_admin=caller.is_admin,
@@ -111,18 +118,17 @@ def check_same_origin(request: Request) -> None:
         raise Forbidden(f"cross-origin request refused (from {origin[:100]})")
 
 
-def _touch(request: Request, caller: tokens_repo.Caller) -> None:
-    if not tokens_repo.needs_touch(caller.last_used_at):
-        return
+def _record_use(factory, caller: tokens_repo.Caller) -> None:
     try:
-        with session_scope(request.app.state.session_factory) as session:
+        with session_scope(factory) as session:
             tokens_repo.touch(session, caller.token_id)
     except Exception:  # recording a use must never fail the request
         log.warning("could not record the use of token %s", caller.token_id, exc_info=True)
 
 
-def _principal(request: Request, session: SessionDep) -> Principal:
-    principal = authenticate(request, session)
+def _principal(request: Request, session: SessionDep, background: BackgroundTasks) -> Principal:
+    factory = request.app.state.session_factory
+    principal = authenticate(request, session, lambda caller: background.add_task(_record_use, factory, caller))
     request.state.principal = principal
     return principal
 

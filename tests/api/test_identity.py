@@ -215,3 +215,25 @@ def _migrate_old_rows(url: str) -> None:
                                    "WHERE m.project_id = :p AND m.role = 'owner'"), {"p": default}).scalars().all()
     assert owners == ["root"]
     engine.dispose()
+
+
+def test_a_write_request_records_the_tokens_use_on_a_real_sqlite_file(tmp_path):
+    """The use is recorded after the response, not beside the request's own write transaction
+    (on SQLite that second writer waited out the busy timeout and failed)."""
+    from api.app import create_app
+    from core.settings import Settings
+    from tests.identity import TEST_HOSTS, admin_token
+
+    settings = Settings(data_dir=tmp_path, allowed_hosts=TEST_HOSTS)
+    upgrade(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        token = admin_token(make_sessionmaker(engine))
+        app = create_app(settings, enqueuer=lambda *a: None, reconcile_interval_s=0, broker_check=lambda: None)
+        with TestClient(app, headers=bearer(token)) as c:
+            assert c.post(f"{API}/splits", json={"dataset": "iris"}).status_code == 201
+        with engine.connect() as conn:
+            used = conn.execute(select(ApiToken.last_used_at).where(ApiToken.hash == token_hash(token))).scalar()
+        assert used is not None
+    finally:
+        engine.dispose()
