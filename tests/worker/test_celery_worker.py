@@ -194,7 +194,6 @@ def test_submit_through_the_api_watch_it_finish_read_metrics_and_download_weight
     from fastapi.testclient import TestClient
 
     from api.app import create_app
-
     from tests.identity import TEST_HOSTS, admin_token, bearer
 
     running.start_worker()
