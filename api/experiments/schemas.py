@@ -73,7 +73,9 @@ class ExperimentPublic(BaseModel):
     name: str = Field(description="Its name (the spec's `name`).")
     status: Status
     spec: StoredSpec = Field(description="The experiment as it was stored: the submitted spec with every "
-                                         "default and derived value (loss, scheduler lengths) filled in.")
+                                         "default and derived value (loss, scheduler lengths) filled in. (A spec "
+                                         "stored by an older version that today's rules reject is served as it "
+                                         "was stored.)")
     solver: str = Field(description="The solver's catalog name (the spec's `solver.name`), which `?solver=` "
                                     "filters on.")
     tags: list[str] = Field(description="Its labels (the spec's `tags`), which `?tag=` filters on.")

@@ -1,5 +1,6 @@
 """The app under test: real databases (rolled back per test), a recording or a Redis enqueuer,
-and a client signed in as an admin (``anonymous`` is one with no credentials)."""
+and a client signed in as an admin (``anonymous`` is one with no credentials).  Every response
+either receives is held to the OpenAPI document (``tests.api.conformance``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
+from tests.api.conformance import Document, attach
 from tests.db_fixtures import *  # noqa: F403 - fixtures
 from tests.identity import TEST_HOSTS, admin_token, bearer
 
@@ -39,15 +41,25 @@ def app(settings, session_factory, enqueued):
                       broker_check=lambda: None)
 
 
+@pytest.fixture(scope="session")
+def openapi_document(tmp_path_factory):
+    """The api's OpenAPI document, which every response the tests receive is held to."""
+    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("openapi")), session_factory=lambda: None,
+                     enqueuer=lambda *a: None, reconcile_interval_s=0, broker_check=lambda: None)
+    return Document(app.openapi())
+
+
 @pytest.fixture
-def client(app, session_factory):
+def client(app, session_factory, openapi_document):
     with TestClient(app, headers=bearer(admin_token(session_factory))) as c:
+        attach(c, openapi_document)
         yield c
 
 
 @pytest.fixture
-def anonymous(app):
+def anonymous(app, openapi_document):
     with TestClient(app) as c:
+        attach(c, openapi_document)
         yield c
 
 

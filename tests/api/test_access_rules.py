@@ -20,6 +20,7 @@ from sqlalchemy import update
 
 from core.auth import at_least
 from store.models import Experiment
+from tests.api.conformance import attach
 from tests.identity import PASSWORD, bearer, make_user, new_project, token_for
 
 API = "/api/v1"
@@ -129,7 +130,7 @@ CSV = "a,b,target\n" + "".join(f"{i % 7},{(i * 3) % 5},{i % 3}\n" for i in range
 
 
 @pytest.fixture
-def world(app, session_factory, settings):
+def world(app, session_factory, settings, openapi_document):
     a, b = new_project(session_factory, "A"), new_project(session_factory, "B")
     tokens = {}
     with session_factory() as s:
@@ -141,6 +142,8 @@ def world(app, session_factory, settings):
         s.commit()
     clients = {c: TestClient(app, headers=bearer(t)) for c, t in tokens.items()}
     clients["anonymous"] = TestClient(app)
+    for c in clients.values():
+        attach(c, openapi_document)
     admin = clients["admin"]
     datasets = tuple(_created(admin.post(f"{API}/datasets", data={"name": "d", "target": "target", "project_id": str(p)},
                                          files={"file": ("d.csv", CSV.encode())})) for p in (a, b))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from store.models import Experiment
@@ -256,6 +257,7 @@ def test_spec_reads_back_exactly_as_stored_even_when_todays_rules_reject_it(clie
     with session_factory() as s:
         s.execute(update(Experiment).where(Experiment.id == e["id"]).values(spec=old))
         s.commit()
+    client = TestClient(client.app, headers=client.headers)  # on purpose, what it serves is not an ExperimentSpec
     for r in (client.get(f"{API}/experiments/{e['id']}"), client.get(f"{API}/experiments")):
         assert r.status_code == 200, r.text
     assert client.get(f"{API}/experiments/{e['id']}").json()["spec"] == old
