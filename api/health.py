@@ -28,8 +28,10 @@ class HealthPublic(BaseModel):
 
     status: str = Field(description="`ok` when the database and the broker both answer (HTTP 200), "
                                     "else `degraded` (HTTP 503).")
-    database: bool = Field(description="Whether the database answered a `SELECT 1`.")
-    broker: bool = Field(description="Whether the message broker accepted a connection.")
+    database: bool | None = Field(None, description="Whether the database answered a `SELECT 1` (signed-in "
+                                                    "callers only).")
+    broker: bool | None = Field(None, description="Whether the message broker accepted a connection (signed-in "
+                                                  "callers only).")
     database_error: str | None = Field(None, description="Why the database check failed (at most 500 "
                                                          "characters); null when it passed.")
     broker_error: str | None = Field(None, description="Why the broker check failed (at most 500 "
@@ -44,20 +46,24 @@ def check_broker(settings: Settings) -> None:
         connection.ensure_connection(max_retries=1, timeout=2)
 
 
-def _is_admin(request: Request) -> bool:
+def _caller(request: Request):
+    """The signed-in caller, or None (anonymous, or the database is what failed)."""
     from api.auth.principal import authenticate
 
+    if "authorization" not in request.headers and "cookie" not in request.headers:
+        return None
     try:
         with request.app.state.session_factory() as session:
-            return authenticate(request, session).is_admin
+            return authenticate(request, session)
     except Exception:
-        return False
+        return None
 
 
 @router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 def get_health(request: Request):
-    """Check that the api reaches its database and its broker: 200 when both answer, 503 with the
-    same body (saying which failed, and why) when either does not."""
+    """Check that the api reaches its database and its broker: 200 when both answer, 503 when
+    either does not.  Anyone may ask and learns only ``ok`` or ``degraded``; a signed-in user also
+    which check failed, an admin also why."""
     state = request.app.state
     result = {"database": True, "broker": True}
     try:
@@ -72,8 +78,11 @@ def get_health(request: Request):
     ok = result["database"] and result["broker"]
     if not ok:
         log.warning("health: %s", result)
-        if not _is_admin(request):  # what failed, for everyone; why (hosts, paths), for admins only
-            result.pop("database_error", None)
-            result.pop("broker_error", None)
+    caller = _caller(request)
+    if caller is None or caller.kind != "user":
+        result = {}
+    elif not caller.is_admin:  # why a check failed names hosts and paths: admins only
+        result.pop("database_error", None)
+        result.pop("broker_error", None)
     body = HealthPublic(status="ok" if ok else "degraded", **result)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ok else 503)

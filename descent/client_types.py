@@ -103,9 +103,9 @@ class SolverItem(CatalogItem):
 
 
 class Health(TypedDict):
-    status: str
-    database: bool
-    broker: bool
+    status: str  # ok | degraded
+    database: NotRequired[bool]  # signed-in callers only
+    broker: NotRequired[bool]
     database_error: NotRequired[str | None]
     broker_error: NotRequired[str | None]
 

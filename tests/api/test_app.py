@@ -61,13 +61,25 @@ def _failing():
 
 
 @pytest.mark.parametrize("broker_check, code, broker_ok", [(lambda: None, 200, True), (_failing, 503, False)])
-def test_health_reports_database_and_broker(settings, session_factory, broker_check, code, broker_ok):
+def test_health_says_ok_to_anyone_what_failed_to_users_and_why_to_admins(settings, session_factory, broker_check,
+                                                                         code, broker_ok):
+    from tests.identity import admin_token, bearer, default_project_id, make_user, token_for
+
     app = create_app(settings, session_factory=session_factory, enqueuer=lambda *a: None, reconcile_interval_s=0,
                      broker_check=broker_check)
+    with session_factory() as s:
+        user = token_for(s, make_user(s, "viewer", roles={default_project_id(s): "viewer"}))
+        s.commit()
+    status = "ok" if broker_ok else "degraded"
     with TestClient(app) as c:
-        r = c.get(f"{API}/health")
-    assert r.status_code == code
-    assert r.json()["database"] is True and r.json()["broker"] is broker_ok
+        anonymous = c.get(f"{API}/health")
+        signed_in = c.get(f"{API}/health", headers=bearer(user))
+        admin = c.get(f"{API}/health", headers=bearer(admin_token(session_factory)))
+    assert {r.status_code for r in (anonymous, signed_in, admin)} == {code}
+    assert anonymous.json() == {"status": status}
+    assert signed_in.json() == {"status": status, "database": True, "broker": broker_ok}
+    assert admin.json() == {"status": status, "database": True, "broker": broker_ok,
+                            **({} if broker_ok else {"broker_error": "broker down"})}
 
 
 def test_health_reaches_real_redis_and_the_sqlite_broker(tmp_path):
