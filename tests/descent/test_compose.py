@@ -23,6 +23,8 @@ CLIENT_ONLY = {"DESCENT_URL", "DESCENT_TOKEN"}
 # Settings that mean nothing in the compose topology (it uses Redis, not a server-free broker).
 NOT_FOR_COMPOSE = {"DESCENT_BROKER_POLL_INTERVAL"}
 ADMIN_PASSWORD = "compose-test-password"
+SECRETS = {"DESCENT_ADMIN_PASSWORD": ADMIN_PASSWORD, "POSTGRES_PASSWORD": "pg-test-password",
+           "REDIS_PASSWORD": "redis-test-password"}
 
 
 def _compose_command() -> list[str]:
@@ -38,7 +40,7 @@ def _compose_command() -> list[str]:
 def run_compose_config(*profiles: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """``docker compose config`` with only ``env`` of the DESCENT_/POSTGRES_ variables set."""
     args = [a for p in profiles for a in ("--profile", p)]
-    run_env = {k: v for k, v in os.environ.items() if not k.startswith(("DESCENT_", "POSTGRES_"))}
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith(("DESCENT_", "POSTGRES_", "REDIS_"))}
     run_env.update(env)
     return subprocess.run(
         [*_compose_command(), "-f", str(ROOT / "docker-compose.yml"), *args, "config"],
@@ -49,7 +51,7 @@ def run_compose_config(*profiles: str, env: dict[str, str]) -> subprocess.Comple
 @pytest.fixture(scope="module")
 def compose_config():
     def config(*profiles: str, env: dict[str, str] | None = None) -> dict:
-        out = run_compose_config(*profiles, env={"DESCENT_ADMIN_PASSWORD": ADMIN_PASSWORD, **(env or {})})
+        out = run_compose_config(*profiles, env={**SECRETS, **(env or {})})
         assert out.returncode == 0, out.stderr
         return yaml.safe_load(out.stdout)
 
@@ -95,7 +97,7 @@ def test_every_process_gets_the_same_database_broker_and_shared_data_volume(comp
     assert env["worker"] == env["worker-cpu"]
     assert not any("PASSWORD" in k or "TOKEN" in k for k in env["worker"])
     assert env["api"]["DESCENT_DATABASE_URL"].startswith("postgresql+psycopg://")
-    assert env["api"]["DESCENT_BROKER_URL"].startswith("redis://redis:")
+    assert env["api"]["DESCENT_BROKER_URL"] == f"redis://:{SECRETS['REDIS_PASSWORD']}@redis:6379/0"
     for name in env:
         mounts = services[name]["volumes"]
         assert any((m["source"], m["target"]) == ("descent-data", "/data") if isinstance(m, dict)
@@ -109,9 +111,18 @@ def test_environment_overrides_reach_the_services(compose_config):
     assert "--gpus 0,1" in " ".join(services["worker"]["command"])
 
 
-def test_the_admin_password_is_required_and_has_no_default():
-    out = run_compose_config(env={})
-    assert out.returncode != 0 and "set DESCENT_ADMIN_PASSWORD" in out.stderr, out.stderr
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_each_secret_is_required_and_has_no_default(missing):
+    out = run_compose_config(env={k: v for k, v in SECRETS.items() if k != missing})
+    assert out.returncode != 0 and f"set {missing}" in out.stderr, out.stderr
+
+
+def test_redis_requires_the_password_the_services_send(compose_config):
+    services = compose_config()["services"]
+    redis = services["redis"]
+    assert "--requirepass" in " ".join(redis["command"]) and "REDIS_PASSWORD" in " ".join(redis["command"])
+    assert redis["environment"]["REDIS_PASSWORD"] == SECRETS["REDIS_PASSWORD"]
+    assert "REDIS_PASSWORD" in " ".join(redis["healthcheck"]["test"])
 
 
 def test_the_api_creates_the_admin_from_the_password_once_then_serves(compose_config):
