@@ -41,5 +41,11 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# Ids of rows that can be deleted are never handed out again (SQLite otherwise reuses the
+# largest: a new experiment 8 after deleting 8 could meet the old one's checkpoint folder).
+# PostgreSQL's sequences never go back; this is SQLite's AUTOINCREMENT.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from store.models.base import Base, UTCDateTime, utcnow
+from store.models.base import NEVER_REUSE_IDS, Base, UTCDateTime, utcnow
 
 
 class Dataset(Base):
@@ -33,7 +33,7 @@ class Dataset(Base):
     class_counts: Mapped[dict[str, int] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (CheckConstraint("task IN ('classification', 'regression')", name="task"),)
+    __table_args__ = (CheckConstraint("task IN ('classification', 'regression')", name="task"), NEVER_REUSE_IDS)
 
 
 class Split(Base):
@@ -61,4 +61,5 @@ class Split(Base):
     __table_args__ = (
         CheckConstraint("(builtin IS NULL) <> (dataset_id IS NULL)", name="one_source"),
         CheckConstraint("strategy IN ('random', 'stratified')", name="strategy"),
+        NEVER_REUSE_IDS,
     )

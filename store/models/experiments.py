@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.statuses import STATUSES
-from store.models.base import Base, UTCDateTime, utcnow
+from store.models.base import NEVER_REUSE_IDS, Base, UTCDateTime, utcnow
 from store.models.datasets import Split
 
 
@@ -49,4 +49,5 @@ class Experiment(Base):
         CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
         Index("ix_experiments_status_enqueued_at", "status", "enqueued_at"),
         Index("ix_experiments_solver", "solver"),
+        NEVER_REUSE_IDS,
     )

@@ -262,3 +262,13 @@ def test_spec_reads_back_exactly_as_stored_even_when_todays_rules_reject_it(clie
         assert r.status_code == 200, r.text
     assert client.get(f"{API}/experiments/{e['id']}").json()["spec"] == old
     assert client.get(f"{API}/experiments").json()["items"][0]["spec"] == old
+
+
+def test_a_deleted_experiments_id_is_never_given_to_a_new_one(client, iris_split, session_factory):
+    """Otherwise the new run could meet the old one's checkpoint folder (SQLite reused the
+    largest id; AUTOINCREMENT there, sequences on PostgreSQL)."""
+    first = client.post(f"{API}/experiments", json=body(iris_split["id"])).json()["id"]
+    _set_status(session_factory, first, "succeeded")
+    assert client.delete(f"{API}/experiments/{first}").status_code == 204
+    second = client.post(f"{API}/experiments", json=body(iris_split["id"])).json()["id"]
+    assert second > first
