@@ -18,6 +18,7 @@ from api import errors, openapi
 from api.audit.router import router as audit_router
 from api.auth.middleware import AllowedHosts, RequireCredentials
 from api.auth.router import router as auth_router
+from api.body_limit import BodyLimit
 from api.catalog.router import router as catalog_router
 from api.datasets.limits import DeclaredSizeLimit
 from api.datasets.router import router as datasets_router
@@ -98,6 +99,7 @@ def create_app(
     errors.install(app)
     openapi.install(app)
     app.add_middleware(DeclaredSizeLimit, path=f"{API_PREFIX}/datasets", max_bytes=settings.max_upload_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, exempt=f"{API_PREFIX}/datasets")
     app.add_middleware(RequireCredentials, prefix=API_PREFIX)
     # outermost: a request naming a host we do not serve (DNS rebinding) is refused before anything else
     app.add_middleware(AllowedHosts, hosts=settings.allowed_hosts)

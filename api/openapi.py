@@ -68,6 +68,7 @@ def build(app: FastAPI) -> dict[str, Any]:
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     _add_security(document)
+    _declare_body_limit(document)
     _describe_fastapi_models(schemas)
     _restore_example_nulls(schemas)
     if STREAM_PATH in document.get("paths", {}):
@@ -87,6 +88,18 @@ SECURITY_SCHEMES = {
                        "the session's CSRF token in `X-CSRF-Token` and come from the api's own origin.",
     },
 }
+
+
+def _declare_body_limit(document: dict[str, Any]) -> None:
+    """A body above the request limit is refused with 413 (``api.body_limit``), on every operation
+    that takes one."""
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            if "requestBody" in operation and "413" not in operation["responses"]:
+                operation["responses"]["413"] = {
+                    "description": "The body is larger than the limit (DESCENT_MAX_REQUEST_BYTES).",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorPublic"}}},
+                }
 
 
 def _add_security(document: dict[str, Any]) -> None:

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
         7 * 24 * 3600, ge=60, description="Seconds before Redis redelivers an unacked task; longer than the longest run."
     )
     max_upload_bytes: int = Field(200 * 1024 * 1024, ge=1, description="Largest dataset upload accepted (413 above).")
+    max_request_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024,
+        description="Largest body of any other request (413 above); a batch of 100,000 metric points is ~10 MB.",
+    )
     max_compare_experiments: int = Field(50, ge=1, description="Most experiments one /compare request may name.")
     requeue_after_s: float = Field(60.0, gt=0, description="A queued experiment older than this is re-sent.")
     stale_heartbeat_s: float = Field(60.0, gt=0, description="A running experiment silent this long may be taken over.")
