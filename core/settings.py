@@ -33,6 +33,7 @@ class Settings(BaseSettings):
         description="Largest body of any other request (413 above); a batch of 100,000 metric points is ~10 MB.",
     )
     max_compare_experiments: int = Field(50, ge=1, description="Most experiments one /compare request may name.")
+    max_metric_names: int = Field(200, ge=1, description="Most distinct metric names one experiment may record.")
     requeue_after_s: float = Field(60.0, gt=0, description="A queued experiment older than this is re-sent.")
     stale_heartbeat_s: float = Field(60.0, gt=0, description="A running experiment silent this long may be taken over.")
     heartbeat_s: float = Field(5.0, gt=0, description="How often a worker reports it is alive.")

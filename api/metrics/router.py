@@ -31,11 +31,11 @@ def get_metrics(experiment_id: int, principal: UserDep, session: SessionDep, nam
 
 @router.post("/experiments/{experiment_id}/metrics", response_model=PointsAccepted,
              responses=responses(401, 403, 404, 409))
-def add_metrics(experiment_id: int, body: PointsCreate, principal: PrincipalDep, session: SessionDep
-                ) -> PointsAccepted:
+def add_metrics(experiment_id: int, body: PointsCreate, principal: PrincipalDep, session: SessionDep,
+                settings: SettingsDep) -> PointsAccepted:
     """Record points (idempotent: points already stored are skipped).  A worker token reports for
     a running experiment; a user needs editor; a finished experiment's metrics are final (409)."""
-    return PointsAccepted(inserted=service.ingest(session, principal, experiment_id, body))
+    return PointsAccepted(inserted=service.ingest(session, principal, experiment_id, body, settings.max_metric_names))
 
 
 @router.get("/compare", response_model=ComparePublic, responses=responses(401, 403, 404))

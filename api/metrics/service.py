@@ -96,9 +96,10 @@ def compare(session: Session, principal: Principal, ids: list[int], names: list[
     )
 
 
-def ingest(session: Session, principal: Principal, experiment_id: int, body: PointsCreate) -> int:
+def ingest(session: Session, principal: Principal, experiment_id: int, body: PointsCreate, max_names: int) -> int:
     """Store points.  A worker token may report for a running experiment only; a user needs
-    editor in its project, and a finished experiment's record is closed to everyone (409)."""
+    editor in its project, and a finished experiment's record is closed to everyone (409).  An
+    experiment records at most ``max_names`` distinct metrics (422 past that)."""
     experiment = experiments_repo.get(session, experiment_id)
     if experiment is None:
         raise NotFound(f"experiment {experiment_id} does not exist")
@@ -109,6 +110,10 @@ def ingest(session: Session, principal: Principal, experiment_id: int, body: Poi
         access.require(principal, experiment.project_id, "editor", f"experiment {experiment_id}")
         if experiment.status in FINISHED:
             raise Conflict(f"experiment {experiment_id} is {experiment.status}: its metrics are final")
+    names = {p.name for p in body.points}
+    if len(names) > max_names or len(names | {s.name for s in repo.summaries(session, [experiment_id])}) > max_names:
+        raise PayloadError.at(["body", "points"], f"an experiment records at most {max_names} distinct metric names "
+                                                  "(DESCENT_MAX_METRIC_NAMES); this batch would pass that")
     points = [
         (p.name, p.step, p.epoch, p.value if p.value is not None and math.isfinite(p.value) else None, p.wall_time)
         for p in body.points

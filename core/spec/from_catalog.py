@@ -18,6 +18,9 @@ from core.choices import choice
 from core.spec.text import NulFreeStr
 from optim.catalog.schema import Hyperparameter
 
+# the most items a list hyperparameter (MultiStepLR's milestones) may hold: a spec stays small
+MAX_LIST_ITEMS = 1000
+
 
 def _number(h: Hyperparameter, integer: bool) -> Any:
     constraints: dict[str, float] = {}
@@ -47,7 +50,7 @@ def field_type(h: Hyperparameter, choice_name: str | None = None) -> Any:
         item = _number(h, False)
         t = tuple[(item,) * h.length] if h.length else tuple[item, ...]  # type: ignore[misc]
     else:  # int_list
-        t = list[_number(h, True)]  # type: ignore[misc]
+        t = Annotated[list[_number(h, True)], Field(max_length=MAX_LIST_ITEMS)]  # type: ignore[misc]
     if h.nullable or h.derived_from:
         t = t | None
     return t

@@ -272,3 +272,17 @@ def test_a_deleted_experiments_id_is_never_given_to_a_new_one(client, iris_split
     assert client.delete(f"{API}/experiments/{first}").status_code == 204
     second = client.post(f"{API}/experiments", json=body(iris_split["id"])).json()["id"]
     assert second > first
+
+
+def test_a_list_hyperparameter_is_bounded_in_length(client, iris_split):
+    """Issue 12: a spec with 8 M MultiStepLR milestones was stored; a list holds at most 1000 items."""
+    from core.spec.from_catalog import MAX_LIST_ITEMS
+
+    def scheduler(n):
+        return {"scheduler": {"name": "multisteplr", "milestones": list(range(1, n + 1))},
+                "training": {"epochs": 5}}
+
+    r = client.post(f"{API}/experiments", json=body(iris_split["id"], **scheduler(MAX_LIST_ITEMS + 1)))
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][:4] == ["body", "scheduler", "multisteplr", "milestones"]
+    assert client.post(f"{API}/experiments", json=body(iris_split["id"], **scheduler(3))).status_code == 201

@@ -169,3 +169,18 @@ def test_streamed_events_conform_to_the_schemas_the_document_names(client, exper
     with pytest.raises(Exception, match="not of type"):
         _validator(document, schemas["metrics"]).validate({"train/loss": {"steps": "x", "values": [],
                                                                            "higher_is_better": True}})
+
+
+def test_an_experiment_records_a_bounded_number_of_distinct_metric_names(client, experiment_ids, settings):
+    """Issue 12: a thousand names in one request took 19 s of api time; past the limit nothing is stored."""
+    eid, limit = experiment_ids[0], settings.max_metric_names
+    many = {"points": [{"name": f"m{i}", "step": 0, "value": 1.0} for i in range(limit + 1)]}
+    r = client.post(f"{API}/experiments/{eid}/metrics", json=many)
+    assert r.status_code == 422 and "DESCENT_MAX_METRIC_NAMES" in r.json()["detail"][0]["msg"]
+    assert client.get(f"{API}/experiments/{eid}/metrics").json()["series"] == {}
+    first = {"points": [{"name": f"m{i}", "step": 0, "value": 1.0} for i in range(limit)]}
+    assert client.post(f"{API}/experiments/{eid}/metrics", json=first).status_code == 200
+    more_of_the_same = {"points": [{"name": "m0", "step": 1, "value": 0.5}]}
+    assert client.post(f"{API}/experiments/{eid}/metrics", json=more_of_the_same).status_code == 200
+    one_more = {"points": [{"name": "another", "step": 0, "value": 1.0}]}
+    assert client.post(f"{API}/experiments/{eid}/metrics", json=one_more).status_code == 422
