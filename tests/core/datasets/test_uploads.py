@@ -29,6 +29,8 @@ def _npz(**arrays) -> bytes:
     # a field past csv.field_size_limit() (131072 characters): csv.Error, not a crash
     ("a.csv", b"a,y\n1,0\n\"" + b"1" * 140_000 + b"\",1\n", "y", r"line 3: field larger than field limit"),
     ("a.csv", b"a" * 140_000 + b",y\n1,0\n", "y", r"cannot be read at line 1: field larger than field limit"),
+    ("a.csv", b"a,y\n1,0\n2,1\xff\n", "y", r"not UTF-8 text \(invalid start byte at byte 11\)"),
+    ("a.csv", b"y\n1\n2\n", "y", "no feature columns"),
     ("a.npz", _npz(x=np.ones((3, 2))), None, "lacks"),
     ("a.npz", _npz(x=np.ones((3, 2)), y=np.array([0, 1])), None, "rows"),
     ("a.npz", _npz(x=np.ones((3, 2)), y=np.ones((3, 1))), None, r"shape \(N,\)"),
@@ -61,3 +63,21 @@ def test_npz_task_is_inferred_from_labels(y, task):
 def test_npz_keeps_sample_shape():
     parsed = parse_upload("a.npz", _npz(x=np.zeros((6, 3, 8, 8)), y=np.array([0, 1] * 3)))
     assert parsed.x.shape == (6, 3, 8, 8) and parsed.x.dtype == np.float32
+
+
+@pytest.mark.parametrize("labels, task, classes, y", [
+    # a label that is not a number, after some that are: every label is read as the text it is
+    ("1 1.0 dog 1", None, ["1", "1.0", "dog"], [0, 1, 2, 0]),
+    ("0.5 1.5 2.5 0.5", None, None, [0.5, 1.5, 2.5, 0.5]),
+    ("0.5 1.5 2.5 0.5", "classification", ["0.5", "1.5", "2.5"], [0, 1, 2, 0]),
+])
+def test_csv_labels_keep_their_text_or_value(labels, task, classes, y):
+    rows = "".join(f"{i},{label}\n" for i, label in enumerate(labels.split()))
+    parsed = parse_upload("a.csv", f"a,y\n{rows}".encode(), "y", task)
+    assert parsed.classes == classes and parsed.y.tolist() == y
+
+
+def test_csv_string_labels_cannot_be_regression_targets():
+    with pytest.raises(UploadError, match="regression needs numeric labels") as caught:
+        parse_upload("a.csv", b"a,y\n1,x\n2,z\n", "y", "regression")
+    assert caught.value.field == "target"
