@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Response
 
 from api.auth.principal import ProjectFilter, UserDep
 from api.datasets import service
@@ -40,3 +40,10 @@ async def upload_dataset(
 def get_dataset(dataset_id: str, principal: UserDep, session: SessionDep) -> DatasetPublic:
     """A dataset by number (an upload) or by name (a built-in)."""
     return service.get_dataset(session, dataset_id, principal)
+
+
+@router.delete("/{dataset_id}", status_code=204, responses=responses(401, 403, 404, 409))
+def delete_dataset(dataset_id: str, principal: UserDep, session: SessionDep, settings: SettingsDep) -> Response:
+    """Delete an upload and its stored arrays (409 while a split uses it; built-ins stay)."""
+    service.delete_upload(session, settings, principal, dataset_id)
+    return Response(status_code=204)

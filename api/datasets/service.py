@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from api.auth import access
 from api.auth.principal import Principal
 from api.datasets.schemas import DatasetPublic
-from api.errors import NotFound, PayloadError, TooLarge
+from api.deps import after_commit
+from api.errors import Conflict, NotFound, PayloadError, TooLarge
 from api.ids import is_digits, parse_id, shorten
 from core.datasets.builtin import BUILTIN_DATASETS, builtin_info
 from core.datasets.storage import arrays_digest, info_for, save_arrays
@@ -92,3 +93,24 @@ def create_upload(session: Session, settings: Settings, principal: Principal, *,
     audit.record(session, actor=principal.actor, user_id=principal.user_id, project_id=project.id,
                  action="dataset.create", target=f"dataset {dataset.id}", detail={"name": name, "filename": filename})
     return upload_public(dataset)
+
+
+def delete_upload(session: Session, settings: Settings, principal: Principal, ref: str) -> None:
+    """Delete an upload (editor of its project) unless a split uses it (409 naming them); its
+    stored arrays go once no other upload shares them.  Built-ins cannot be deleted."""
+    try:
+        builtin, dataset = resolve(session, ref, principal)
+    except LookupError as exc:
+        raise NotFound(str(exc)) from None
+    if builtin is not None:
+        raise Conflict(f"{builtin} is a built-in dataset: it cannot be deleted")
+    access.require(principal, dataset.project_id, "editor", f"dataset {dataset.id}")
+    users = repo.splits_using(session, dataset.id)
+    if users:
+        raise Conflict(f"dataset {dataset.id} is used by split(s) {users[:20]}: delete them first")
+    dataset_id, project_id, path = dataset.id, dataset.project_id, settings.upload_dir / dataset.path
+    unused = repo.delete(session, dataset)
+    audit.record(session, actor=principal.actor, user_id=principal.user_id, project_id=project_id,
+                 action="dataset.delete", target=f"dataset {dataset_id}")
+    if unused:
+        after_commit(session, lambda: path.unlink(missing_ok=True))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from api.auth.principal import ProjectFilter, UserDep
 from api.deps import SessionDep, SettingsDep
@@ -35,3 +35,10 @@ def list_splits(
 def get_split(split_id: int, principal: UserDep, session: SessionDep) -> SplitPublic:
     """One split: its dataset, strategy, seed, and the size and class counts of each part."""
     return service.get_split(session, principal, split_id)
+
+
+@router.delete("/{split_id}", status_code=204, responses=responses(401, 403, 404, 409))
+def delete_split(split_id: int, principal: UserDep, session: SessionDep) -> Response:
+    """Delete a split (409 while an experiment uses it: delete those first)."""
+    service.delete_split(session, principal, split_id)
+    return Response(status_code=204)

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from api.auth import access
 from api.auth.principal import Principal
 from api.datasets.service import resolve
-from api.errors import NotFound, PayloadError
+from api.errors import Conflict, NotFound, PayloadError
 from api.splits.schemas import SplitCreate, SplitPublic
 from core.datasets.builtin import builtin_info, load_builtin
 from core.datasets.storage import StoredDatasetError, load_arrays
@@ -77,3 +77,18 @@ def get_split(session: Session, principal: Principal, split_id: int) -> SplitPub
     if split is None or principal.role_in(split.project_id) is None:
         raise NotFound(f"split {split_id} does not exist")
     return to_public(split)
+
+
+def delete_split(session: Session, principal: Principal, split_id: int) -> None:
+    """Delete a split (editor of its project) unless an experiment uses it (409 naming them)."""
+    split = repo.get(session, split_id)
+    if split is None or principal.role_in(split.project_id) is None:
+        raise NotFound(f"split {split_id} does not exist")
+    access.require(principal, split.project_id, "editor", f"split {split_id}")
+    users = repo.experiments_using(session, split.id)
+    if users:
+        raise Conflict(f"split {split_id} is used by experiment(s) {users[:20]}: delete them first")
+    project_id = split.project_id
+    repo.delete(session, split)
+    audit.record(session, actor=principal.actor, user_id=principal.user_id, project_id=project_id,
+                 action="split.delete", target=f"split {split_id}")

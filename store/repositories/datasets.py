@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from store.models import Dataset
+from store.models import Dataset, Split
 from store.repositories import valid_id
 
 
@@ -27,3 +27,17 @@ def list_all(session: Session, project_ids: Sequence[int] | None = None) -> list
     if project_ids is not None:
         query = query.where(Dataset.project_id.in_(list(project_ids)))
     return list(session.scalars(query))
+
+
+def splits_using(session: Session, dataset_id: int) -> list[int]:
+    """Ids of the splits made from the upload."""
+    return list(session.scalars(select(Split.id).where(Split.dataset_id == dataset_id).order_by(Split.id)))
+
+
+def delete(session: Session, dataset: Dataset) -> bool:
+    """Delete the row; whether its stored arrays file is now unused (uploads of the same content
+    share one file, named by its digest)."""
+    path = dataset.path
+    session.delete(dataset)
+    session.flush()
+    return not session.scalar(select(func.count()).select_from(Dataset).where(Dataset.path == path))

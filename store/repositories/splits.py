@@ -12,7 +12,7 @@ from core.datasets.builtin import DatasetInfo, builtin_info, load_builtin
 from core.datasets.storage import info_for, load_arrays
 from core.settings import Settings
 from core.splits import SplitArrays
-from store.models import Dataset, Split
+from store.models import Dataset, Experiment, Split
 from store.repositories import valid_id
 
 
@@ -59,3 +59,13 @@ def load_split_arrays(session: Session, split_id: int, settings: Settings) -> Sp
         idx = np.asarray(getattr(split, f"{part}_indices"), dtype=np.int64)
         parts[f"x_{part}"], parts[f"y_{part}"] = x[idx], y[idx]
     return SplitArrays(info=info, **parts)
+
+
+def experiments_using(session: Session, split_id: int) -> list[int]:
+    """Ids of the experiments trained (or to be trained) on the split."""
+    return list(session.scalars(select(Experiment.id).where(Experiment.split_id == split_id).order_by(Experiment.id)))
+
+
+def delete(session: Session, split: Split) -> None:
+    session.delete(split)
+    session.flush()

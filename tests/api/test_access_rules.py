@@ -55,9 +55,11 @@ RULES: dict[tuple[str, str], tuple[str, int]] = {
     ("get", "/datasets"): ("user", 200),
     ("post", "/datasets"): ("create", 201),
     ("get", "/datasets/{dataset_id}"): ("read", 200),
+    ("delete", "/datasets/{dataset_id}"): ("edit", 204),
     ("post", "/splits"): ("create", 201),
     ("get", "/splits"): ("user", 200),
     ("get", "/splits/{split_id}"): ("read", 200),
+    ("delete", "/splits/{split_id}"): ("edit", 204),
     ("post", "/experiments"): ("create", 201),
     ("get", "/experiments"): ("user", 200),
     ("get", "/experiments/{experiment_id}"): ("read", 200),
@@ -172,6 +174,12 @@ def request_for(world: World, method: str, path: str, caller: str, project: int)
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             checkpoint.write_bytes(b"weights")
         return {"path": path.format(experiment_id=eid), "json": {} if path.endswith("/clone") else None}
+    if method == "delete" and path == "/datasets/{dataset_id}":
+        made = world.admin.post(f"{API}/datasets", data={"name": "doomed", "target": "target", "project_id": str(pid)},
+                                files={"file": ("d.csv", CSV.encode())})
+        return {"path": f"/datasets/{_created(made)}"}
+    if method == "delete" and path == "/splits/{split_id}":
+        return {"path": f"/splits/{_created(world.admin.post(f'{API}/splits', json={'dataset': 'iris', 'project_id': pid}))}"}
     if path == "/projects/{project_id}/members/{username}":
         return {"path": path.format(project_id=pid, username=world.member(project)),
                 "json": {"role": "editor"} if method == "put" else None}

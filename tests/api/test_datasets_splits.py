@@ -146,3 +146,35 @@ def test_an_npz_that_decompresses_past_the_limit_is_413(client, settings):
     assert len(buffer.getvalue()) < settings.max_upload_bytes  # small on the wire
     r = client.post(f"{API}/datasets", data={"name": "bomb"}, files={"file": ("bomb.npz", buffer.getvalue())})
     assert r.status_code == 413 and "decompressed" in r.json()["detail"], r.text
+
+
+def test_uploads_and_splits_can_be_deleted_once_nothing_uses_them(client, settings):
+    """Issue 12: nothing could be freed.  A split in use, or an upload a split uses, is 409
+    naming what uses it; the stored arrays go with the last upload that shares them."""
+    csv = ("a,b,target\n" + "".join(f"{i},{i % 5},{i % 2}\n" for i in range(40))).encode()
+
+    def upload(name):
+        r = client.post("/api/v1/datasets", data={"name": name, "target": "target"}, files={"file": ("d.csv", csv)})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    first, twin = upload("first"), upload("same content")
+    split = client.post("/api/v1/splits", json={"dataset": first}).json()["id"]
+    run = client.post("/api/v1/experiments", json={"name": "r", "split_id": split, "architecture": {"name": "linear"},
+                                                   "solver": {"name": "sgd"}}).json()["id"]
+    (stored,) = list(settings.upload_dir.iterdir())  # one file: the two uploads share it
+
+    assert client.delete("/api/v1/datasets/iris").status_code == 409
+    r = client.delete(f"/api/v1/datasets/{first}")
+    assert r.status_code == 409 and f"split(s) [{split}]" in r.json()["detail"]
+    r = client.delete(f"/api/v1/splits/{split}")
+    assert r.status_code == 409 and f"experiment(s) [{run}]" in r.json()["detail"]
+    client.post(f"/api/v1/experiments/{run}/cancel")
+    assert client.delete(f"/api/v1/experiments/{run}").status_code == 204
+    assert client.delete(f"/api/v1/splits/{split}").status_code == 204
+    assert client.get(f"/api/v1/splits/{split}").status_code == 404
+    assert client.delete(f"/api/v1/datasets/{first}").status_code == 204
+    assert stored.exists()  # the twin still needs it
+    assert client.delete(f"/api/v1/datasets/{twin}").status_code == 204
+    assert not stored.exists()
+    assert client.get(f"/api/v1/datasets/{twin}").status_code == 404
