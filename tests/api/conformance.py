@@ -17,11 +17,19 @@ from referencing.jsonschema import DRAFT202012
 BASE = "urn:openapi"
 
 
+def validator_for(document: dict, schema: dict) -> jsonschema.Draft202012Validator:
+    """A JSON Schema 2020-12 validator for ``schema``, its ``#/components/...`` refs resolved in ``document``."""
+    return jsonschema.Draft202012Validator(_rebase(schema), registry=_registry(document))
+
+
+def _registry(document: dict) -> Registry:
+    return Registry().with_resource(BASE, Resource(contents=document, specification=DRAFT202012))
+
+
 class Document:
     def __init__(self, document: dict):
         self.document = document
-        registry = Registry().with_resource(BASE, Resource(contents=document, specification=DRAFT202012))
-        self.registry = registry
+        self.registry = _registry(document)
         self.routes = [(re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"), path)
                        for path in document["paths"]]
 

@@ -145,7 +145,7 @@ def test_stream_of_a_finished_run_sends_every_point_exactly_once(client, experim
 def test_streamed_events_conform_to_the_schemas_the_document_names(client, experiment_ids, session_factory):
     """Each ``data:`` of the stream validates against the schema the OpenAPI document gives its
     event name (``x-events``), for a finished run and for a deleted one."""
-    from tests.api.test_openapi_schema import _validator
+    from tests.api.conformance import validator_for
 
     document = client.get(f"{API}/openapi.json").json()
     media = document["paths"]["/api/v1/experiments/{experiment_id}/stream"]["get"]["responses"]["200"]["content"]
@@ -165,9 +165,9 @@ def test_streamed_events_conform_to_the_schemas_the_document_names(client, exper
         assert r.status_code == 404  # a deleted run has no stream to open
     assert {kind for kind, _ in events} == {"metrics", "status"}
     for kind, data in events:
-        _validator(document, schemas[kind]).validate(data)
+        validator_for(document, schemas[kind]).validate(data)
     with pytest.raises(Exception, match="not of type"):
-        _validator(document, schemas["metrics"]).validate({"train/loss": {"steps": "x", "values": [],
+        validator_for(document, schemas["metrics"]).validate({"train/loss": {"steps": "x", "values": [],
                                                                            "higher_is_better": True}})
 
 

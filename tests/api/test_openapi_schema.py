@@ -7,14 +7,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-import jsonschema
 import pytest
 from openapi_spec_validator import validate
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from api.app import create_app
 from core.settings import Settings
+from tests.api.conformance import validator_for
 
 ERROR_MODELS = {"#/components/schemas/ErrorPublic", "#/components/schemas/HTTPValidationError"}
 
@@ -55,21 +53,6 @@ def _component(document, node):
         if "$ref" in option:
             return document["components"]["schemas"][option["$ref"].rsplit("/", 1)[-1]]
     return None
-
-
-def _validator(document, schema):
-    """A JSON Schema 2020-12 validator for ``schema`` that resolves refs into the document."""
-    registry = Registry().with_resource("urn:openapi", Resource(contents=document, specification=DRAFT202012))
-    rebased = _rebase(schema)
-    return jsonschema.Draft202012Validator(rebased, registry=registry)
-
-
-def _rebase(node):
-    if isinstance(node, dict):
-        return {k: ("urn:openapi" + v if k == "$ref" and v.startswith("#/") else _rebase(v)) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_rebase(v) for v in node]
-    return node
 
 
 def test_the_document_is_valid_openapi_with_servers_and_license(schema):
@@ -126,14 +109,14 @@ def test_request_bodies_are_named_and_carry_an_example_their_schema_accepts(sche
             assert examples, f"{method} {path}: no example"
             if media_type == "application/json":  # a multipart example cannot carry the file's bytes
                 for example in examples:
-                    _validator(schema, media["schema"]).validate(example)
+                    validator_for(schema, media["schema"]).validate(example)
 
 
 def test_every_example_in_a_component_is_valid_against_it(schema):
     checked = 0
     for name, component in schema["components"]["schemas"].items():
         for example in component.get("examples", []):
-            _validator(schema, {"$ref": f"#/components/schemas/{name}"}).validate(example)
+            validator_for(schema, {"$ref": f"#/components/schemas/{name}"}).validate(example)
             checked += 1
     assert checked >= 10
 
