@@ -27,10 +27,13 @@ def require(principal: Principal, project_id: int, role: str, what: str) -> None
         raise Forbidden(f"{what}: you are a {have} of its project; this needs {role}")
 
 
-def visible_projects(principal: Principal) -> list[int] | None:
-    """The project ids whose objects ``principal`` may list; None: all (an admin)."""
+def visible_projects(principal: Principal, only: int | None = None) -> list[int] | None:
+    """The project ids whose objects ``principal`` may list (None: all, for an admin); with
+    ``only`` (a list's ``?project_id=``), that project if the caller may see it, else none."""
     if principal.kind != "user":
         return []
+    if only is not None:
+        return [only] if principal.role_in(only) else []
     return None if principal.is_admin else sorted(principal.roles)
 
 

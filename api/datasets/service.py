@@ -39,9 +39,7 @@ def upload_public(dataset: Dataset) -> DatasetPublic:
 
 def list_datasets(session: Session, principal: Principal, project_id: int | None = None) -> list[DatasetPublic]:
     """Every built-in, then the uploads of the caller's projects (of ``project_id`` only, if given)."""
-    scope = access.visible_projects(principal)
-    if project_id is not None:
-        scope = [project_id] if principal.role_in(project_id) else []
+    scope = access.visible_projects(principal, project_id)
     return [builtin_public(n) for n in BUILTIN_DATASETS] + [upload_public(d) for d in repo.list_all(session, scope)]
 
 

@@ -110,9 +110,7 @@ def list_page(session: Session, principal: Principal, best: list[str] | None = N
     """A page of the experiments of the caller's projects (of ``project_id`` only, if given);
     with ``best`` (metric names, first preferred) each item carries its best value of the first
     of them it has, read with the page in one query."""
-    scope = access.visible_projects(principal)
-    if project_id is not None:
-        scope = [project_id] if principal.role_in(project_id) else []
+    scope = access.visible_projects(principal, project_id)
     filters["project_ids"] = scope
     if best:
         rows, total = repo.list_page_with_best(session, best=best, **filters)

@@ -66,9 +66,7 @@ def create_split(session: Session, settings: Settings, principal: Principal, bod
 
 def list_splits(session: Session, principal: Principal, limit: int, offset: int, project_id: int | None = None
                 ) -> list[SplitPublic]:
-    scope = access.visible_projects(principal)
-    if project_id is not None:
-        scope = [project_id] if principal.role_in(project_id) else []
+    scope = access.visible_projects(principal, project_id)
     return [to_public(s) for s in repo.list_page(session, limit=limit, offset=offset, project_ids=scope)]
 
 
