@@ -41,7 +41,7 @@ def project_for_new(session: Session, principal: Principal, project_id: int | No
     """The project a new dataset or split goes into: ``project_id`` if given (editor needed),
     else the caller's first project where they may create."""
     if project_id is not None:
-        project = projects_repo.get(session, project_id) if 0 < project_id <= 2**31 - 1 else None
+        project = projects_repo.get(session, project_id)
         if project is None or principal.role_in(project.id) is None:
             raise PayloadError.at(loc, f"project {project_id} does not exist")
         require(principal, project.id, "editor", f"project {project.name}")

@@ -28,7 +28,7 @@ def _public(project: Project, role: str) -> ProjectPublic:
 
 
 def _get(session: Session, principal: Principal, project_id: int, role: str) -> Project:
-    project = repo.get(session, project_id) if 0 < project_id <= 2**31 - 1 else None
+    project = repo.get(session, project_id)
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
     access.require(principal, project.id, role, f"project {project_id}")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from store.models import Membership, Project, User, utcnow
+from store.repositories import valid_id
 
 
 def get(session: Session, project_id: int) -> Project | None:
-    return session.get(Project, project_id)
+    return session.get(Project, project_id) if valid_id(project_id) else None
 
 
 def by_name(session: Session, name: str) -> Project | None:
@@ -62,5 +63,5 @@ def remove_member(session: Session, project: Project, user: User) -> bool:
 
 
 def owner_count(session: Session, project: Project) -> int:
-    return len(list(session.scalars(select(Membership).where(Membership.project_id == project.id,
-                                                             Membership.role == "owner"))))
+    return session.scalar(select(func.count()).select_from(Membership)
+                          .where(Membership.project_id == project.id, Membership.role == "owner")) or 0

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.auth import new_token, token_hash, visible_prefix
 from store.models import ApiToken, Membership, User, utcnow
+from store.repositories import valid_id
 
 # last_used_at is written at most this often per token (a write per request would cost more than the lookup)
 LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -89,7 +90,7 @@ def touch(session: Session, token_id: int, now: datetime | None = None) -> None:
 
 
 def get(session: Session, token_id: int) -> ApiToken | None:
-    return session.get(ApiToken, token_id)
+    return session.get(ApiToken, token_id) if valid_id(token_id) else None
 
 
 def list_for(session: Session, user: User | None = None, *, kind: str | None = None) -> list[ApiToken]:

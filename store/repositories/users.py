@@ -8,10 +8,11 @@ from sqlalchemy.orm import Session
 
 from core.auth import hash_password
 from store.models import DEFAULT_PROJECT, Membership, Project, User, utcnow
+from store.repositories import valid_id
 
 
 def get(session: Session, user_id: int) -> User | None:
-    return session.get(User, user_id)
+    return session.get(User, user_id) if valid_id(user_id) else None
 
 
 def by_username(session: Session, username: str) -> User | None:
