@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.auth import token_hash
@@ -13,9 +13,11 @@ from store.models import LoginLink, User, WebSession, utcnow
 
 
 def start(session: Session, user: User, lifetime: timedelta) -> tuple[str, WebSession]:
-    """A new session for ``user``: (the cookie's secret, the row with its CSRF token)."""
+    """A new session for ``user``: (the cookie's secret, the row with its CSRF token).  The
+    user's expired sessions go now, so the table holds live sessions only."""
     secret = secrets.token_urlsafe(32)
     now = utcnow()
+    session.execute(delete(WebSession).where(WebSession.user_id == user.id, WebSession.expires_at <= now))
     row = WebSession(id=token_hash(secret), user_id=user.id, csrf_token=secrets.token_urlsafe(32), created_at=now,
                      expires_at=now + lifetime)
     session.add(row)
@@ -45,9 +47,12 @@ def end_all(session: Session, user: User) -> None:
 
 
 def new_login_link(session: Session, user: User, lifetime: timedelta) -> str:
-    """A single-use sign-in secret for ``user`` (put it in a URL)."""
+    """A single-use sign-in secret for ``user`` (put it in a URL); the user's spent and expired
+    links go now."""
     secret = secrets.token_urlsafe(32)
     now = utcnow()
+    session.execute(delete(LoginLink).where(LoginLink.user_id == user.id,
+                                            or_(LoginLink.used_at.is_not(None), LoginLink.expires_at <= now)))
     session.add(LoginLink(id=token_hash(secret), user_id=user.id, created_at=now, expires_at=now + lifetime))
     session.flush()
     return secret

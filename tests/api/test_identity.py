@@ -238,3 +238,23 @@ def test_a_write_request_records_the_tokens_use_on_a_real_sqlite_file(tmp_path):
         assert used is not None
     finally:
         engine.dispose()
+
+
+def test_expired_sessions_and_spent_links_do_not_pile_up(client, alice, session_factory):
+    from store.models import LoginLink, WebSession
+
+    browser, _ = _signed_in(client.app)
+    with session_factory() as s:
+        user = s.get(User, alice[0])
+        s.execute(update(WebSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+        first = web_sessions.new_login_link(s, user, timedelta(hours=1))
+        assert web_sessions.use_login_link(s, first) is not None
+        s.commit()
+    _signed_in(client.app)
+    with session_factory() as s:
+        web_sessions.new_login_link(s, s.get(User, alice[0]), timedelta(hours=1))
+        s.commit()
+        live = s.scalars(select(WebSession).where(WebSession.user_id == alice[0])).all()
+        links = s.scalars(select(LoginLink).where(LoginLink.user_id == alice[0])).all()
+    assert [w.expires_at > utcnow() for w in live] == [True]  # the expired one is gone
+    assert [link.used_at for link in links] == [None]  # the spent link is gone
