@@ -9,7 +9,7 @@ schema under ``x-events``, since OpenAPI 3.1 has no field for a stream's items).
 
 from __future__ import annotations
 
-import importlib
+import sys
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,11 +25,8 @@ LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 SERVERS = [{"url": "/", "description": "the Descent server that serves this document"}]
 API_PREFIX = "/api/v1"
 STREAM_PATH = f"{API_PREFIX}/experiments/{{experiment_id}}/stream"
-# the modules whose models carry examples (see _restore_example_nulls)
-EXAMPLE_MODULES = (
-    "api.errors", "api.health", "api.catalog.router", "api.datasets.schemas", "api.splits.schemas",
-    "api.experiments.schemas", "api.metrics.schemas", "core.metrics", "core.spec.experiment",
-)
+# the packages whose models the document holds (see _restore_example_nulls)
+MODEL_PACKAGES = ("api", "core")
 
 _FASTAPI_MODELS = {
     "HTTPValidationError": (
@@ -126,8 +123,10 @@ def _describe_fastapi_models(schemas: dict[str, Any]) -> None:
 def _restore_example_nulls(schemas: dict[str, Any]) -> None:
     """FastAPI writes the document with ``exclude_none``, which also drops every null inside an
     example (fastapi/fastapi#5559): ``"error": null`` vanishes from a succeeded run's example,
-    which then fails its own schema.  Put back each component's examples as its model declares them."""
-    for module in map(importlib.import_module, EXAMPLE_MODULES):
+    which then fails its own schema.  Put back each component's examples as its model declares them
+    (every model is in a module of ``api`` or ``core``, all loaded by the time the app exists)."""
+    modules = [m for name, m in list(sys.modules.items()) if m is not None and name.split(".")[0] in MODEL_PACKAGES]
+    for module in modules:
         for name, obj in vars(module).items():
             if isinstance(obj, type) and "examples" in schemas.get(name, {}):
                 schemas[name]["examples"] = TypeAdapter(obj).json_schema()["examples"]
