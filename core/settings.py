@@ -44,6 +44,39 @@ class Settings(BaseSettings):
     )
     session_hours: float = Field(12.0, gt=0, le=24 * 90, description="How long a dashboard sign-in lasts.")
 
+    # -- budgets: what one experiment may ask of the queue it targets (422 at submission above) ----
+    cpu_max_params: int = Field(50_000_000, ge=1, description="Most model parameters an experiment on the cpu queue may have.")
+    gpu_max_params: int = Field(1_000_000_000, ge=1, description="Most model parameters an experiment on the gpu queue may have.")
+    cpu_max_memory_mb: int = Field(
+        4096, ge=16,
+        description="Most training memory (weights, gradients, optimizer state, one batch's activations; by estimate) "
+                    "an experiment on the cpu queue may need, in MiB.",
+    )
+    gpu_max_memory_mb: int = Field(
+        65536, ge=16, description="The same for the gpu queue, in MiB (the GPU's memory less a margin).")
+    max_run_minutes: float = Field(
+        24 * 60, gt=0, description="Longest wall-clock time any run may train; training.max_minutes may only lower it.")
+    # -- streams and connections ---------------------------------------------------------------
+    max_streams: int = Field(200, ge=1, description="Most metric streams (SSE) open at once on this api (429 above).")
+    max_streams_per_user: int = Field(20, ge=1, description="Most metric streams one user or token may hold open.")
+    db_pool_size: int = Field(10, ge=1, description="Database connections the api keeps open.")
+    db_max_overflow: int = Field(10, ge=0, description="Extra connections the api may open under load.")
+    db_pool_timeout_s: float = Field(5.0, gt=0, description="Seconds a request waits for a database connection (503 after).")
+    api_max_connections: int = Field(
+        1000, ge=1, description="Concurrent connections uvicorn serves; more get 503 at once.")
+    # -- quotas and rate limits per project -------------------------------------------------------
+    max_active_experiments: int = Field(
+        100, ge=1, description="Queued and running experiments a project may have at once (429 above).")
+    max_project_storage_mb: int = Field(
+        20 * 1024, ge=1, description="Dataset uploads a project may store, in MiB (413 above).")
+    max_metric_points: int = Field(
+        5_000_000, ge=1, description="Most metric points one experiment may record (the rest are refused with 422).")
+    requests_per_minute: int = Field(
+        1200, ge=1, description="Requests one token, session or anonymous address may make per minute (429 above).")
+    login_attempts_per_minute: int = Field(
+        10, ge=1, description="Sign-in attempts per user name and per address per minute (429 above).")
+    max_tokens_per_user: int = Field(100, ge=1, description="Most live API tokens one user may hold.")
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, v: object) -> object:

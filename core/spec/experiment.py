@@ -87,6 +87,8 @@ Precision = choice("Precision", ("fp32", "bf16", "fp16"),
                    "float16 autocast (CUDA only; the optimizer state stays float32).")
 Device = choice("Device", ("auto", "cpu", "cuda"),
                 "Where the run trains: cpu, cuda (a GPU worker), or auto (a GPU worker when one is alive, else cpu).")
+# the largest batch_size a spec may name; memory is bounded by the queue's budget (core.spec.budget)
+MAX_BATCH_SIZE = 1 << 20
 CLASSIFICATION_LOSSES = ("cross_entropy", "hinge")
 REGRESSION_LOSSES = ("mse", "huber")
 
@@ -98,7 +100,8 @@ class TrainingSpec(BaseModel):
 
     epochs: int = Field(20, ge=1, le=100_000, description="Passes over the train part.")
     batch_size: int | None = Field(
-        64, ge=1, description="Samples per step; null trains full batch (plain gradient descent)."
+        64, ge=1, le=MAX_BATCH_SIZE,
+        description="Samples per step; null trains full batch (plain gradient descent).",
     )
     loss: LossName | None = Field(None, description="Default: cross_entropy for classification, mse for regression.")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds model init, batching and noise.")
@@ -110,6 +113,11 @@ class TrainingSpec(BaseModel):
     )
     precision: Precision = Field("fp32", description="Mixed precision on CUDA.")
     device: Device = Field("auto", description="auto: a GPU worker when one is alive.")
+    max_minutes: float | None = Field(
+        None, gt=0, allow_inf_nan=False,
+        description="Wall-clock limit: a run still training after this many minutes stops and fails, saying so. "
+                    "Default and upper bound: the instance's DESCENT_MAX_RUN_MINUTES.",
+    )
 
 
 EXAMPLE_SPEC: dict[str, Any] = {

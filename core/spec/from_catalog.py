@@ -28,6 +28,9 @@ def _number(h: Hyperparameter, integer: bool) -> Any:
         constraints["gt" if h.exclusive_minimum else "ge"] = h.minimum
     if h.maximum is not None:
         constraints["lt" if h.exclusive_maximum else "le"] = h.maximum
+    if h.service_maximum is not None and (h.maximum is None or h.service_maximum < h.maximum):
+        constraints.pop("lt", None)
+        constraints["le"] = h.service_maximum
     base = int if integer else float
     return Annotated[base, Field(allow_inf_nan=False, **constraints)] if not integer else Annotated[
         base, Field(**constraints)

@@ -17,7 +17,9 @@ HyperType = Literal["float", "int", "bool", "choice", "float_tuple", "int_list",
 class Hyperparameter(BaseModel):
     """One hyperparameter of a solver or scheduler.
 
-    Bounds apply to every element of a ``float_tuple``/``int_list``.  ``derived_from`` marks a
+    Bounds apply to every element of a ``float_tuple``/``int_list``.  ``minimum``/``maximum``
+    are the constructor's; ``service_maximum`` is a tighter upper bound an experiment spec must
+    also keep (a loop knob of an inner loop: it bounds what one optimizer step may cost).  ``derived_from`` marks a
     scheduler length field that the api fills from the training section when it is left out
     (``"epochs"``, ``"total_steps"``, ``"steps_per_epoch"``...)."""
 
@@ -36,6 +38,9 @@ class Hyperparameter(BaseModel):
     nullable: bool = False
     derived_from: str | None = None
     required: bool = False
+    # the most a service run may ask of a knob that drives a loop (iterations, candidates,
+    # history): the constructor takes more, an experiment spec does not
+    service_maximum: float | None = None
 
     # -- validation ------------------------------------------------------------------------
     def check(self, value: Any, path: str = "") -> Any:
@@ -101,6 +106,9 @@ class Hyperparameter(BaseModel):
                 s["exclusiveMinimum" if self.exclusive_minimum else "minimum"] = self.minimum
             if self.maximum is not None:
                 s["exclusiveMaximum" if self.exclusive_maximum else "maximum"] = self.maximum
+            if self.service_maximum is not None and (self.maximum is None or self.service_maximum < self.maximum):
+                s.pop("exclusiveMaximum", None)
+                s["maximum"] = self.service_maximum  # what an experiment may ask (see the field's comment)
             return s
 
         t = self.type
@@ -124,6 +132,7 @@ class Hyperparameter(BaseModel):
             schema["default"] = list(self.default) if isinstance(self.default, tuple) else self.default
         if self.derived_from:
             schema["x-derived-from"] = self.derived_from
+
         return schema
 
 

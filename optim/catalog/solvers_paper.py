@@ -150,7 +150,10 @@ ENTRIES = (
         hyperparameters=(
             common.lr(1.0, "Step scale: perturbations have standard deviation lr * sigma * decay^t."),
             _float("sigma", 0.1, "Perturbation standard deviation relative to lr.", minimum=0.0, exclusive_minimum=True),
-            _int("n_samples", 1, 1, "Candidates tried per step (each costs a forward pass)."),
+            Hyperparameter(
+                name="n_samples", type="int", default=1, minimum=1, service_maximum=1000,
+                description="Candidates tried per step (each costs a forward pass).",
+            ),
             _float(
                 "decay", 1.0, "Per-step factor of the perturbation scale (1: none).",
                 minimum=0.0, maximum=1.0, exclusive_minimum=True,

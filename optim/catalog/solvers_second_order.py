@@ -1,7 +1,8 @@
 """Catalog entries for the second-order and curvature-aware solvers: lbfgs, bfgs, newton,
 hessianfree, naturalgradient, kfac, shampoo.
 
-Defaults are the constructors'; every bound rejects exactly what the constructor rejects.  The
+Defaults are the constructors'; every bound rejects exactly what the constructor rejects, and a
+``service_maximum`` caps the loop knobs an experiment may set (one step's cost stays bounded).  The
 constructors' ``max_params`` is the entry's ``max_params`` field (the engine refuses larger
 models before building the solver), not a hyperparameter.  How the engine drives each one
 (``needs_closure``, ``needs_model``) is written up in docs/solvers.md.
@@ -11,9 +12,11 @@ from optim.catalog import common
 from optim.catalog.schema import Hyperparameter, SolverEntry
 
 
-def _int(name: str, default: int, description: str, minimum: int = 1, nullable: bool = False) -> Hyperparameter:
+def _int(name: str, default: int, description: str, minimum: int = 1, nullable: bool = False,
+         service_maximum: int | None = None) -> Hyperparameter:
     return Hyperparameter(
-        name=name, type="int", default=default, minimum=minimum, nullable=nullable, description=description
+        name=name, type="int", default=default, minimum=minimum, nullable=nullable, description=description,
+        service_maximum=service_maximum,
     )
 
 
@@ -31,9 +34,11 @@ def _positive(name: str, default: float, description: str, nullable: bool = Fals
 def _quasi_newton(line_search_default: str | None) -> tuple[Hyperparameter, ...]:
     return (
         common.lr(1.0, "Step length, or the line search's first trial step."),
-        _int("max_iter", 20, "Iterations per optimizer step (each may evaluate the closure several times)."),
+        _int("max_iter", 20, "Iterations per optimizer step (each may evaluate the closure several times).",
+             service_maximum=1000),
         _int(
-            "max_eval", None, "Closure evaluations per optimizer step; null means max_iter * 5 // 4.", nullable=True
+            "max_eval", None, "Closure evaluations per optimizer step; null means max_iter * 5 // 4.", nullable=True,
+            service_maximum=2000,
         ),
         _nonnegative("tolerance_grad", 1e-7, "Stop a step's iterations when the largest gradient entry is below this."),
         _nonnegative("tolerance_change", 1e-9, "Stop when the step, the loss change or the slope is below this."),
@@ -59,7 +64,7 @@ ENTRIES = (
         "Mathematical Programming 45, 1989",
         hyperparameters=(
             *_quasi_newton(None),
-            _int("history_size", 100, "Number of (step, gradient change) pairs kept."),
+            _int("history_size", 100, "Number of (step, gradient change) pairs kept.", service_maximum=1000),
         ),
     ),
     SolverEntry(
@@ -107,7 +112,7 @@ ENTRIES = (
                 description="Multiplies the conjugate-gradient solution.",
             ),
             _nonnegative("damping", 0.1, "Initial damping added to the Hessian's diagonal."),
-            _int("cg_max_iter", 50, "Conjugate-gradient iterations per step."),
+            _int("cg_max_iter", 50, "Conjugate-gradient iterations per step.", service_maximum=1000),
             _nonnegative("cg_tol", 1e-4, "Relative residual at which conjugate gradient stops."),
             _ADAPTIVE_DAMPING,
         ),
@@ -173,7 +178,8 @@ ENTRIES = (
             _nonnegative("graft_eps", 1e-10, "The grafted optimizer's denominator term."),
             _positive("epsilon", 1e-6, "Initial diagonal of every preconditioner statistic."),
             _int("update_freq", 10, "Steps between recomputations of the inverse roots."),
-            _int("max_preconditioner_dim", 1024, "Dimensions larger than this are not preconditioned."),
+            _int("max_preconditioner_dim", 1024, "Dimensions larger than this are not preconditioned.",
+                 service_maximum=8192),
             common.weight_decay(0.0),
             common.flag("precondition", "False makes Shampoo exactly its grafted optimizer.", True),
         ),
