@@ -115,7 +115,8 @@ def operation_id(route) -> str:
 
 def migrated_engine(settings: Settings):
     """An engine on the configured database, refused unless it is at the newest migration."""
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, pool_size=settings.db_pool_size,
+                         max_overflow=settings.db_max_overflow, pool_timeout=settings.db_pool_timeout_s)
     if not current_revision_is_head(engine):
         found = current_revision(engine)
         engine.dispose()
