@@ -13,10 +13,19 @@ from api.splits.schemas import SplitCreate, SplitPublic
 router = APIRouter(prefix="/splits", tags=["splits"])
 
 
-@router.post("", status_code=201, response_model=SplitPublic, responses=responses(401, 403))
-def create_split(body: SplitCreate, principal: UserDep, session: SessionDep, settings: SettingsDep) -> SplitPublic:
-    """Split a dataset into train/val/test; the index lists are frozen and stored."""
-    return service.create_split(session, settings, principal, body)
+@router.post("", status_code=201, response_model=SplitPublic, responses={
+    **responses(401, 403),
+    200: {"model": SplitPublic, "description": "The project already has this split (same dataset, strategy, "
+                                               "fractions and seed): that one is returned, nothing is created."},
+})
+def create_split(body: SplitCreate, principal: UserDep, session: SessionDep, settings: SettingsDep,
+                 response: Response) -> SplitPublic:
+    """Split a dataset into train/val/test; the index lists are frozen and stored.  Asking again
+    for a split the project has returns it (200) rather than a copy."""
+    split, created = service.create_split(session, settings, principal, body)
+    if not created:
+        response.status_code = 200
+    return split
 
 
 @router.get("", response_model=list[SplitPublic], responses=responses(401, 403))

@@ -26,7 +26,11 @@ def to_public(split: Split) -> SplitPublic:
     )
 
 
-def create_split(session: Session, settings: Settings, principal: Principal, body: SplitCreate) -> SplitPublic:
+def create_split(session: Session, settings: Settings, principal: Principal, body: SplitCreate
+                 ) -> tuple[SplitPublic, bool]:
+    """The split ``body`` asks for and whether it is new: an identical one (same data, strategy,
+    fractions and seed in the same project: the same rows) is returned instead of a copy, so a
+    client that re-sends a spec's ``split:`` block, or retries, makes one split."""
     try:
         builtin, dataset = resolve(session, body.dataset, principal)
     except LookupError as exc:
@@ -36,6 +40,12 @@ def create_split(session: Session, settings: Settings, principal: Principal, bod
     if dataset is not None and dataset.project_id != project.id:
         raise PayloadError.at(["body", "project_id"], f"dataset {dataset.id} belongs to another project: split it "
                                                       "in its own project (or upload it to this one)")
+    fractions = body.fractions.model_dump()
+    same = repo.find_same(session, project_id=project.id, builtin=builtin,
+                          dataset_id=None if dataset is None else dataset.id, strategy=body.strategy,
+                          fractions=fractions, seed=body.seed)
+    if same is not None:
+        return to_public(same), False
     if builtin is not None:
         info = builtin_info(builtin)
         _, y = load_builtin(builtin)
@@ -48,7 +58,6 @@ def create_split(session: Session, settings: Settings, principal: Principal, bod
         info_task = dataset.task
         classes = list(dataset.class_counts) if dataset.class_counts else None
     task = info.task if builtin is not None else info_task
-    fractions = body.fractions.model_dump()
     try:
         parts = make_split(y, task, body.strategy, fractions, body.seed)
     except SplitError as exc:
@@ -61,7 +70,7 @@ def create_split(session: Session, settings: Settings, principal: Principal, bod
     ))
     audit.record(session, actor=principal.actor, user_id=principal.user_id, project_id=project.id,
                  action="split.create", target=f"split {split.id}", detail={"dataset": body.dataset})
-    return to_public(split)
+    return to_public(split), True
 
 
 def list_splits(session: Session, principal: Principal, limit: int, offset: int, project_id: int | None = None

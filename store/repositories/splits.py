@@ -35,6 +35,15 @@ def add(session: Session, split: Split) -> Split:
     return split
 
 
+def find_same(session: Session, *, project_id: int, builtin: str | None, dataset_id: int | None, strategy: str,
+              fractions: dict[str, float], seed: int) -> Split | None:
+    """The project's oldest split of the same data with the same strategy, fractions and seed
+    (its rows are the ones a new split would get), or None."""
+    query = select(Split).where(Split.project_id == project_id, Split.strategy == strategy, Split.seed == seed)
+    query = query.where(Split.builtin == builtin if builtin is not None else Split.dataset_id == dataset_id)
+    return next((s for s in session.scalars(query.order_by(Split.id)) if s.fractions == fractions), None)
+
+
 def dataset_of(session: Session, split: Split, settings: Settings) -> tuple[DatasetInfo, Dataset | None]:
     if split.builtin is not None:
         return builtin_info(split.builtin), None

@@ -86,15 +86,42 @@ def test_bad_splits_are_422(client, payload, loc):
     assert r.json()["detail"][0]["loc"] == loc
 
 
-def test_split_reproduces_for_a_seed(client, session_factory):
+def _rows(session_factory, split_id):
     from store.models import Split
 
-    a = client.post(f"{API}/splits", json={"dataset": "wine", "seed": 9}).json()
-    b = client.post(f"{API}/splits", json={"dataset": "wine", "seed": 9}).json()
     with session_factory() as s:
-        sa, sb = s.get(Split, a["id"]), s.get(Split, b["id"])
-        assert sa.train_indices == sb.train_indices and sa.test_indices == sb.test_indices
+        split = s.get(Split, split_id)
+        return split.train_indices, split.val_indices, split.test_indices
+
+
+def test_split_reproduces_for_a_seed(client, session_factory):
+    """Made again after the first is deleted, a split with the same seed has the same rows."""
+    a = client.post(f"{API}/splits", json={"dataset": "wine", "seed": 9}).json()
+    rows = _rows(session_factory, a["id"])
+    assert client.delete(f"{API}/splits/{a['id']}").status_code == 204
+    b = client.post(f"{API}/splits", json={"dataset": "wine", "seed": 9})
+    assert b.status_code == 201 and b.json()["id"] != a["id"]
+    assert _rows(session_factory, b.json()["id"]) == rows
     assert client.get(f"{API}/splits/4242").status_code == 404
+
+
+@pytest.mark.parametrize("change", [
+    {"seed": 10}, {"strategy": "stratified"}, {"fractions": {"train": 0.8, "val": 0.1, "test": 0.1}},
+    {"dataset": "iris"},
+])
+def test_asking_again_for_a_split_returns_it_instead_of_a_copy(client, change):
+    """Issue 12: six rejected submissions with a ``split:`` block left six identical splits.
+    The same dataset, strategy, fractions and seed in the same project is the same split (200);
+    any difference makes a new one (201)."""
+    body = {"dataset": "wine", "strategy": "random", "fractions": {"train": 0.7, "val": 0.2, "test": 0.1}, "seed": 9}
+    first = client.post(f"{API}/splits", json=body)
+    assert first.status_code == 201
+    again = client.post(f"{API}/splits", json={"dataset": "wine", "seed": 9})  # the defaults spelled out above
+    assert again.status_code == 200 and again.json() == first.json()
+    other = client.post(f"{API}/splits", json={**body, **change})
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    listed = [s["id"] for s in client.get(f"{API}/splits").json()]
+    assert listed.count(first.json()["id"]) == 1 and len(listed) == len(set(listed))
 
 
 def test_splits_are_listed_oldest_first_and_paginated(client):
