@@ -56,6 +56,16 @@ def _queue(session: Session, settings: Settings, device: str) -> str:
     return "gpu" if workers_repo.alive(session, "gpu", settings.stale_heartbeat_s) else "cpu"
 
 
+def _limit_errors(spec: ExperimentSpec, settings: Settings) -> list[tuple[tuple[str | int, ...], str]]:
+    """What the instance's limits refuse in a valid spec, as (location, message)."""
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    minutes = spec.training.max_minutes
+    if minutes is not None and minutes > settings.max_run_minutes:
+        errors.append((("training", "max_minutes"), f"{minutes:g} is above this instance's maximum of "
+                       f"{settings.max_run_minutes:g} minutes (DESCENT_MAX_RUN_MINUTES); ask for at most that"))
+    return errors
+
+
 def create(session: Session, settings: Settings, enqueue: Enqueuer, principal: Principal, spec: ExperimentCreate,
            action: str = "experiment.create") -> ExperimentPublic:
     """Validation order: the body (pydantic, before this), the split, then what needs the data.
@@ -70,6 +80,9 @@ def create(session: Session, settings: Settings, enqueue: Enqueuer, principal: P
     except SpecError as exc:
         raise PayloadError([(("body", *loc), msg) for loc, msg in exc.errors]) from None
     queue = _queue(session, settings, resolved.training.device)
+    problems = _limit_errors(resolved, settings)
+    if problems:
+        raise PayloadError([(("body", *loc), msg) for loc, msg in problems])
     experiment = repo.create(
         session, name=resolved.name, spec=resolved.model_dump(mode="json"), solver=resolved.solver.name,
         tags=resolved.tags, split_id=resolved.split_id, queue=queue,
