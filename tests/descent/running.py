@@ -30,7 +30,8 @@ def free_port() -> int:
 class Up:
     """A running ``descent up``; its output goes to a log file we show on failure."""
 
-    def __init__(self, folder: Path, port: int, *args: str, config_home: Path | None = None):
+    def __init__(self, folder: Path, port: int, *args: str, config_home: Path | None = None,
+                 settings: dict[str, str] | None = None):
         self.url = f"http://127.0.0.1:{port}"
         self.data_dir = folder / "data"
         self.config_home = config_home or folder / "config"
@@ -40,8 +41,18 @@ class Up:
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "descent.cli", "up", "--port", str(port), "--data-dir", "data", *args],
-            cwd=folder, stdout=self.log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+            cwd=folder, stdout=self.log, stderr=subprocess.STDOUT, env={**self.env, **(settings or {})},
+            start_new_session=True,
         )
+
+    def child_pid(self, command: str) -> int:
+        """The pid of ``descent up``'s child ``descent <command>`` (``api``, ``worker``)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        for pid in children:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if command.encode() in argv:
+                return int(pid)
+        raise LookupError(f"descent up has no `{command}` child among {children}")
 
     @property
     def tokens_file(self) -> Path:
