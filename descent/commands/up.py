@@ -7,7 +7,8 @@ configured by environment).
 Before serving, ``descent user bootstrap-local`` (``descent.commands.bootstrap``) creates the
 admin on a new instance and a token the local CLI finds, and makes a one-time sign-in link.
 It prints the addresses and the link once the api answers ``/health``; Ctrl-C (or SIGTERM)
-stops both and exits 0.  If a child dies, it says which one and stops the other.
+stops both and exits 0.  A worker that exits is started again (a run that killed it resumes
+from its checkpoint), unless it keeps exiting; if the api dies, it says so and stops the worker.
 
 It listens on a non-loopback ``--host`` only with the host names clients use
 (``--allowed-host``, or ``DESCENT_ALLOWED_HOSTS``)."""
@@ -137,11 +138,17 @@ def run(args: argparse.Namespace) -> int:
             f"{login}  data       {data_dir}\nPress Ctrl-C to stop.\n",
             flush=True,
         )
+        restarts = WorkerRestarts()
         while True:
-            for name, child in children.items():
+            for name, child in list(children.items()):
                 code = child.poll()
-                if code is not None:
+                if code is None:
+                    continue
+                if name != "worker" or not restarts.allow(time.monotonic()):
                     return _fail(children, f"the {name} exited with code {code}")
+                print(f"descent up: the worker exited with code {code} (its output is above); starting a new one. "
+                      "A run it was training resumes from its last checkpoint.", file=sys.stderr, flush=True)
+                children["worker"] = subprocess.Popen(_descent("worker", *queue), env=env, start_new_session=True)
             time.sleep(0.5)
     except _Stop as stop:
         for s in previous:
@@ -153,6 +160,23 @@ def run(args: argparse.Namespace) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
         _stop_all(children)
+
+
+class WorkerRestarts:
+    """Whether a worker that exited may be started again: yes, unless it has already been
+    restarted ``limit`` times within ``window_s`` (then it is crashing, not being stopped by a
+    run, and ``up`` stops with its output on screen)."""
+
+    def __init__(self, limit: int = 5, window_s: float = 60.0):
+        self.limit, self.window_s = limit, window_s
+        self.times: list[float] = []
+
+    def allow(self, now: float) -> bool:
+        self.times = [t for t in self.times if now - t < self.window_s]
+        if len(self.times) >= self.limit:
+            return False
+        self.times.append(now)
+        return True
 
 
 def _is_ip(host: str) -> bool:

@@ -370,3 +370,15 @@ def test_up_passes_the_allowed_hosts_to_its_children():
 ])
 def test_up_saves_its_token_for_each_address_it_is_reached_by(host, urls):
     assert up.local_urls(host, 8000) == urls
+
+
+@pytest.mark.parametrize("times, allowed", [
+    ([0, 1, 2, 3, 4], [True] * 5),
+    ([0, 1, 2, 3, 4, 5], [True] * 5 + [False]),  # a sixth exit within a minute: it is crashing
+    ([0, 1, 2, 3, 4, 61], [True] * 6),  # the first left the window
+])
+def test_up_restarts_a_worker_unless_it_keeps_exiting(times, allowed):
+    from descent.commands.up import WorkerRestarts
+
+    restarts = WorkerRestarts(limit=5, window_s=60)
+    assert [restarts.allow(t) for t in times] == allowed
