@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from api import errors, openapi
+from api import errors, limits, openapi
 from api.audit.router import router as audit_router
 from api.auth.middleware import AllowedHosts, RequireCredentials
 from api.auth.router import router as auth_router
@@ -101,6 +101,8 @@ def create_app(
     app.add_middleware(DeclaredSizeLimit, path=f"{API_PREFIX}/datasets", max_bytes=settings.max_upload_bytes)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, exempt=f"{API_PREFIX}/datasets")
     app.add_middleware(RequireCredentials, prefix=API_PREFIX)
+    # before anything reads a body or a credential: a caller past its rate is refused at once
+    limits.install(app, settings, API_PREFIX)
     # outermost: a request naming a host we do not serve (DNS rebinding) is refused before anything else
     app.add_middleware(AllowedHosts, hosts=settings.allowed_hosts)
     _mount_routes(app)

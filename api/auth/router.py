@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
@@ -16,6 +16,7 @@ from api.auth.principal import SESSION_COOKIE, Principal, UserDep, check_same_or
 from api.auth.schemas import LoginBody, MePublic, ProjectRole
 from api.deps import SessionDep, SettingsDep
 from api.errors import Unauthorized, responses
+from api.limits.login import LoginAttempts, login_attempts
 from core.auth import dummy_verify, verify_password
 from store.models import User
 from store.repositories import audit, web_sessions
@@ -23,6 +24,7 @@ from store.repositories import projects as projects_repo
 from store.repositories import users as users_repo
 
 router = APIRouter(tags=["auth"])
+AttemptsDep = Annotated[LoginAttempts, Depends(login_attempts)]
 
 
 def me(session: Session, user: User, csrf_token: str | None) -> MePublic:
@@ -42,10 +44,12 @@ def _start_session(session: Session, request: Request, response: Response, user:
 
 
 @router.post("/auth/login", response_model=MePublic, responses=responses(401, 403))
-def login(body: LoginBody, request: Request, response: Response, session: SessionDep, settings: SettingsDep
-          ) -> MePublic:
-    """Check a username and password and start a dashboard session (sets the session cookie)."""
+def login(body: LoginBody, request: Request, response: Response, session: SessionDep, settings: SettingsDep,
+          attempts: AttemptsDep) -> MePublic:
+    """Check a username and password and start a dashboard session (sets the session cookie).
+    Each user name and each address may try DESCENT_LOGIN_ATTEMPTS_PER_MINUTE times a minute (429)."""
     check_same_origin(request)
+    attempts.check(request, body.username)
     user = users_repo.by_username(session, body.username)
     if user is None:
         dummy_verify()
@@ -56,8 +60,11 @@ def login(body: LoginBody, request: Request, response: Response, session: Sessio
 
 @router.get("/auth/link", response_class=RedirectResponse, status_code=303, responses={
     303: {"description": "to the dashboard, signed in (or to its sign-in page when the link is spent)"}})
-def use_login_link(code: Annotated[str, Query(max_length=200)], request: Request, session: SessionDep, settings: SettingsDep) -> RedirectResponse:
-    """Follow a one-time sign-in link (``descent up`` prints one): it signs the browser in once."""
+def use_login_link(code: Annotated[str, Query(max_length=200)], request: Request, session: SessionDep,
+                   settings: SettingsDep, attempts: AttemptsDep) -> RedirectResponse:
+    """Follow a one-time sign-in link (``descent up`` prints one): it signs the browser in once.
+    It counts as a sign-in attempt from the caller's address (429 past the minute's)."""
+    attempts.check(request)
     user = web_sessions.use_login_link(session, code)
     if user is None:
         return RedirectResponse("/#/login?error=link", status_code=303)

@@ -24,10 +24,16 @@ class RecordingEnqueuer:
         self.sent.append((experiment_id, queue))
 
 
+# One app, one token and one address make every request of a test: the generated-input test
+# sends ~25 per operation, the access-rule table signs in 14 times a test.  The limits' own
+# tests (test_rate_limits.py) set them low again.
+TEST_RATES = {"requests_per_minute": 1_000_000, "login_attempts_per_minute": 10_000}
+
+
 @pytest.fixture
 def settings(tmp_path):
     return Settings(data_dir=tmp_path / "data", database_url=None, broker_url=None, max_upload_bytes=200_000,
-                    allowed_hosts=TEST_HOSTS)
+                    allowed_hosts=TEST_HOSTS, **TEST_RATES)
 
 
 @pytest.fixture
