@@ -13,6 +13,7 @@ from api.datasets.schemas import DatasetPublic
 from api.deps import after_commit
 from api.errors import Conflict, NotFound, PayloadError, TooLarge
 from api.ids import is_digits, parse_id, shorten
+from api.limits import quotas
 from core.datasets.builtin import BUILTIN_DATASETS, builtin_info
 from core.datasets.storage import arrays_digest, info_for, save_arrays
 from core.datasets.uploads import UploadError, UploadTooLarge, parse_upload
@@ -71,6 +72,7 @@ def get_dataset(session: Session, ref: str, principal: Principal) -> DatasetPubl
 def create_upload(session: Session, settings: Settings, principal: Principal, *, project_id: int | None, name: str,
                   filename: str, data: bytes, target: str | None, task: str | None) -> DatasetPublic:
     project = access.project_for_new(session, principal, project_id, ["body", "project_id"])
+    quotas.check_storage(session, settings, project, len(data))
     if "\x00" in filename:
         raise PayloadError.at(["body", "file"], f"the file name {NUL_MESSAGE}")
     try:

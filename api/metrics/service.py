@@ -96,10 +96,17 @@ def compare(session: Session, principal: Principal, ids: list[int], names: list[
     )
 
 
-def ingest(session: Session, principal: Principal, experiment_id: int, body: PointsCreate, max_names: int) -> int:
+def ingest(session: Session, principal: Principal, experiment_id: int, body: PointsCreate, max_names: int,
+           max_points: int | None = None) -> int:
     """Store points.  A worker token may report for a running experiment only; a user needs
     editor in its project, and a finished experiment's record is closed to everyone (409).  An
-    experiment records at most ``max_names`` distinct metrics (422 past that)."""
+    experiment records at most ``max_names`` distinct metrics and ``max_points`` points (422 past
+    either, nothing stored).
+
+    The points limit counts what is really new: the batch is stored, then refused (the
+    request's transaction rolls back) if its new points took the experiment past the limit, so
+    a re-sent batch at the limit still succeeds.  Points the worker writes straight to the
+    database do not pass here: they count towards the limit but are not refused by it."""
     experiment = experiments_repo.get(session, experiment_id)
     if experiment is None:
         raise NotFound(f"experiment {experiment_id} does not exist")
@@ -118,4 +125,10 @@ def ingest(session: Session, principal: Principal, experiment_id: int, body: Poi
         (p.name, p.step, p.epoch, p.value if p.value is not None and math.isfinite(p.value) else None, p.wall_time)
         for p in body.points
     ]
-    return repo.add_points(session, experiment_id, points)
+    before = repo.point_count(session, experiment_id) if max_points is not None else 0
+    inserted = repo.add_points(session, experiment_id, points)
+    if max_points is not None and before + inserted > max_points:
+        raise PayloadError.at(["body", "points"], f"an experiment records at most {max_points} metric points "
+                                                  f"(DESCENT_MAX_METRIC_POINTS); it has {before} and this batch "
+                                                  f"adds {inserted} new: nothing of it was stored")
+    return inserted

@@ -29,6 +29,12 @@ def list_all(session: Session, project_ids: Sequence[int] | None = None) -> list
     return list(session.scalars(query))
 
 
+def stored_bytes(session: Session, project_id: int) -> int:
+    """The sizes of the project's uploads added up, as uploaded (what its storage quota counts)."""
+    return session.scalar(select(func.coalesce(func.sum(Dataset.size_bytes), 0))
+                          .where(Dataset.project_id == project_id)) or 0
+
+
 def splits_using(session: Session, dataset_id: int) -> list[int]:
     """Ids of the splits made from the upload."""
     return list(session.scalars(select(Split.id).where(Split.dataset_id == dataset_id).order_by(Split.id)))

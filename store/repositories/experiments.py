@@ -55,6 +55,12 @@ def get(session: Session, experiment_id: int) -> Experiment | None:
     return session.get(Experiment, experiment_id, populate_existing=True)
 
 
+def count_active(session: Session, project_id: int) -> int:
+    """How many of the project's experiments are queued or running."""
+    return session.scalar(select(func.count()).select_from(Experiment).where(
+        Experiment.project_id == project_id, Experiment.status.in_(("queued", "running")))) or 0
+
+
 def get_many(session: Session, experiment_ids: Sequence[int]) -> dict[int, Experiment]:
     """The experiments among ``experiment_ids`` that exist, by id."""
     ids = [i for i in experiment_ids if valid_id(i)]

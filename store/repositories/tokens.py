@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.auth import new_token, token_hash, visible_prefix
@@ -101,6 +101,14 @@ def list_for(session: Session, user: User | None = None, *, kind: str | None = N
     if kind is not None:
         query = query.where(ApiToken.kind == kind)
     return list(session.scalars(query))
+
+
+def count_live(session: Session, user_id: int, now: datetime | None = None) -> int:
+    """How many of the user's tokens are neither revoked nor expired."""
+    now = now or utcnow()
+    return session.scalar(select(func.count()).select_from(ApiToken).where(
+        ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now))) or 0
 
 
 def revoke(session: Session, token: ApiToken) -> None:

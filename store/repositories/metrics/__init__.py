@@ -11,7 +11,7 @@ and series reads downsampled on the server.
 from store.repositories.metrics.downsample import Series, bucket_width, downsample
 from store.repositories.metrics.ingest import PointLike, add_points
 from store.repositories.metrics.series import MIN_MAX_POINTS, raw_points, series, series_many
-from store.repositories.metrics.summaries import summaries
+from store.repositories.metrics.summaries import point_count, summaries
 
 __all__ = [
     "MIN_MAX_POINTS",
@@ -20,6 +20,7 @@ __all__ = [
     "add_points",
     "bucket_width",
     "downsample",
+    "point_count",
     "raw_points",
     "series",
     "series_many",

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from core.metrics import higher_is_better
@@ -22,6 +22,13 @@ def summaries(session: Session, experiment_ids: Sequence[int], names: Sequence[s
     if names:
         query = query.where(MetricSummary.name.in_(list(names)))
     return list(session.scalars(query.order_by(MetricSummary.experiment_id, MetricSummary.name)))
+
+
+def point_count(session: Session, experiment_id: int) -> int:
+    """How many points the experiment has stored, all metrics together (from the summaries'
+    counts: one row per metric, not a scan of the points)."""
+    return session.scalar(select(func.coalesce(func.sum(MetricSummary.count), 0))
+                          .where(MetricSummary.experiment_id == experiment_id)) or 0
 
 
 def last_steps(session: Session, experiment_id: int, names: Sequence[str]) -> dict[str, int]:
