@@ -1,4 +1,5 @@
-"""Projects and their members: any user may create a project (and owns it); owners manage members."""
+"""Projects and their members: any user may create a project (and owns it); owners manage
+members; instance admins may give a project its own limits."""
 
 from __future__ import annotations
 
@@ -8,13 +9,25 @@ from fastapi import APIRouter, Path, Response
 from sqlalchemy.orm import Session
 
 from api.auth import access
-from api.auth.principal import Principal, UserDep
-from api.deps import SessionDep
+from api.auth.principal import AdminDep, Principal, UserDep
+from api.deps import SessionDep, SettingsDep
 from api.errors import Conflict, NotFound, PayloadError, responses
-from api.projects.schemas import MemberPublic, MemberSet, ProjectCreate, ProjectPublic
+from api.limits import quotas
+from api.projects.schemas import (
+    MemberPublic,
+    MemberSet,
+    ProjectCreate,
+    ProjectDetail,
+    ProjectLimits,
+    ProjectLimitsUpdate,
+    ProjectPublic,
+)
+from core.settings import Settings
 from core.spec.text import NulFreeStr
 from store.models import Project
 from store.repositories import audit
+from store.repositories import datasets as datasets_repo
+from store.repositories import experiments as experiments_repo
 from store.repositories import projects as repo
 from store.repositories import users as users_repo
 
@@ -25,6 +38,16 @@ Username = Annotated[NulFreeStr, Path(max_length=64, description="The member's u
 def _public(project: Project, role: str) -> ProjectPublic:
     return ProjectPublic(id=project.id, name=project.name, description=project.description, role=role,
                          created_at=project.created_at)
+
+
+def _limits(session: Session, settings: Settings, project: Project) -> ProjectLimits:
+    return ProjectLimits(
+        active_experiments=experiments_repo.count_active(session, project.id),
+        max_active_experiments=quotas.active_limit(settings, project)[0],
+        storage_bytes=datasets_repo.stored_bytes(session, project.id),
+        max_storage_mb=quotas.storage_limit_mb(settings, project)[0],
+        own_max_active_experiments=project.max_active_experiments, own_max_storage_mb=project.max_storage_mb,
+    )
 
 
 def _get(session: Session, principal: Principal, project_id: int, role: str) -> Project:
@@ -53,11 +76,28 @@ def create_project(body: ProjectCreate, principal: UserDep, session: SessionDep)
     return _public(project, "owner")
 
 
-@router.get("/{project_id}", response_model=ProjectPublic, responses=responses(401, 403, 404))
-def get_project(project_id: int, principal: UserDep, session: SessionDep) -> ProjectPublic:
-    """One project and the caller's role in it."""
+@router.get("/{project_id}", response_model=ProjectDetail, responses=responses(401, 403, 404))
+def get_project(project_id: int, principal: UserDep, session: SessionDep, settings: SettingsDep) -> ProjectDetail:
+    """One project, the caller's role in it, and what it holds against its limits."""
     project = _get(session, principal, project_id, "viewer")
-    return _public(project, principal.role_in(project.id))
+    return ProjectDetail(**_public(project, principal.role_in(project.id)).model_dump(),
+                         limits=_limits(session, settings, project))
+
+
+@router.patch("/{project_id}/limits", response_model=ProjectLimits, responses=responses(401, 403, 404))
+def set_project_limits(project_id: int, body: ProjectLimitsUpdate, principal: AdminDep, session: SessionDep,
+                       settings: SettingsDep) -> ProjectLimits:
+    """Give a project its own limits, or (null) the settings' again; instance admins only, since
+    a project's owners are the ones the limits hold back."""
+    project = repo.get(session, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} does not exist")
+    changes = body.model_dump(exclude_unset=True)
+    was = {name: getattr(project, name) for name in changes}
+    repo.set_limits(session, project, changes)
+    audit.record(session, actor=principal.actor, user_id=principal.user_id, project_id=project.id,
+                 action="project.limits", target=f"project {project.name}", detail={"set": changes, "was": was})
+    return _limits(session, settings, project)
 
 
 @router.get("/{project_id}/members", response_model=list[MemberPublic], responses=responses(401, 403, 404))

@@ -38,6 +38,42 @@ class ProjectPublic(BaseModel):
     created_at: datetime = Field(description="When it was created.")
 
 
+class ProjectLimits(BaseModel):
+    """What a project holds against what it may hold: its queued and running experiments and
+    its dataset uploads' stored size, each with the limit that applies (the project's own, set
+    by an admin, else the setting's)."""
+
+    active_experiments: int = Field(description="Queued and running experiments now.")
+    max_active_experiments: int = Field(
+        description="The most it may have at once (429 past it): its own limit, else DESCENT_MAX_ACTIVE_EXPERIMENTS.")
+    storage_bytes: int = Field(description="Its dataset uploads' sizes as uploaded, added up.")
+    max_storage_mb: int = Field(
+        description="The most MiB its uploads may add up to (413 past it): its own limit, else "
+                    "DESCENT_MAX_PROJECT_STORAGE_MB.")
+    own_max_active_experiments: int | None = Field(description="The project's own limit (null: the setting's).")
+    own_max_storage_mb: int | None = Field(description="The project's own limit in MiB (null: the setting's).")
+
+
+class ProjectDetail(ProjectPublic):
+    """A project the caller can see, with the caller's role in it and its usage against its limits."""
+
+    limits: ProjectLimits = Field(description="What it holds against what it may hold.")
+
+
+class ProjectLimitsUpdate(BaseModel):
+    """A project's own limits (admins only): a field left out stays as it is, null gives the
+    project the setting's limit again."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"max_active_experiments": 20, "max_storage_mb": 102400}, {"max_storage_mb": None}]})
+
+    max_active_experiments: int | None = Field(
+        None, ge=1, le=1_000_000, description="Most queued and running experiments at once; null: "
+                                              "DESCENT_MAX_ACTIVE_EXPERIMENTS.")
+    max_storage_mb: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="Most MiB of dataset uploads; null: DESCENT_MAX_PROJECT_STORAGE_MB.")
+
+
 class MemberSet(BaseModel):
     """The role to give a user in a project."""
 

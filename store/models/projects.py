@@ -22,6 +22,9 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str] = mapped_column(String(1000), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # an admin's limits for this project (PATCH /projects/{id}/limits); null: the settings'
+    max_active_experiments: Mapped[int | None] = mapped_column(Integer)
+    max_storage_mb: Mapped[int | None] = mapped_column(Integer)
 
 
 class Membership(Base):

@@ -65,3 +65,12 @@ def remove_member(session: Session, project: Project, user: User) -> bool:
 def owner_count(session: Session, project: Project) -> int:
     return session.scalar(select(func.count()).select_from(Membership)
                           .where(Membership.project_id == project.id, Membership.role == "owner")) or 0
+
+
+def set_limits(session: Session, project: Project, limits: dict[str, int | None]) -> None:
+    """Set the project's own limits named in ``limits`` (``max_active_experiments``,
+    ``max_storage_mb``; None: back to the settings')."""
+    for name in ("max_active_experiments", "max_storage_mb"):
+        if name in limits:
+            setattr(project, name, limits[name])
+    session.flush()

@@ -33,7 +33,8 @@ ROLES = {"viewer": ("viewer", None), "editor": ("editor", None), "owner": ("owne
 #   public  anyone;  user  any signed-in user (not a worker);
 #   read / edit / own  viewer / editor / owner of the object's project (404 outside it);
 #   create  editor of the project named in the body (422 naming the field outside it);
-#   report  editor, or a worker token while the run is running.
+#   report  editor, or a worker token while the run is running;
+#   admin  instance admins only (403 to everyone else).
 RULES: dict[tuple[str, str], tuple[str, int]] = {
     ("get", "/health"): ("public", 200),
     ("post", "/auth/login"): ("public", 200),
@@ -43,6 +44,7 @@ RULES: dict[tuple[str, str], tuple[str, int]] = {
     ("get", "/projects"): ("user", 200),
     ("post", "/projects"): ("user", 201),
     ("get", "/projects/{project_id}"): ("read", 200),
+    ("patch", "/projects/{project_id}/limits"): ("admin", 200),
     ("get", "/projects/{project_id}/members"): ("read", 200),
     ("put", "/projects/{project_id}/members/{username}"): ("own", 200),
     ("delete", "/projects/{project_id}/members/{username}"): ("own", 204),
@@ -85,6 +87,8 @@ def expected(rule: str, ok: int, caller: str, project: int) -> int:
         return ok if rule == "report" else 403
     if rule == "user":
         return ok
+    if rule == "admin":
+        return ok if caller == "admin" else 403
     role = ROLES[caller][project]
     if role is None:
         return 422 if rule == "create" else 404
@@ -189,6 +193,7 @@ def request_for(world: World, method: str, path: str, caller: str, project: int)
         "/projects": {"json": {"name": f"p{world.n()}"}},
         "/projects/{project_id}": {"path": f"/projects/{pid}"},
         "/projects/{project_id}/members": {"path": f"/projects/{pid}/members"},
+        "/projects/{project_id}/limits": {"path": f"/projects/{pid}/limits", "json": {"max_active_experiments": 5}},
         "/tokens": {"json": {"name": "cell"}},
         "/datasets/{dataset_id}": {"path": f"/datasets/{world.datasets[project]}"},
         "/splits": {"json": {"dataset": "iris", "project_id": pid}},

@@ -203,3 +203,35 @@ def test_queued_and_running_experiments_past_the_limit_are_429(client, iris_spli
     assert refused.value.status_code == 429 and refused.value.headers == {"Retry-After": "60"}
     assert (f"has {active} queued or running experiments" in refused.value.detail
             and "(2, DESCENT_MAX_ACTIVE_EXPERIMENTS)" in refused.value.detail)
+
+
+# -- a project's own limits ----------------------------------------------------------------------
+
+def test_a_project_shows_its_usage_against_its_limits_and_an_admin_may_set_its_own(client, iris_split,
+                                                                                    session_factory, settings):
+    pid = iris_split["project_id"]
+    _experiment(client, iris_split["id"], "queued", session_factory)
+    data = _csv(600_000)
+    assert _upload(client, data, pid).status_code == 201
+    limits = client.get(f"{API}/projects/{pid}").json()["limits"]
+    assert limits == {"active_experiments": 1, "max_active_experiments": 2, "storage_bytes": len(data),
+                      "max_storage_mb": 1, "own_max_active_experiments": None, "own_max_storage_mb": None}
+    assert _upload(client, data, pid).status_code == 413
+
+    own = client.patch(f"{API}/projects/{pid}/limits", json={"max_active_experiments": 1, "max_storage_mb": 2})
+    assert own.status_code == 200, own.text
+    assert own.json() | {"storage_bytes": 0} == {
+        "active_experiments": 1, "max_active_experiments": 1, "storage_bytes": 0, "max_storage_mb": 2,
+        "own_max_active_experiments": 1, "own_max_storage_mb": 2}
+    assert _upload(client, data, pid).status_code == 201  # 1.2 MiB of 2
+    with session_factory() as s, pytest.raises(TooManyRequests, match=f"project {pid}'s own limit"):
+        quotas.check_active_experiments(s, settings, pid)
+
+    back = client.patch(f"{API}/projects/{pid}/limits", json={"max_active_experiments": None})
+    assert (back.json()["max_active_experiments"], back.json()["max_storage_mb"]) == (2, 2)  # the other stays
+    with session_factory() as s:
+        quotas.check_active_experiments(s, settings, pid)
+    assert client.patch(f"{API}/projects/{pid}/limits", json={"max_storage_mb": 0}).status_code == 422
+    assert client.patch(f"{API}/projects/999999/limits", json={}).status_code == 404
+    events = client.get(f"{API}/audit", params={"project_id": pid}).json()
+    assert "project.limits" in {e["action"] for e in events}
