@@ -13,6 +13,7 @@ from api.auth.principal import Principal
 from api.deps import Enqueuer, after_commit
 from api.errors import Conflict, NotFound, PayloadError
 from api.experiments.schemas import ExperimentCreate, ExperimentListItem, ExperimentPage, ExperimentPublic
+from api.limits import quotas
 from api.metrics.service import best_public
 from core.metrics import MAX_NAME_LENGTH
 from core.settings import Settings
@@ -83,6 +84,7 @@ def create(session: Session, settings: Settings, enqueue: Enqueuer, principal: P
     problems = _limit_errors(resolved, settings)
     if problems:
         raise PayloadError([(("body", *loc), msg) for loc, msg in problems])
+    quotas.check_active_experiments(session, settings, split.project_id)
     experiment = repo.create(
         session, name=resolved.name, spec=resolved.model_dump(mode="json"), solver=resolved.solver.name,
         tags=resolved.tags, split_id=resolved.split_id, queue=queue,
