@@ -29,7 +29,7 @@ async def upload_dataset(
     """Store an uploaded table (.csv) or arrays (.npz) as a dataset a split can use."""
     data = await form.file.read(settings.max_upload_bytes + 1)  # a declared length was checked before the body was read
     if len(data) > settings.max_upload_bytes:
-        raise TooLarge(f"upload larger than {settings.max_upload_bytes} bytes")
+        raise TooLarge(f"upload larger than {settings.max_upload_bytes} bytes (DESCENT_MAX_UPLOAD_BYTES)")
     return service.create_upload(
         session, settings, principal, project_id=form.project_id, name=form.name, filename=form.file.filename or "", data=data, target=form.target,
         task=form.task,
