@@ -3,6 +3,12 @@ split → train (resuming from the last checkpoint if an earlier attempt left on
 final weights → record the outcome.  Celery-free, so tests can drive it directly; the Celery
 task in ``worker.tasks`` only calls :func:`run_experiment`.
 
+Every run has a wall-clock limit, ``training.max_minutes`` capped by the instance's
+``max_run_minutes`` (DESCENT_MAX_RUN_MINUTES), counted in training time: this attempt's time
+since its claim plus what earlier attempts spent up to the checkpoint it resumes from (the
+checkpoint records it; see ``worker.engine.stopping.TimeLimit``).  A run past it stops and fails,
+saying so; its metrics so far are kept.
+
 The database holds the state: ``claim`` lets exactly one delivery run an experiment, every
 write after it is fenced by the claim's ``attempt``, and an attempt that loses its claim (its
 heartbeat was too late and another worker took over) stops without writing an outcome."""
@@ -29,13 +35,15 @@ from store.db import make_engine, make_sessionmaker, session_scope
 from store.repositories import experiments, metrics, splits
 from worker.data import prepare
 from worker.engine import Diverged, Progress, train
+from worker.engine.stopping import TimeLimit, TimeLimitExceeded
 from worker.sink import BatchingSink, MetricPoint
 
 log = logging.getLogger(__name__)
 
 # how often a running training asks the database whether it was cancelled (and proves it is
-# alive): a cancel stops the run at the first step after the next beat, so within a quarter of
-# a second plus one step; a beat is one conditional UPDATE of one row
+# alive): a cancel stops the run at the first step or closure evaluation after the next beat, or
+# (a long loop without a closure) by the engine's watchdog about a second later; a beat is one
+# conditional UPDATE of one row
 CANCEL_POLL_S = 0.25
 # how long recording an outcome keeps retrying while the database is unreachable
 FINISH_RETRY_S = 120.0
@@ -67,12 +75,12 @@ def training_device() -> tuple[torch.device, str]:
 
 class Heartbeat:
     """Proves the attempt alive from a background thread, from claim to outcome (also while
-    the data loads), and serves as the engine's ``should_cancel``.
+    the data loads), and serves as the engine's ``should_cancel`` and ``cancel_requested``.
 
     Every ``interval_s`` the thread records the latest progress and learns whether a cancel was
-    requested or the claim was lost; the engine's per-step call only reads those flags, so the
-    loop never waits for the database and a cancel takes effect at the first step after the
-    thread sees it.  A database hiccup is logged and the next beat retries."""
+    requested or the claim was lost; the engine's calls only read those flags, so the loop never
+    waits for the database.  The progress is the last finished step's, also while one long step
+    runs.  A database hiccup is logged and the next beat retries."""
 
     def __init__(self, sessions: sessionmaker[Session], experiment_id: int, attempt: int, interval_s: float):
         self.sessions, self.experiment_id, self.attempt = sessions, experiment_id, attempt
@@ -96,6 +104,10 @@ class Heartbeat:
         if self.lost:
             raise LostClaim(f"experiment {self.experiment_id}: attempt {self.attempt} lost its claim")
         return self.cancel_requested
+
+    def stop_requested(self) -> bool:
+        """For the engine's watchdog thread: cancelled or lost, without recording progress."""
+        return self.cancel_requested or self.lost
 
     def beat(self) -> None:
         progress = self.progress
@@ -131,7 +143,7 @@ def _save_weights(path: Path, model: torch.nn.Module) -> None:
 
 def user_message(exc: BaseException) -> str:
     """The error text stored on a failed experiment: what went wrong and, where we know, what to change."""
-    if isinstance(exc, Diverged):
+    if isinstance(exc, Diverged | TimeLimitExceeded):
         return str(exc)
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return "out of GPU memory; try a smaller batch_size or a smaller architecture"
@@ -159,10 +171,28 @@ def _finish(runtime: Runtime, experiment_id: int, attempt: int, status: str, err
             delay = min(delay * 2, 5.0)
 
 
+def time_limit(max_minutes: float | None, settings: Settings, started: float) -> TimeLimit:
+    """The run's wall-clock limit: ``training.max_minutes``, at most the instance's maximum (the
+    api refuses more; a spec stored before the maximum was lowered gets the maximum)."""
+    instance = settings.max_run_minutes
+    setting = f"{Settings.model_config['env_prefix']}MAX_RUN_MINUTES"
+    if max_minutes is not None and max_minutes < instance:
+        return TimeLimit(max_minutes, (
+            f"the run's wall-clock limit (training.max_minutes = {max_minutes:g}, instance maximum "
+            f"{setting} = {instance:g}); raise training.max_minutes or shorten the run"
+        ), started)
+    asked = "not set" if max_minutes is None else f"= {max_minutes:g}"
+    return TimeLimit(instance, (
+        f"the instance's wall-clock limit ({setting} = {instance:g}; training.max_minutes {asked}); shorten the "
+        f"run (fewer epochs, a smaller model or cheaper solver settings) or ask the operator to raise {setting}"
+    ), started)
+
+
 def _train(experiment_id: int, stored_spec: dict, split_id: int, runtime: Runtime, device: torch.device,
-           heartbeat: Heartbeat) -> str:
+           heartbeat: Heartbeat, claimed_at: float) -> str:
     settings = runtime.settings
     spec = ExperimentSpec.model_validate(stored_spec)
+    limit = time_limit(spec.training.max_minutes, settings, claimed_at)
     if spec.training.device == "cuda" and device.type != "cuda":
         raise ValueError("training.device: cuda was asked for, but this worker has no GPU")
     with session_scope(runtime.sessions) as session:
@@ -174,7 +204,8 @@ def _train(experiment_id: int, stored_spec: dict, split_id: int, runtime: Runtim
         log.info("experiment %s: resuming from %s", experiment_id, resume)
     sink = BatchingSink(partial(_write_points, runtime.sessions, experiment_id))
     try:
-        result = train(spec, data, sink=sink, should_cancel=heartbeat, checkpoint_path=last, resume_from=resume)
+        result = train(spec, data, sink=sink, should_cancel=heartbeat, cancel_requested=heartbeat.stop_requested,
+                       time_limit=limit, checkpoint_path=last, resume_from=resume)
     finally:
         sink.close()
     if result.status == "succeeded":
@@ -187,6 +218,7 @@ def run_experiment(experiment_id: int, runtime: Runtime, *, cancel_poll_s: float
     claimable: a duplicate delivery), ``lost`` (another attempt took over), or the final status."""
     settings = runtime.settings
     device, device_name = training_device()
+    claimed_at = time.monotonic()  # this attempt's training time counts from here
     with session_scope(runtime.sessions) as session:
         claimed = experiments.claim(session, experiment_id, runtime.host, device_name, settings.stale_heartbeat_s)
         if claimed is None:
@@ -197,7 +229,7 @@ def run_experiment(experiment_id: int, runtime: Runtime, *, cancel_poll_s: float
     status, error = "failed", None
     with Heartbeat(runtime.sessions, experiment_id, attempt, min(cancel_poll_s, settings.heartbeat_s)) as heartbeat:
         try:
-            status = _train(experiment_id, stored_spec, split_id, runtime, device, heartbeat)
+            status = _train(experiment_id, stored_spec, split_id, runtime, device, heartbeat, claimed_at)
         except LostClaim as exc:
             log.warning("%s; stopping without recording an outcome", exc)
             return "lost"

@@ -1,11 +1,15 @@
-"""The training function: spec, data, metric sink and cancel check in; trained model and a
-summary out.  No Celery, HTTP or SQL in here.
+"""The training function: spec, data, metric sink, cancel check and time limit in; trained model
+and a summary out.  No Celery, HTTP or SQL in here.
 
-:func:`train` reads top to bottom: set up → resume → per epoch, for every batch: check cancel →
-one step → record; then the end of the epoch (evaluate, epoch schedules) → checkpoint; at the
-end, the test pass.  One step: forward/backward (through a closure for the L-BFGS family and
+:func:`train` reads top to bottom: set up → resume → per epoch, for every batch: check cancel and
+time → one step → record; then the end of the epoch (evaluate, epoch schedules) → checkpoint; at
+the end, the test pass.  One step: forward/backward (through a closure for the L-BFGS family and
 Newton; K-FAC's hooks fire inside the same forward/backward) → gradient noise → clip → optimizer
 step → zero_grad → step schedule.
+
+A cancel or the time limit is checked before every step and at every closure evaluation; steps
+and evaluations run inside a region a watchdog may interrupt, so a stop is honoured within about
+a second even in one long step (``worker.engine.stopping``).
 
 Per-step values stay tensors until ``log_every`` steps have gathered (one host sync for many
 steps on a GPU); the loss's finiteness is checked then, so a diverged run stops at most
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +39,7 @@ from worker.engine import checkpoint
 from worker.engine.metrics import LOSSES, evaluate
 from worker.engine.recorder import Recorder, StepRow
 from worker.engine.step_stats import StepStats
+from worker.engine.stopping import Interrupter, StopCheck, StopTraining, TimeLimit, Watchdog
 from worker.sink import MetricSink
 
 # Gaussian gradient noise anneals as η / (1 + t) ** γ (Neelakantan et al. 2015)
@@ -81,6 +87,7 @@ class _Run:
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     autocast: Callable[[], contextlib.AbstractContextManager]
     needs_closure: bool
+    stop: StopCheck  # also asked at every closure evaluation
     l2: float  # weight decay a solver without its own takes as an L2 penalty
     epochs: int
     total_steps: int
@@ -94,40 +101,74 @@ def train(
     *,
     sink: MetricSink,
     should_cancel: Callable[[Progress], bool] = _never,
+    cancel_requested: Callable[[], bool] | None = None,
+    time_limit: TimeLimit | None = None,
     checkpoint_path: Path | None = None,
     resume_from: Path | None = None,
     log_every: int = 32,
 ) -> TrainResult:
     """Train the model ``spec`` (a resolved ``core.spec.ExperimentSpec``) describes on ``data``.
 
-    ``should_cancel`` is asked before every step; True ends the run as ``cancelled``.  With
-    ``checkpoint_path`` a checkpoint is written after every epoch; ``resume_from`` continues
-    from one (same spec) and reproduces the uninterrupted run exactly on CPU.  Raises
-    :class:`~worker.engine.recorder.Diverged` on a NaN/inf loss and ``ValueError`` for a spec
-    the data cannot take."""
-    run = _set_up(spec, data)
+    ``should_cancel`` is asked before every step and at every closure evaluation; True ends the
+    run as ``cancelled`` (the steps done so far are recorded).  ``cancel_requested`` asks the
+    same from a watchdog thread (thread-safe, no arguments): a cancel it sees that the step in
+    progress has not honoured within about a second interrupts that step.  Past ``time_limit``
+    the run stops the same ways and raises
+    :class:`~worker.engine.stopping.TimeLimitExceeded`.  With ``checkpoint_path`` a checkpoint
+    is written after every epoch; ``resume_from`` continues from one (same spec) and reproduces
+    the uninterrupted run exactly on CPU, and the training time it records counts against
+    ``time_limit``.  Raises :class:`~worker.engine.recorder.Diverged` on a NaN/inf loss and
+    ``ValueError`` for a spec the data cannot take."""
+    stop = StopCheck(should_cancel, cancel_requested, time_limit or TimeLimit(math.inf))
+    interruptible = Interrupter()
+    thread_state = _thread_state()
+    run = _set_up(spec, data, stop)
     if resume_from is not None:
         _resume(run, resume_from)
+    stop.progress = Progress(run.step, run.epoch, run.total_steps)
     recorder = Recorder(sink, data.info.task, data.train.y)
-    for epoch in range(run.epoch + 1, run.epochs + 1):
-        run.model.train()
-        epoch_start = time.perf_counter()
-        recorder.start_epoch()
-        for index in run.order.epoch():
-            if should_cancel(Progress(run.step, run.epoch, run.total_steps)):
-                recorder.emit_steps()
-                return TrainResult("cancelled", run.model, run.step, run.epoch, recorder.last)
-            recorder.add(_one_step(run, epoch, *data.batch(index)))
-            if len(recorder.rows) >= log_every:
-                recorder.emit_steps()
-        _end_of_epoch(run, recorder, epoch, epoch_start)
-        if checkpoint_path is not None:
-            sink.flush()  # resuming re-emits only steps after the checkpoint: those before must be stored
-            checkpoint.save(checkpoint_path, _checkpoint_state(run))
-    return _finish(run, recorder)
+    watchdog = Watchdog(stop.wanted, interruptible) if stop.watched else contextlib.nullcontext()
+    with watchdog:
+        try:
+            for epoch in range(run.epoch + 1, run.epochs + 1):
+                run.model.train()
+                epoch_start = time.perf_counter()
+                recorder.start_epoch()
+                for index in run.order.epoch():
+                    stop(Progress(run.step, run.epoch, run.total_steps))
+                    with interruptible:
+                        row = _one_step(run, epoch, *data.batch(index))
+                    recorder.add(row)
+                    if len(recorder.rows) >= log_every:
+                        recorder.emit_steps()
+                _end_of_epoch(run, recorder, epoch, epoch_start, interruptible)
+                if checkpoint_path is not None:
+                    sink.flush()  # resuming re-emits only steps after the checkpoint: those before must be stored
+                    checkpoint.save(checkpoint_path, _checkpoint_state(run))
+            return _finish(run, recorder, interruptible)
+        except StopTraining:
+            interruptible.leave()
+            _restore_thread_state(thread_state)
+        recorder.emit_steps()
+        if stop.why() == "time_limit":
+            raise stop.time_limit.error()
+        return TrainResult("cancelled", run.model, run.step, run.epoch, recorder.last)
 
 
-def _set_up(spec, data: TrainingData) -> _Run:
+def _thread_state() -> tuple[bool, int]:
+    return torch.is_grad_enabled(), torch._C._len_torch_function_stack()
+
+
+def _restore_thread_state(state: tuple[bool, int]) -> None:
+    """Undo what an interrupted context manager's skipped exit may have left in this thread: grad
+    mode (``torch.no_grad``) and torch-function modes (Newton's ``keep_graph``)."""
+    grad_enabled, modes = state
+    torch.set_grad_enabled(grad_enabled)
+    while torch._C._len_torch_function_stack() > modes:
+        torch._C._pop_torch_function_stack()
+
+
+def _set_up(spec, data: TrainingData, stop: StopCheck) -> _Run:
     """Seed, then build model, optimizer, batch order, scheduler, scaler and noise, in this order
     (the order fixes the initial weights and every generator's stream)."""
     training = spec.training
@@ -155,6 +196,7 @@ def _set_up(spec, data: TrainingData) -> _Run:
         loss_fn=LOSSES[loss_name],
         autocast=_autocast(device, training.precision),
         needs_closure=entry.needs_closure,
+        stop=stop,
         l2=spec.l2_penalty(),
         epochs=training.epochs,
         total_steps=len(order) * training.epochs,
@@ -209,6 +251,7 @@ def _resume(run: _Run, path: Path) -> None:
         run.noise.load_state_dict(noise)
     checkpoint.set_rng_states(state["rng"])
     run.step, run.epoch = state["step"], state["epoch"]
+    run.stop.time_limit.spent_before_s = state.get("training_s", 0.0)  # absent in older checkpoints
 
 
 def _checkpoint_state(run: _Run) -> dict[str, Any]:
@@ -223,6 +266,7 @@ def _checkpoint_state(run: _Run) -> dict[str, Any]:
         "rng": checkpoint.rng_states(),
         "step": run.step,
         "epoch": run.epoch,
+        "training_s": run.stop.time_limit.spent_s(),
     }
 
 
@@ -262,6 +306,7 @@ def _forward_backward(run: _Run, x: torch.Tensor, y: torch.Tensor, seen: list[to
 
 
 def _closure(run: _Run, x: torch.Tensor, y: torch.Tensor, seen: list[torch.Tensor]) -> torch.Tensor:
+    run.stop(Progress(run.step, run.epoch, run.total_steps))  # one step may evaluate it a thousand times
     with torch.enable_grad():
         run.optimizer.zero_grad(set_to_none=True)
         loss = _forward_backward(run, x, y, seen)
@@ -284,11 +329,12 @@ def _noise_and_clip(run: _Run) -> torch.Tensor:
     return run.stats.grad_sq()
 
 
-def _end_of_epoch(run: _Run, recorder: Recorder, epoch: int, epoch_start: float) -> None:
+def _end_of_epoch(run: _Run, recorder: Recorder, epoch: int, epoch_start: float, interruptible: Interrupter) -> None:
     """Emit the epoch's last steps and its metrics (train, speed, validation); step epoch schedules."""
     recorder.emit_steps()
     values = recorder.epoch_values(time.perf_counter() - epoch_start)
-    val = evaluate(run.model, run.data.chunks(run.data.val), run.loss_fn, run.data.info.task, run.autocast)
+    with interruptible:
+        val = evaluate(run.model, run.data.chunks(run.data.val), run.loss_fn, run.data.info.task, run.autocast)
     values.update({f"val/{k}": v for k, v in val.items()})
     recorder.emit(run.step, epoch, values)
     if run.scheduler is not None:
@@ -296,7 +342,8 @@ def _end_of_epoch(run: _Run, recorder: Recorder, epoch: int, epoch_start: float)
     run.epoch = epoch
 
 
-def _finish(run: _Run, recorder: Recorder) -> TrainResult:
-    test = evaluate(run.model, run.data.chunks(run.data.test), run.loss_fn, run.data.info.task, run.autocast)
+def _finish(run: _Run, recorder: Recorder, interruptible: Interrupter) -> TrainResult:
+    with interruptible:
+        test = evaluate(run.model, run.data.chunks(run.data.test), run.loss_fn, run.data.info.task, run.autocast)
     recorder.emit(run.step, run.epochs, {f"test/{k}": v for k, v in test.items()})
     return TrainResult("succeeded", run.model, run.step, run.epochs, recorder.last)
