@@ -189,3 +189,82 @@ def test_trust_boundary(up, api, split_id):
     second = api.post("/experiments", json=spec(split_id, training={"epochs": 1, "device": "cuda"})).json()["id"]
     assert second > first
     api.post(f"/experiments/{second}/cancel")
+
+
+def wait_for(api, experiment_id: int, statuses: tuple[str, ...], timeout: float = 120) -> dict:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        e = api.get(f"/experiments/{experiment_id}").json()
+        if e["status"] in statuses:
+            return e
+        time.sleep(0.2)
+    raise AssertionError(f"experiment {experiment_id} still {e['status']} after {timeout} s")
+
+
+def test_a_cancel_stops_a_run_inside_one_long_step_and_the_next_run_trains(api):
+    """Cancel answered 200, yet 45 s later the run was still at step 0 and the next one waited.
+    One full-batch random-search step with 1,000 candidates takes several seconds here.  (A cancel
+    while the run sets up, loading data and building the model, takes effect at its first step.)"""
+    import time
+
+    digits = api.post("/splits", json={"dataset": "digits", "seed": 0}).json()["id"]
+    long = api.post("/experiments", json=spec(
+        digits, architecture={"name": "mlp", "depth": 2, "width": 64},
+        solver={"name": "randomsearch", "n_samples": 1000},
+        training={"epochs": 1000, "batch_size": None, "device": "cpu"})).json()["id"]
+    deadline = time.monotonic() + 300
+    while api.get(f"/experiments/{long}").json()["step"] < 1:  # the first step done: inside the second now
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    asked = time.monotonic()
+    assert api.post(f"/experiments/{long}/cancel").status_code == 200
+    ended = wait_for(api, long, ("cancelled", "failed", "succeeded"), timeout=30)
+    took = time.monotonic() - asked
+    assert ended["status"] == "cancelled", ended
+    assert took < 5, f"the cancel took {took:.1f} s: {ended}"
+    assert ended["step"] == 1  # stopped inside its second step, which takes several seconds
+    nxt = api.post("/experiments", json=spec(digits)).json()["id"]
+    assert wait_for(api, nxt, ("succeeded", "failed"))["status"] == "succeeded"
+
+
+def test_a_run_past_its_wall_clock_limit_fails_saying_so(api):
+    digits = api.post("/splits", json={"dataset": "digits", "seed": 0}).json()["id"]
+    run = api.post("/experiments", json=spec(
+        digits, architecture={"name": "mlp", "depth": 2, "width": 64},
+        training={"epochs": 100_000, "batch_size": 8, "device": "cpu", "max_minutes": 0.05})).json()["id"]
+    ended = wait_for(api, run, ("cancelled", "failed", "succeeded"), timeout=60)
+    assert ended["status"] == "failed" and "training.max_minutes" in ended["error"], ended
+    assert ended["step"] > 0
+    points = api.get(f"/experiments/{run}/metrics", params={"names": "train/loss"}).json()["series"]
+    steps = points["train/loss"]["steps"]
+    assert steps == sorted(set(steps))  # every step recorded once
+
+
+def test_a_worker_that_dies_is_started_again_and_trains_the_next_run(up, api, split_id):
+    """A hard stop may end the worker process: ``descent up`` starts a new one instead of going
+    down, and the next run trains."""
+    import os
+    import signal
+    import time
+
+    old = up.child_pid("worker")
+    os.killpg(old, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    new = None
+    while time.monotonic() < deadline and new is None:
+        time.sleep(0.5)
+        try:
+            new = up.child_pid("worker")
+        except LookupError:
+            continue
+        new = None if new == old else new
+    assert new is not None, up.output()
+    assert "starting a new one" in up.output()
+    run = api.post("/experiments", json=spec(split_id)).json()["id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and api.get(f"/experiments/{run}").json()["status"] != "succeeded":
+        time.sleep(1)
+    assert api.get(f"/experiments/{run}").json()["status"] == "succeeded", up.output()
+    assert up.process.poll() is None
