@@ -132,13 +132,25 @@ def test_storage_counts_the_projects_upload_sizes(session, settings, stored, add
 
 # -- metric points per experiment ----------------------------------------------------------------
 
-def _experiment(client, split_id: int, status: str, session_factory) -> int:
-    eid = client.post(f"{API}/experiments", json={"name": "q", "split_id": split_id, "architecture": {"name": "linear"},
-                                                  "solver": {"name": "sgd"}}).json()["id"]
+def _experiments(client, split_id: int, statuses, session_factory) -> list[int]:
+    """Experiments in ``statuses``, each finished as soon as made so that none meets the limit
+    of active ones on its way in, then given its status."""
+    body = {"name": "q", "split_id": split_id, "architecture": {"name": "linear"}, "solver": {"name": "sgd"}}
+    ids = []
+    for _ in statuses:
+        response = client.post(f"{API}/experiments", json=body)
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+        _set_status(session_factory, ids[-1], "cancelled")
+    for eid, status in zip(ids, statuses):
+        _set_status(session_factory, eid, status)
+    return ids
+
+
+def _set_status(session_factory, eid: int, status: str) -> None:
     with session_factory() as s:
         s.execute(update(Experiment).where(Experiment.id == eid).values(status=status))
         s.commit()
-    return eid
 
 
 # a batch's steps (of one metric) -> how many it stores, or None: refused with 422 (limit 10)
@@ -153,7 +165,7 @@ POINT_BATCHES = [
 
 
 def test_a_batch_taking_an_experiment_past_its_points_is_refused_whole(client, iris_split, session_factory, settings):
-    eid = _experiment(client, iris_split["id"], "running", session_factory)
+    [eid] = _experiments(client, iris_split["id"], ["running"], session_factory)
     worker = Principal(kind="worker")
     for steps, stored in POINT_BATCHES:
         body = PointsCreate(points=[{"name": "train/loss", "step": s, "value": 1.0} for s in steps])
@@ -190,10 +202,8 @@ def test_queued_and_running_experiments_past_the_limit_are_429(client, iris_spli
                                                                statuses, active):
     elsewhere = new_project(session_factory, "elsewhere")
     other_split = client.post(f"{API}/splits", json={"dataset": "iris", "project_id": elsewhere}).json()["id"]
-    for _ in range(3):  # another project's runs count for it only
-        _experiment(client, other_split, "queued", session_factory)
-    for status in statuses:
-        _experiment(client, iris_split["id"], status, session_factory)
+    _experiments(client, other_split, ["queued"] * 3, session_factory)  # another project's count for it only
+    _experiments(client, iris_split["id"], statuses, session_factory)
     with session_factory() as s:
         if active is None:
             quotas.check_active_experiments(s, settings, iris_split["project_id"])
@@ -205,12 +215,25 @@ def test_queued_and_running_experiments_past_the_limit_are_429(client, iris_spli
             and "(2, DESCENT_MAX_ACTIVE_EXPERIMENTS)" in refused.value.detail)
 
 
+def test_a_submission_past_the_projects_active_experiments_is_429_and_creates_nothing(client, iris_split, enqueued):
+    body = {"name": "q", "split_id": iris_split["id"], "architecture": {"name": "linear"}, "solver": {"name": "sgd"}}
+    made = [client.post(f"{API}/experiments", json=body) for _ in range(2)]
+    assert [r.status_code for r in made] == [201, 201]
+    refused = client.post(f"{API}/experiments", json=body)
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "60"
+    assert "has 2 queued or running experiments" in refused.json()["detail"]
+    assert "DESCENT_MAX_ACTIVE_EXPERIMENTS" in refused.json()["detail"]
+    assert client.get(f"{API}/experiments").json()["total"] == 2 and len(enqueued.sent) == 2
+    assert client.post(f"{API}/experiments/{made[0].json()['id']}/cancel").status_code == 200
+    assert client.post(f"{API}/experiments", json=body).status_code == 201
+
+
 # -- a project's own limits ----------------------------------------------------------------------
 
 def test_a_project_shows_its_usage_against_its_limits_and_an_admin_may_set_its_own(client, iris_split,
                                                                                     session_factory, settings):
     pid = iris_split["project_id"]
-    _experiment(client, iris_split["id"], "queued", session_factory)
+    _experiments(client, iris_split["id"], ["queued"], session_factory)
     data = _csv(600_000)
     assert _upload(client, data, pid).status_code == 201
     limits = client.get(f"{API}/projects/{pid}").json()["limits"]
