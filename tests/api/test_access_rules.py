@@ -183,7 +183,8 @@ def request_for(world: World, method: str, path: str, caller: str, project: int)
                                 files={"file": ("d.csv", CSV.encode())})
         return {"path": f"/datasets/{_created(made)}"}
     if method == "delete" and path == "/splits/{split_id}":
-        return {"path": f"/splits/{_created(world.admin.post(f'{API}/splits', json={'dataset': 'iris', 'project_id': pid}))}"}
+        fresh = {"dataset": "iris", "project_id": pid, "seed": 1000 + world.n()}  # not the world's split
+        return {"path": f"/splits/{_created(world.admin.post(f'{API}/splits', json=fresh))}"}
     if path == "/projects/{project_id}/members/{username}":
         return {"path": path.format(project_id=pid, username=world.member(project)),
                 "json": {"role": "editor"} if method == "put" else None}
@@ -196,7 +197,7 @@ def request_for(world: World, method: str, path: str, caller: str, project: int)
         "/projects/{project_id}/limits": {"path": f"/projects/{pid}/limits", "json": {"max_active_experiments": 5}},
         "/tokens": {"json": {"name": "cell"}},
         "/datasets/{dataset_id}": {"path": f"/datasets/{world.datasets[project]}"},
-        "/splits": {"json": {"dataset": "iris", "project_id": pid}},
+        "/splits": {"json": {"dataset": "iris", "project_id": pid, "seed": 1000 + world.n()}},  # a new one: 201
         "/splits/{split_id}": {"path": f"/splits/{world.splits[project]}"},
         "/experiments": {"json": {"name": "new", "split_id": world.splits[project],
                                   "architecture": {"name": "linear"}, "solver": {"name": "sgd"}}},
