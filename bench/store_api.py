@@ -120,7 +120,8 @@ def _compare_ms(url: str, factory, ids: list[int], repeats: int) -> list[float]:
     from api.app import create_app
     from core.settings import Settings
 
-    app = create_app(Settings(database_url=url, allowed_hosts=["testserver"]), session_factory=factory,
+    app = create_app(Settings(database_url=url, allowed_hosts=["testserver"], requests_per_minute=10**9),
+                     session_factory=factory,
                      enqueuer=lambda *a: None, reconcile_interval_s=0, broker_check=lambda: None)
     params = {"ids": ",".join(map(str, ids)), "names": ",".join(NAMES), "max_points": 500}
     with TestClient(app, headers={"Authorization": f"Bearer {user_token(factory)[0]}"}) as client:
