@@ -15,9 +15,10 @@ from api.errors import Conflict, NotFound, PayloadError
 from api.experiments.schemas import ExperimentCreate, ExperimentListItem, ExperimentPage, ExperimentPublic
 from api.limits import quotas
 from api.metrics.service import best_public
+from core.datasets.builtin import DatasetInfo
 from core.metrics import MAX_NAME_LENGTH
 from core.settings import Settings
-from core.spec import ExperimentSpec, resolve_spec
+from core.spec import ExperimentSpec, budget, resolve_spec
 from core.spec.experiment import SpecError
 from optim import catalog
 from store.models import Experiment, MetricSummary, utcnow
@@ -67,6 +68,18 @@ def _limit_errors(spec: ExperimentSpec, settings: Settings) -> list[tuple[tuple[
     return errors
 
 
+def _budget_errors(spec: ExperimentSpec, info: DatasetInfo, n_train: int, settings: Settings, queue: str
+                   ) -> list[tuple[tuple[str | int, ...], str]]:
+    """What the budget of ``queue`` refuses: the model's parameters and its training memory by
+    estimate (``core.spec.budget``), the solver's own size limit, and the combinations the
+    worker cannot train."""
+    max_params = settings.gpu_max_params if queue == "gpu" else settings.cpu_max_params
+    max_mb = settings.gpu_max_memory_mb if queue == "gpu" else settings.cpu_max_memory_mb
+    n_outputs = (info.n_classes or 1) if info.task == "classification" else 1
+    return budget.budget_errors(spec, info.feature_shape, n_outputs, n_train, max_params=max_params,
+                                max_memory_bytes=max_mb * 1024 * 1024, queue=queue)
+
+
 def create(session: Session, settings: Settings, enqueue: Enqueuer, principal: Principal, spec: ExperimentCreate,
            action: str = "experiment.create") -> ExperimentPublic:
     """Validation order: the body (pydantic, before this), the split, then what needs the data.
@@ -81,7 +94,8 @@ def create(session: Session, settings: Settings, enqueue: Enqueuer, principal: P
     except SpecError as exc:
         raise PayloadError([(("body", *loc), msg) for loc, msg in exc.errors]) from None
     queue = _queue(session, settings, resolved.training.device)
-    problems = _limit_errors(resolved, settings)
+    problems = _limit_errors(resolved, settings) + _budget_errors(resolved, info, len(split.train_indices),
+                                                                  settings, queue)
     if problems:
         raise PayloadError([(("body", *loc), msg) for loc, msg in problems])
     quotas.check_active_experiments(session, settings, split.project_id)
