@@ -77,6 +77,23 @@ def test_uncancellable_loop_knobs_are_refused(api, split_id, solver, field):
     assert api.get("/experiments").json()["total"] == before
 
 
+def test_unbounded_models_are_refused_at_submission_with_the_estimate(api, split_id):
+    """A 1.0 B-parameter mlp got 201; newton on a 67,843-parameter MLP got 201 then failed in the
+    worker; naturalgradient with dropout failed in the worker."""
+    before = api.get("/experiments").json()["total"]
+    huge = error_at(api.post("/experiments", json=spec(
+        split_id, architecture={"name": "mlp", "depth": 16, "width": 8192}, solver={"name": "adam"})),
+        "body", "architecture")
+    assert "DESCENT_CPU_MAX_PARAMS" in huge and "GiB" in huge
+    newton = error_at(api.post("/experiments", json=spec(
+        split_id, architecture={"name": "mlp"}, solver={"name": "newton"})), "body", "solver", "newton")
+    assert "2000" in newton
+    dropout = api.post("/experiments", json=spec(
+        split_id, architecture={"name": "mlp", "dropout": 0.5}, solver={"name": "naturalgradient"}))
+    assert dropout.status_code == 422 and "dropout" in dropout.text, dropout.text
+    assert api.get("/experiments").json()["total"] == before
+
+
 def _deflated_npz(members: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
