@@ -1,6 +1,9 @@
 """Typed errors carrying their status code.  422 is for payload problems only and has the same
 shape as FastAPI's validation errors (``detail: [{loc, msg, type}]``); a missing id is 404, a
-state conflict (cancelling a finished run) 409, an oversized upload 413.
+state conflict (cancelling a finished run) 409, an oversized upload 413, a caller past a limit
+429 (``api.limits.errors``).  When every connection of the database pool stayed in use for
+``DESCENT_DB_POOL_TIMEOUT_S``, the answer is 503 with ``Retry-After`` saying the database is
+busy: a request under load waits a bounded time and never hangs or 500s.
 
 FastAPI's own 422 echoes the offending ``input`` (and the constraint in ``ctx``); a body with
 ``NaN`` or ``1e400`` (Python's json reads both) would make that answer invalid JSON and a 500,
@@ -9,6 +12,7 @@ so here non-finite floats in it are written as the strings ``"NaN"``, ``"Infinit
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -18,8 +22,14 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+log = logging.getLogger(__name__)
 Loc = Sequence[str | int]
+# seconds a client is told to wait when every pooled database connection stayed busy
+DATABASE_BUSY_RETRY_S = 2
+DATABASE_BUSY = ("the database is busy (every connection of the api's pool is in use): retry in a few seconds; "
+                 "if this persists, raise DESCENT_DB_POOL_SIZE / DESCENT_DB_MAX_OVERFLOW")
 
 
 class ErrorPublic(BaseModel):
@@ -119,3 +129,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(PoolTimeout)
+    async def _database_busy(request: Request, _: PoolTimeout) -> JSONResponse:
+        log.warning("%s %s: no database connection within the pool timeout (503)", request.method, request.url.path)
+        return JSONResponse({"detail": DATABASE_BUSY}, status_code=503,
+                            headers={"Retry-After": str(DATABASE_BUSY_RETRY_S)})

@@ -24,4 +24,5 @@ BENCHMARKS = {
     "api": "bench.store_api",
     "broker": "bench.broker",
     "auth": "bench.auth",
+    "streams": "bench.streams",
 }

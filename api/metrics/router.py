@@ -4,15 +4,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
-from api.auth.principal import PrincipalDep, UserDep
+from api.auth.principal import Principal, PrincipalDep, UserDep, _record_use, _user, authenticate
 from api.deps import SessionDep, SettingsDep
-from api.errors import PayloadError, responses
+from api.errors import ErrorPublic, PayloadError, responses
 from api.experiments import service as experiments_service
 from api.metrics import service
+from api.metrics.hub import hub_for
 from api.metrics.schemas import ComparePublic, MetricsPublic, PointsAccepted, PointsCreate
-from api.metrics.stream import events
 from core.spec.text import NulFreeStr
+from store.db import read_only, session_scope
 
 router = APIRouter(tags=["metrics"])
 MaxPoints = Annotated[int, Query(ge=4, le=100_000, description="most points per series (min/max per bucket)")]
@@ -61,11 +63,33 @@ def compare_experiments(
     "/experiments/{experiment_id}/stream",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"},
-               **responses(401, 403, 404)},
+               **responses(401, 403, 404),
+               429: {"model": ErrorPublic, "description": "Too many streams open: the caller's "
+                     "(DESCENT_MAX_STREAMS_PER_USER) or the api's (DESCENT_MAX_STREAMS); `Retry-After` says when "
+                     "to try again."},
+               503: {"model": ErrorPublic, "description": "The database is busy; `Retry-After` says when to try "
+                     "again."}},
 )
-def stream_experiment(experiment_id: int, request: Request, principal: UserDep, session: SessionDep
-                      ) -> StreamingResponse:
-    """``event: metrics`` with new points and ``event: status`` on changes, until the run ends."""
-    experiments_service.load(session, principal, experiment_id)
-    return StreamingResponse(events(request.app.state.session_factory, experiment_id),
-                             media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+async def stream_experiment(experiment_id: int, request: Request) -> StreamingResponse:
+    """``event: metrics`` with new points and ``event: status`` on changes, until the run ends.
+    A user may hold DESCENT_MAX_STREAMS_PER_USER streams open at once and the api serves
+    DESCENT_MAX_STREAMS in all: past either, 429 with ``Retry-After``."""
+    principal = await run_in_threadpool(_stream_reader, request, experiment_id)
+    return hub_for(request.app).open(experiment_id, principal.user_id)
+
+
+def _stream_reader(request: Request, experiment_id: int) -> Principal:
+    """The caller, if a user who may read the experiment: checked in one trip to the threadpool
+    and one short transaction.  Through the session and caller dependencies a request holds its
+    connection from one threadpool trip to the next; 150 streams opened at once took every
+    thread while waiting for a connection, the requests holding the connections then waited
+    for a thread, and the pool's wait ran out (503s) before any of them finished."""
+    factory = request.app.state.session_factory
+    uses: list = []
+    with session_scope(factory) as session:
+        read_only(session)
+        principal = _user(authenticate(request, session, uses.append))
+        experiments_service.load(session, principal, experiment_id)
+    for caller in uses:  # after the read's transaction: on SQLite this write waits for no one of ours
+        _record_use(factory, caller)
+    return principal

@@ -1,7 +1,8 @@
 """``descent api``: serve the HTTP api with uvicorn (the factory ``api.app:create_app``).
 
 On a non-loopback ``--host`` it serves a network, so it starts only when ``DESCENT_ALLOWED_HOSTS``
-names the host names clients use and the database has a user to sign in as."""
+names the host names clients use and the database has a user to sign in as.  It serves at most
+``DESCENT_API_MAX_CONNECTIONS`` connections at once (uvicorn's ``limit_concurrency``)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"descent api: refusing to listen on {args.host} with no user to sign in as: create one first "
               "(`descent user create NAME --admin`)", file=sys.stderr)
         return 2
+    # past DESCENT_API_MAX_CONNECTIONS open connections uvicorn answers 503 at once (per worker
+    # process), so a flood of clients costs a refusal each rather than the process's memory
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level)
+                log_level=args.log_level, limit_concurrency=settings.api_max_connections)
     return 0
 
 

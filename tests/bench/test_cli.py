@@ -25,6 +25,7 @@ QUICK_ROWS = {
             "GET /compare 3×5×5,000, max_points=500", "raw fetch of the same points (baseline)"],
     "broker": ["filesystem", "sqla+sqlite"],
     "auth": ["PostgreSQL", "PostgreSQL", "SQLite", "SQLite"],
+    "streams": ["this tree"] * 3,
 }
 EXTRA = {"optim": ["--device", "cpu", "--threads", "1"], "solvers": ["--threads", "1"],
          "engine": ["--threads", "1", "--skip-latency"]}
