@@ -37,7 +37,8 @@ def add_metrics(experiment_id: int, body: PointsCreate, principal: PrincipalDep,
                 settings: SettingsDep) -> PointsAccepted:
     """Record points (idempotent: points already stored are skipped).  A worker token reports for
     a running experiment; a user needs editor; a finished experiment's metrics are final (409)."""
-    return PointsAccepted(inserted=service.ingest(session, principal, experiment_id, body, settings.max_metric_names))
+    return PointsAccepted(inserted=service.ingest(session, principal, experiment_id, body, settings.max_metric_names,
+                                                  settings.max_metric_points))
 
 
 @router.get("/compare", response_model=ComparePublic, responses=responses(401, 403, 404))

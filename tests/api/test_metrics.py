@@ -184,3 +184,19 @@ def test_an_experiment_records_a_bounded_number_of_distinct_metric_names(client,
     assert client.post(f"{API}/experiments/{eid}/metrics", json=more_of_the_same).status_code == 200
     one_more = {"points": [{"name": "another", "step": 0, "value": 1.0}]}
     assert client.post(f"{API}/experiments/{eid}/metrics", json=one_more).status_code == 422
+
+
+def test_an_experiment_records_a_bounded_number_of_points_over_http(client, experiment_ids, settings):
+    """DESCENT_MAX_METRIC_POINTS through the route: the batch that would pass it stores nothing,
+    a re-sent batch already stored is still fine."""
+    eid = experiment_ids[0]
+    settings.max_metric_points = 10
+    first = {"points": [{"name": "loss", "step": i, "value": 1.0} for i in range(8)]}
+    assert client.post(f"{API}/experiments/{eid}/metrics", json=first).status_code == 200
+    over = {"points": [{"name": "loss", "step": i, "value": 1.0} for i in range(8, 11)]}
+    r = client.post(f"{API}/experiments/{eid}/metrics", json=over)
+    assert r.status_code == 422 and "DESCENT_MAX_METRIC_POINTS" in r.json()["detail"][0]["msg"], r.text
+    assert client.get(f"{API}/experiments/{eid}/metrics").json()["series"]["loss"]["steps"] == list(range(8))
+    assert client.post(f"{API}/experiments/{eid}/metrics", json=first).status_code == 200  # a re-send
+    fits = {"points": [{"name": "loss", "step": i, "value": 1.0} for i in range(8, 10)]}
+    assert client.post(f"{API}/experiments/{eid}/metrics", json=fits).status_code == 200
