@@ -34,7 +34,7 @@ from core.spec import ExperimentSpec
 from store.db import make_engine, make_sessionmaker, session_scope
 from store.repositories import experiments, metrics, splits
 from worker.data import prepare
-from worker.engine import Diverged, Progress, train
+from worker.engine import Diverged, Progress, checkpoint, train
 from worker.engine.stopping import TimeLimit, TimeLimitExceeded
 from worker.sink import BatchingSink, MetricPoint
 
@@ -134,16 +134,57 @@ def _write_points(sessions: sessionmaker[Session], experiment_id: int, points: l
         metrics.add_points(session, experiment_id, points)
 
 
+def _data_dir_setting() -> str:
+    return f"{Settings.model_config['env_prefix']}DATA_DIR"
+
+
+class CheckpointWarning:
+    """The engine's ``on_checkpoint``: records on the run why its last checkpoint could not be
+    written (the path, the OS error and what to do) and clears that once one is.  It writes only
+    when the warning changes (and once at the first checkpoint, clearing an earlier attempt's),
+    fenced by the attempt like the heartbeat; a database error is logged and the run goes on."""
+
+    _UNKNOWN = object()
+
+    def __init__(self, sessions: sessionmaker[Session], experiment_id: int, attempt: int):
+        self.sessions, self.experiment_id, self.attempt = sessions, experiment_id, attempt
+        self._stored: object = self._UNKNOWN
+
+    def __call__(self, error: checkpoint.StorageError | None) -> None:
+        warning = None
+        if error is not None:
+            warning = (f"checkpoint not written at {error.path}: {error.reason}; training goes on and the next "
+                       f"epoch tries again; {checkpoint.remedy(error.code, _data_dir_setting())}")
+            log.warning("experiment %s: %s", self.experiment_id, warning)
+        if warning == self._stored:
+            return
+        try:
+            with session_scope(self.sessions) as session:
+                experiments.set_warning(session, self.experiment_id, self.attempt, warning)
+        except Exception as exc:  # noqa: BLE001 - the warning is advice; the run goes on without it
+            log.warning("experiment %s: recording the checkpoint warning failed (%s)", self.experiment_id, exc)
+            return
+        self._stored = warning
+
+
+class FinalWeightsNotStored(RuntimeError):
+    """The run trained but its weights could not be written; the message says where, why and what to do."""
+
+
 def _save_weights(path: Path, model: torch.nn.Module) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, tmp)
-    os.replace(tmp, path)
+    weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    try:
+        checkpoint.write_atomically(path, weights)
+    except checkpoint.StorageError as exc:
+        raise FinalWeightsNotStored(
+            f"could not store the final weights at {exc.path}: {exc.reason}; "
+            f"{checkpoint.remedy(exc.code, _data_dir_setting())} and run it again"
+        ) from exc
 
 
 def user_message(exc: BaseException) -> str:
     """The error text stored on a failed experiment: what went wrong and, where we know, what to change."""
-    if isinstance(exc, Diverged | TimeLimitExceeded):
+    if isinstance(exc, Diverged | TimeLimitExceeded | FinalWeightsNotStored):
         return str(exc)
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return "out of GPU memory; try a smaller batch_size or a smaller architecture"
@@ -203,13 +244,15 @@ def _train(experiment_id: int, stored_spec: dict, split_id: int, runtime: Runtim
     if resume is not None:
         log.info("experiment %s: resuming from %s", experiment_id, resume)
     sink = BatchingSink(partial(_write_points, runtime.sessions, experiment_id))
+    warning = CheckpointWarning(runtime.sessions, experiment_id, heartbeat.attempt)
     try:
         result = train(spec, data, sink=sink, should_cancel=heartbeat, cancel_requested=heartbeat.stop_requested,
-                       time_limit=limit, checkpoint_path=last, resume_from=resume)
+                       time_limit=limit, checkpoint_path=last, on_checkpoint=warning, resume_from=resume)
     finally:
         sink.close()
     if result.status == "succeeded":
         _save_weights(settings.checkpoint_path(experiment_id, "final"), result.model)
+        warning(None)  # the weights are stored: a checkpoint missed on the way no longer matters
     return result.status
 
 

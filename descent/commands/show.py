@@ -32,8 +32,9 @@ def show(client: Client, args: argparse.Namespace) -> int:
     ]
     for key, value in fields:
         print(f"{key + ':':<13}{value}")
-    if e.get("error"):
-        print("error:\n  " + "\n  ".join(str(e["error"]).rstrip().splitlines()))
+    for key in ("error", "warning"):  # warning: trouble the run goes on despite (a checkpoint not written)
+        if e.get(key):
+            print(f"{key}:\n  " + "\n  ".join(str(e[key]).rstrip().splitlines()))
     spec = e.get("spec") or {}
     for section in ("architecture", "solver", "scheduler", "training"):
         if spec.get(section):

@@ -39,6 +39,8 @@ class Experiment(Base):
     worker_host: Mapped[str | None] = mapped_column(String(255))
     device: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    # what went wrong without stopping the run (a checkpoint the disk refused); cleared once it passes
+    warning: Mapped[str | None] = mapped_column(Text)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 

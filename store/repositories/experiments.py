@@ -186,6 +186,19 @@ def heartbeat(session: Session, experiment_id: int, attempt: int, *, progress: f
     return HeartbeatResult(owned=True, cancel_requested=bool(cancel))
 
 
+def set_warning(session: Session, experiment_id: int, attempt: int, warning: str | None) -> bool:
+    """Record ``warning`` on the run (None clears it) if ``attempt`` still owns it and it is
+    running; False when it does not (the write is dropped, like a stale heartbeat's)."""
+    statement = (
+        update(Experiment)
+        .where(Experiment.id == experiment_id, Experiment.attempt == attempt, Experiment.status == "running")
+        .values(warning=warning)
+        .returning(Experiment.id)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).scalar_one_or_none() is not None
+
+
 def _cancel_requested(session: Session, experiment_id: int) -> bool:
     row = session.execute(
         select(Experiment.cancel_requested, Experiment.status).where(Experiment.id == experiment_id)

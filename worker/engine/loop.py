@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -41,6 +42,8 @@ from worker.engine.recorder import Recorder, StepRow
 from worker.engine.step_stats import StepStats
 from worker.engine.stopping import Interrupter, StopCheck, StopTraining, TimeLimit, Watchdog
 from worker.sink import MetricSink
+
+log = logging.getLogger(__name__)
 
 # Gaussian gradient noise anneals as η / (1 + t) ** γ (Neelakantan et al. 2015)
 NOISE_DECAY = 0.55
@@ -68,6 +71,11 @@ class TrainResult:
 
 def _never(_: Progress) -> bool:
     return False
+
+
+def _log_checkpoint(error: checkpoint.StorageError | None) -> None:
+    if error is not None:
+        log.warning("%s; training goes on and the next epoch tries again", error)
 
 
 @dataclass
@@ -104,6 +112,7 @@ def train(
     cancel_requested: Callable[[], bool] | None = None,
     time_limit: TimeLimit | None = None,
     checkpoint_path: Path | None = None,
+    on_checkpoint: Callable[[checkpoint.StorageError | None], None] = _log_checkpoint,
     resume_from: Path | None = None,
     log_every: int = 32,
 ) -> TrainResult:
@@ -115,9 +124,11 @@ def train(
     progress has not honoured within about a second interrupts that step.  Past ``time_limit``
     the run stops the same ways and raises
     :class:`~worker.engine.stopping.TimeLimitExceeded`.  With ``checkpoint_path`` a checkpoint
-    is written after every epoch; ``resume_from`` continues from one (same spec) and reproduces
-    the uninterrupted run exactly on CPU, and the training time it records counts against
-    ``time_limit``.  Raises :class:`~worker.engine.recorder.Diverged` on a NaN/inf loss and
+    is written after every epoch, and ``on_checkpoint`` told how it went: None once it is written,
+    the :class:`~worker.engine.checkpoint.StorageError` when the disk refused it twice (the run
+    goes on; the next epoch tries again).  ``resume_from`` continues from one (same spec) and
+    reproduces the uninterrupted run exactly on CPU, and the training time it records counts
+    against ``time_limit``.  Raises :class:`~worker.engine.recorder.Diverged` on a NaN/inf loss and
     ``ValueError`` for a spec the data cannot take."""
     stop = StopCheck(should_cancel, cancel_requested, time_limit or TimeLimit(math.inf))
     interruptible = Interrupter()
@@ -144,7 +155,12 @@ def train(
                 _end_of_epoch(run, recorder, epoch, epoch_start, interruptible)
                 if checkpoint_path is not None:
                     sink.flush()  # resuming re-emits only steps after the checkpoint: those before must be stored
-                    checkpoint.save(checkpoint_path, _checkpoint_state(run))
+                    try:
+                        checkpoint.save(checkpoint_path, _checkpoint_state(run))
+                    except checkpoint.StorageError as exc:
+                        on_checkpoint(exc)
+                    else:
+                        on_checkpoint(None)
             return _finish(run, recorder, interruptible)
         except StopTraining:
             interruptible.leave()
