@@ -37,6 +37,7 @@ class Experiment(TypedDict):
     worker_host: str | None
     device: str | None
     error: str | None  # what went wrong and what to try, for a failed run
+    warning: str | None  # a problem the run goes on despite (a checkpoint the disk refused)
     attempt: int
     cancel_requested: bool
 
@@ -106,8 +107,11 @@ class Health(TypedDict):
     status: str  # ok | degraded
     database: NotRequired[bool]  # signed-in callers only
     broker: NotRequired[bool]
-    database_error: NotRequired[str | None]
+    data_dir_writable: NotRequired[bool | None]
+    data_dir_free_bytes: NotRequired[int | None]
+    database_error: NotRequired[str | None]  # admins only
     broker_error: NotRequired[str | None]
+    data_dir_error: NotRequired[str | None]
 
 
 # the api's OpenAPI component each shape mirrors
