@@ -10,8 +10,9 @@ one running experiment whose metrics grow every half second, as a worker's would
 3. upload: the same, while a ``--upload-mib`` MiB CSV is uploaded (``POST /api/v1/datasets``).
 
 The api's peak resident memory (``VmHWM``) is read after each phase.  ``--before PATH`` runs
-the same against the api of another checkout (say ``git worktree add /tmp/before <commit>``),
-for a before-and-after table in one run; its database is migrated by that checkout."""
+the same against the api of another checkout (a ``git worktree`` of an earlier commit), for a
+before-and-after table in one run; its database is migrated, and its users and experiment
+made, by that checkout's own code."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TITLE = "Streams under load"
 HELP = "plain GET latency and api memory with many event streams open and a large upload"
 QUICK = {"streams": 40, "upload_mib": 10, "seconds": 3.0}
-COLUMNS = ("api", "phase", "GET p50", "GET p99", "p99 / idle p99", "GETs failed", "api RSS peak", "streams")
+COLUMNS = ("api", "phase", "GET p50", "GET p99", "GET max", "p99 / idle p99", "GETs failed", "api RSS peak",
+           "streams")
 STREAMS_PER_USER = 20
 PROBE_EVERY_S = 0.1
 DATABASES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
@@ -186,7 +188,7 @@ class Prober(threading.Thread):
 
         self.client = httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"})
         self.path = f"/api/v1/experiments/{experiment_id}"
-        self.stop = threading.Event()
+        self.stop, self.idle = threading.Event(), threading.Event()
         self.lock = threading.Lock()
         self.latencies: list[float] = []
         self.failed = 0
@@ -196,6 +198,7 @@ class Prober(threading.Thread):
         import httpx
 
         while not self.stop.is_set():
+            self.idle.clear()
             start = time.perf_counter()
             try:
                 ok = self.client.get(self.path).status_code == 200
@@ -205,10 +208,14 @@ class Prober(threading.Thread):
             with self.lock:
                 self.latencies.append(elapsed)
                 self.failed += not ok
+            self.idle.set()
             self.stop.wait(max(0.0, PROBE_EVERY_S - elapsed))
         self.client.close()
 
     def take(self) -> tuple[list[float], int]:
+        """What was timed since the last take, once the GET in flight (sent in this phase, maybe
+        stalled by it) has its answer."""
+        self.idle.wait(120)
         with self.lock:
             out = (self.latencies, self.failed)
             self.latencies, self.failed = [], 0
@@ -285,7 +292,7 @@ def run_api(args: argparse.Namespace, database: str, root: Path, label: str, csv
         def row(phase: str, baseline: float | None, streams: str) -> float:
             latencies, failed = prober.take()
             p50, p99 = _percentile(latencies, 0.5), _percentile(latencies, 0.99)
-            table.add(label, phase, f"{p50 * 1000:.0f} ms", f"{p99 * 1000:.0f} ms",
+            table.add(label, phase, f"{p50 * 1000:.0f} ms", f"{p99 * 1000:.0f} ms", f"{max(latencies) * 1000:.0f} ms",
                       ratio(None if baseline is None else p99 / baseline), f"{failed} of {len(latencies)}",
                       f"{_peak_rss_mib(api.pid):.0f} MiB", streams)
             return p99
