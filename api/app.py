@@ -2,10 +2,15 @@
 
 It refuses to start against a database that is not at the newest migration, enqueues through
 an injectable ``enqueuer`` (default: Celery ``send_task`` by name, so the worker is never
-imported), runs the reconciler in the background and serves the dashboard when it is built."""
+imported), runs the reconciler in the background and serves the dashboard when it is built.
+
+A send after commit that fails (the broker down, or frozen past ``core.queue.PUBLISH_TIMEOUT_S``)
+does not fail the request: the run is stored and ``queued``, the failure is logged and the run
+marked never sent, and the reconciler sends it on its next pass once the broker answers."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -33,10 +38,11 @@ from core.periodic import Periodic
 from core.settings import Settings
 from store.db import make_engine, make_sessionmaker, session_scope
 from store.migrate import current_revision, current_revision_is_head, head_revision
-from store.repositories.requeue import requeue_stale
+from store.repositories.requeue import UNSENT_RESEND_S, mark_unsent, requeue_stale
 
 API_PREFIX = "/api/v1"
 WEB_STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+log = logging.getLogger(__name__)
 
 
 class NotMigratedError(RuntimeError):
@@ -50,6 +56,22 @@ def default_enqueuer(settings: Settings) -> Callable[[int, str], None]:
     return partial(send_training, celery_app)
 
 
+def marking_unsent(session_factory: sessionmaker[Session], enqueue: Callable[[int, str], None]
+                   ) -> Callable[[int, str], None]:
+    """``enqueue`` for the after-commit hook: a send that fails is logged and the run marked
+    never sent (the reconciler's next pass sends it) instead of failing the answered request."""
+    def send(experiment_id: int, queue: str) -> None:
+        try:
+            enqueue(experiment_id, queue)
+        except Exception as exc:  # noqa: BLE001 - the run is stored; the reconciler sends it
+            log.warning("experiment %s is stored and queued but was not sent (%s); the reconciler sends it once "
+                        "the broker answers", experiment_id, exc)
+            with session_scope(session_factory) as session:
+                mark_unsent(session, experiment_id)
+
+    return send
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -59,14 +81,15 @@ def create_app(
     broker_check: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The app.  ``reconcile_interval_s``: seconds between reconciler passes (default a quarter
-    of ``settings.requeue_after_s``; 0 disables it)."""
+    of ``settings.requeue_after_s``, at most ``UNSENT_RESEND_S`` so a run whose send failed goes
+    out within seconds of the broker answering; 0 disables it)."""
     settings = settings or Settings()
     engine = None
     if session_factory is None:
         engine = migrated_engine(settings)
         session_factory = make_sessionmaker(engine)
     if reconcile_interval_s is None:
-        reconcile_interval_s = settings.requeue_after_s / 4
+        reconcile_interval_s = min(UNSENT_RESEND_S, settings.requeue_after_s / 4)
     enqueue = enqueuer or default_enqueuer(settings)
 
     @asynccontextmanager
@@ -94,7 +117,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
-    app.state.enqueuer = enqueue
+    app.state.enqueuer = marking_unsent(session_factory, enqueue)
     app.state.broker_check = broker_check or partial(check_broker, settings)
     errors.install(app)
     openapi.install(app)

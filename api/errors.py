@@ -3,7 +3,11 @@ shape as FastAPI's validation errors (``detail: [{loc, msg, type}]``); a missing
 state conflict (cancelling a finished run) 409, an oversized upload 413, a caller past a limit
 429 (``api.limits.errors``).  When every connection of the database pool stayed in use for
 ``DESCENT_DB_POOL_TIMEOUT_S``, the answer is 503 with ``Retry-After`` saying the database is
-busy: a request under load waits a bounded time and never hangs or 500s.
+busy: a request under load waits a bounded time and never hangs or 500s.  When the database
+cannot be reached at all (stopped, restarting, a connection refused or lost; see
+``store.db.unreachable``; connecting waits at most ``store.db.POSTGRES_CONNECT_TIMEOUT_S``), the
+answer is 503 with ``Retry-After`` saying the database is unreachable; any other database error
+stays a 500.
 
 FastAPI's own 422 echoes the offending ``input`` (and the constraint in ``ctx``); a body with
 ``NaN`` or ``1e400`` (Python's json reads both) would make that answer invalid JSON and a 500,
@@ -22,7 +26,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from store.db import unreachable
 
 log = logging.getLogger(__name__)
 Loc = Sequence[str | int]
@@ -30,6 +37,10 @@ Loc = Sequence[str | int]
 DATABASE_BUSY_RETRY_S = 2
 DATABASE_BUSY = ("the database is busy (every connection of the api's pool is in use): retry in a few seconds; "
                  "if this persists, raise DESCENT_DB_POOL_SIZE / DESCENT_DB_MAX_OVERFLOW")
+# seconds a client is told to wait when the database cannot be reached (a restart takes a few)
+DATABASE_UNREACHABLE_RETRY_S = 5
+DATABASE_UNREACHABLE = ("the database is unreachable (stopped, restarting or the connection was lost): retry in a "
+                        "few seconds; if this persists, ask the operator to check the database server")
 
 
 class ErrorPublic(BaseModel):
@@ -135,3 +146,12 @@ def install(app: FastAPI) -> None:
         log.warning("%s %s: no database connection within the pool timeout (503)", request.method, request.url.path)
         return JSONResponse({"detail": DATABASE_BUSY}, status_code=503,
                             headers={"Retry-After": str(DATABASE_BUSY_RETRY_S)})
+
+    @app.exception_handler(DBAPIError)
+    async def _database_unreachable(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not unreachable(exc):
+            raise exc  # a statement the database refused is a bug: the plain 500
+        log.warning("%s %s: database unreachable (503): %s", request.method, request.url.path,
+                    str(exc.orig).splitlines()[0] if exc.orig else exc)
+        return JSONResponse({"detail": DATABASE_UNREACHABLE}, status_code=503,
+                            headers={"Retry-After": str(DATABASE_UNREACHABLE_RETRY_S)})

@@ -1,7 +1,13 @@
 """The broker contract shared by the api (which sends) and the worker (which consumes), so the
 api never imports the worker: task name, queue names and the Celery configuration.
 
-Tasks carry an experiment id only; the database, not a result backend, holds job state."""
+Tasks carry an experiment id only; the database, not a result backend, holds job state.
+
+A publish is bounded: it is tried once and waits at most ``PUBLISH_TIMEOUT_S`` to connect and
+``PUBLISH_TIMEOUT_S`` for the broker's answer, so a frozen broker (a Redis that accepts the TCP
+connection and never answers) costs a sender about a second, not forever.  A send that fails
+raises :class:`BrokerUnavailable`; the experiment stays ``queued`` in the database and the re-send
+sweep (``store.repositories.requeue``) sends it once the broker answers."""
 
 from __future__ import annotations
 
@@ -11,6 +17,12 @@ from core.settings import Settings
 
 TRAIN_TASK = "descent.train"
 QUEUES = ("gpu", "cpu")
+# seconds a publish waits to connect, and again for the broker's reply (a module constant until a setting exists)
+PUBLISH_TIMEOUT_S = 1.0
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker did not take the message in time (down, frozen or unreachable)."""
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -30,9 +42,18 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": "cpu",
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
+        # one try per publish: the sweep, not the sender's thread, retries a message the broker did not take
+        "task_publish_retry": False,
+        "broker_connection_timeout": PUBLISH_TIMEOUT_S,
     }
     if url.startswith(("redis://", "rediss://")):
-        config["broker_transport_options"] = {"visibility_timeout": settings.redis_visibility_timeout}
+        # the socket timeouts bound synchronous commands (a publish); the worker's BRPOP runs in
+        # kombu's event loop, which they do not touch (its own health check drops a silent one)
+        config["broker_transport_options"] = {
+            "visibility_timeout": settings.redis_visibility_timeout,
+            "socket_timeout": PUBLISH_TIMEOUT_S,
+            "socket_connect_timeout": PUBLISH_TIMEOUT_S,
+        }
     elif url.startswith("sqla+"):
         import kombu.transport.sqlalchemy as sqla
 
@@ -51,7 +72,13 @@ def make_celery(settings: Settings, name: str = "descent"):
 
 def send_training(app, experiment_id: int, queue: str) -> None:
     """Enqueue a training by task name (the sender needs no worker code). Call only after the
-    transaction that made the experiment ``queued`` has committed."""
+    transaction that made the experiment ``queued`` has committed.  Raises
+    :class:`BrokerUnavailable` when the broker did not take the message within the bound."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}; known: {QUEUES}")
-    app.send_task(TRAIN_TASK, args=[experiment_id], queue=queue)
+    from kombu.exceptions import OperationalError
+
+    try:
+        app.send_task(TRAIN_TASK, args=[experiment_id], queue=queue, retry=False)
+    except (OperationalError, OSError) as exc:  # kombu wraps the transport's connection errors in OperationalError
+        raise BrokerUnavailable(f"the broker did not take experiment {experiment_id}'s message: {exc}") from exc

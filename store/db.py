@@ -10,7 +10,13 @@ up at once with "database is locked", the busy timeout notwithstanding), so the 
 500 while the worker wrote metrics.  Taking the write lock at ``BEGIN`` makes a second
 transaction wait its turn instead; each is one request or one batch, so the waits are short.
 A transaction that only reads (a GET request, a stream poll) says so with :func:`read_only`
-and begins deferred: in WAL mode it then never waits for a writer, nor a writer for it."""
+and begins deferred: in WAL mode it then never waits for a writer, nor a writer for it.
+
+PostgreSQL connections give up after ``POSTGRES_CONNECT_TIMEOUT_S`` (a server that is down
+refuses at once; one that is unreachable or not answering would otherwise be waited on for the
+operating system's TCP timeout, minutes).  :func:`unreachable` tells an error that says the
+database cannot be reached (the api answers 503, the worker retries its claim) from one that
+says a statement is wrong."""
 
 from __future__ import annotations
 
@@ -18,10 +24,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = "descent_read_only"  # execution option: this transaction will not write
+POSTGRES_CONNECT_TIMEOUT_S = 3  # libpq's connect_timeout: whole seconds
+# SQLSTATEs of a server that is shutting down, starting up or crashed (class 57P), or of a lost
+# connection (class 08): the database, not the statement, is the problem
+_UNREACHABLE_STATES = ("08", "57P01", "57P02", "57P03")
 
 
 def is_sqlite(url_or_engine) -> bool:
@@ -35,6 +46,8 @@ def make_engine(url: str, **kwargs) -> Engine:
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if not is_sqlite(url):
         kwargs.setdefault("pool_pre_ping", True)
+        if url.startswith("postgresql"):
+            kwargs["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S, **kwargs.get("connect_args", {})}
         return create_engine(url, **kwargs)
     engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
 
@@ -53,6 +66,22 @@ def make_engine(url: str, **kwargs) -> Engine:
         conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (down, restarting, the connection
+    lost or refused), as opposed to a statement it refused."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    orig = exc.orig
+    if type(orig).__module__.startswith("psycopg"):
+        state = getattr(orig, "sqlstate", None)
+        return state is None or state.startswith(_UNREACHABLE_STATES)  # no SQLSTATE: no server answered
+    return "unable to open database file" in str(orig)  # SQLite: the file or its folder is gone
 
 
 def read_only(session: Session) -> Session:

@@ -11,7 +11,11 @@ saying so; its metrics so far are kept.
 
 The database holds the state: ``claim`` lets exactly one delivery run an experiment, every
 write after it is fenced by the claim's ``attempt``, and an attempt that loses its claim (its
-heartbeat was too late and another worker took over) stops without writing an outcome."""
+heartbeat was too late and another worker took over) stops without writing an outcome.
+
+A claim that cannot reach the database (stopped, restarting) raises :class:`DatabaseUnavailable`
+and changes nothing: the Celery task retries the message later instead of acknowledging and
+dropping it, so a run queued during an outage starts once the database is back."""
 
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings
 from core.spec import ExperimentSpec
-from store.db import make_engine, make_sessionmaker, session_scope
+from store.db import make_engine, make_sessionmaker, session_scope, unreachable
 from store.repositories import experiments, metrics, splits
 from worker.data import prepare
 from worker.engine import Diverged, Progress, checkpoint, train
@@ -47,6 +51,10 @@ log = logging.getLogger(__name__)
 CANCEL_POLL_S = 0.25
 # how long recording an outcome keeps retrying while the database is unreachable
 FINISH_RETRY_S = 120.0
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The claim could not reach the database; nothing was taken, so the message must be kept."""
 
 
 class LostClaim(RuntimeError):
@@ -256,18 +264,32 @@ def _train(experiment_id: int, stored_spec: dict, split_id: int, runtime: Runtim
     return result.status
 
 
+def _claim(runtime: Runtime, experiment_id: int, device_name: str) -> tuple[int, dict, int] | None:
+    """``(attempt, spec, split_id)`` of the claimed experiment, or None when it is not claimable."""
+    with session_scope(runtime.sessions) as session:
+        claimed = experiments.claim(session, experiment_id, runtime.host, device_name,
+                                    runtime.settings.stale_heartbeat_s)
+        return None if claimed is None else (claimed.attempt, claimed.spec, claimed.split_id)
+
+
 def run_experiment(experiment_id: int, runtime: Runtime, *, cancel_poll_s: float = CANCEL_POLL_S) -> str:
     """Claim and train experiment ``experiment_id``; returns what happened: ``skipped`` (not
-    claimable: a duplicate delivery), ``lost`` (another attempt took over), or the final status."""
+    claimable: a duplicate delivery), ``lost`` (another attempt took over), or the final status.
+    Raises :class:`DatabaseUnavailable` when the claim could not reach the database."""
     settings = runtime.settings
     device, device_name = training_device()
     claimed_at = time.monotonic()  # this attempt's training time counts from here
-    with session_scope(runtime.sessions) as session:
-        claimed = experiments.claim(session, experiment_id, runtime.host, device_name, settings.stale_heartbeat_s)
-        if claimed is None:
-            log.info("experiment %s: not claimable (duplicate delivery or finished); skipping", experiment_id)
-            return "skipped"
-        attempt, stored_spec, split_id = claimed.attempt, claimed.spec, claimed.split_id
+    try:
+        claimed = _claim(runtime, experiment_id, device_name)
+    except Exception as exc:
+        if unreachable(exc):
+            raise DatabaseUnavailable(f"experiment {experiment_id}: the database is unreachable, "
+                                      f"nothing claimed ({str(exc).splitlines()[0]})") from exc
+        raise
+    if claimed is None:
+        log.info("experiment %s: not claimable (duplicate delivery or finished); skipping", experiment_id)
+        return "skipped"
+    attempt, stored_spec, split_id = claimed
     log.info("experiment %s: attempt %s on %s", experiment_id, attempt, device_name)
     status, error = "failed", None
     with Heartbeat(runtime.sessions, experiment_id, attempt, min(cancel_poll_s, settings.heartbeat_s)) as heartbeat:

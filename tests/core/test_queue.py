@@ -71,3 +71,31 @@ def test_only_the_two_queues_are_accepted():
     assert QUEUES == ("gpu", "cpu")
     with pytest.raises(ValueError, match="queue"):
         send_training(None, 1, "tpu")
+
+
+def test_a_publish_is_tried_once_and_bounded_in_time(tmp_path):
+    """A frozen Redis accepts the TCP connection and never answers: without socket timeouts a
+    publish (and the request that made it) waits forever; the sweep, not the sender, retries."""
+    from core.queue import PUBLISH_TIMEOUT_S
+
+    config = celery_config(Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:6379/0"))
+    assert config["task_publish_retry"] is False
+    assert config["broker_connection_timeout"] == PUBLISH_TIMEOUT_S <= 2
+    options = config["broker_transport_options"]
+    assert options["socket_timeout"] == options["socket_connect_timeout"] == PUBLISH_TIMEOUT_S
+
+
+def test_a_broker_that_refuses_the_connection_raises_broker_unavailable_at_once(tmp_path):
+    import socket
+    import time
+
+    from core.queue import BrokerUnavailable
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = make_celery(Settings(data_dir=tmp_path, broker_url=f"redis://127.0.0.1:{port}/0"))
+    started = time.monotonic()
+    with pytest.raises(BrokerUnavailable, match="experiment 7"):
+        send_training(app, 7, "cpu")
+    assert time.monotonic() - started < 3
