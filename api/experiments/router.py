@@ -3,8 +3,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 
+from api import idempotency
 from api.auth.principal import ProjectFilter, UserDep
 from api.deps import EnqueuerDep, SessionDep, SettingsDep
 from api.errors import NotFound, responses
@@ -16,17 +17,19 @@ from api.experiments.schemas import (
     ExperimentPublic,
     Status,
 )
+from api.idempotency import IdempotencyDep
 from core.spec.text import NulFreeStr
 
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
 
-@router.post("", status_code=201, response_model=ExperimentPublic, responses=responses(401, 403))
+@router.post("", status_code=201, response_model=ExperimentPublic, responses=idempotency.responses(401, 403))
 def create_experiment(body: ExperimentCreate, principal: UserDep, session: SessionDep, settings: SettingsDep,
-                      enqueue: EnqueuerDep) -> ExperimentPublic:
+                      enqueue: EnqueuerDep, once: IdempotencyDep) -> JSONResponse:
     """Validate, store as ``queued`` and enqueue once stored.  Only ``name``, ``split_id``,
-    ``architecture.name`` and ``solver.name`` are required."""
-    return service.create(session, settings, enqueue, principal, body)
+    ``architecture.name`` and ``solver.name`` are required.  With an ``Idempotency-Key``, a
+    repeat returns the first answer and creates (and enqueues) nothing."""
+    return once.run(lambda: (201, service.create(session, settings, enqueue, principal, body)))
 
 
 @router.get("", response_model=ExperimentPage, responses=responses(401, 403))
@@ -62,13 +65,16 @@ def cancel_experiment(experiment_id: int, principal: UserDep, session: SessionDe
 
 
 @router.post("/{experiment_id}/clone", status_code=201, response_model=ExperimentPublic,
-             responses=responses(401, 403, 404))
+             responses=idempotency.responses(401, 403, 404))
 def clone_experiment(
     experiment_id: int, principal: UserDep, session: SessionDep, settings: SettingsDep, enqueue: EnqueuerDep,
+    once: IdempotencyDep,
     overrides: Annotated[ExperimentOverrides | None, Body(examples=[{"solver": {"base_lr": 0.01}}])] = None,
-) -> ExperimentPublic:
-    """A new experiment from this one's spec with ``overrides`` merged in (duplicate-and-change)."""
-    return service.clone(session, settings, enqueue, principal, experiment_id, overrides.root if overrides else {})
+) -> JSONResponse:
+    """A new experiment from this one's spec with ``overrides`` merged in (duplicate-and-change);
+    with an ``Idempotency-Key``, a repeat returns the first answer and creates nothing."""
+    return once.run(lambda: (201, service.clone(session, settings, enqueue, principal, experiment_id,
+                                                overrides.root if overrides else {})))
 
 
 @router.delete("/{experiment_id}", status_code=204, responses=responses(401, 403, 404, 409))

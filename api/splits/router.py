@@ -3,10 +3,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse
 
+from api import idempotency
 from api.auth.principal import ProjectFilter, UserDep
 from api.deps import SessionDep, SettingsDep
 from api.errors import responses
+from api.idempotency import IdempotencyDep
 from api.splits import service
 from api.splits.schemas import SplitCreate, SplitPublic
 
@@ -14,18 +17,21 @@ router = APIRouter(prefix="/splits", tags=["splits"])
 
 
 @router.post("", status_code=201, response_model=SplitPublic, responses={
-    **responses(401, 403),
+    **idempotency.responses(401, 403),
     200: {"model": SplitPublic, "description": "The project already has this split (same dataset, strategy, "
-                                               "fractions and seed): that one is returned, nothing is created."},
+                                               "fractions and seed): that one is returned, nothing is created.",
+          **idempotency.responses(replayed=(200,))[200]},
 })
 def create_split(body: SplitCreate, principal: UserDep, session: SessionDep, settings: SettingsDep,
-                 response: Response) -> SplitPublic:
+                 once: IdempotencyDep) -> JSONResponse:
     """Split a dataset into train/val/test; the index lists are frozen and stored.  Asking again
-    for a split the project has returns it (200) rather than a copy."""
-    split, created = service.create_split(session, settings, principal, body)
-    if not created:
-        response.status_code = 200
-    return split
+    for a split the project has returns it (200) rather than a copy; with an ``Idempotency-Key``,
+    a repeat returns the first answer (201 if it created the split)."""
+    def create() -> idempotency.Answer:
+        split, created = service.create_split(session, settings, principal, body)
+        return (201 if created else 200), split
+
+    return once.run(create)
 
 
 @router.get("", response_model=list[SplitPublic], responses=responses(401, 403))

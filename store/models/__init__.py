@@ -3,6 +3,7 @@
 from store.models.base import Base, utcnow
 from store.models.datasets import Dataset, Split
 from store.models.experiments import Experiment
+from store.models.idempotency import IdempotencyKey
 from store.models.identity import ApiToken, LoginLink, User, WebSession
 from store.models.metrics import ROLLUP_WIDTHS, Metric, MetricRollup, MetricSummary
 from store.models.projects import DEFAULT_PROJECT, AuditEvent, Membership, Project
@@ -15,6 +16,7 @@ __all__ = [
     "Base",
     "Dataset",
     "Experiment",
+    "IdempotencyKey",
     "LoginLink",
     "Membership",
     "Metric",
