@@ -16,6 +16,11 @@ the torch- and SQL-free ``core.statuses``), so a laptop can drive a remote GPU b
 
 Every request carries ``Authorization: Bearer <token>``: the token passed, else
 ``$DESCENT_TOKEN``, else the one saved for that address (``descent.credentials``).
+
+Each submission (``submit``, ``clone``, ``create_split``, ``upload_dataset``) carries an
+``Idempotency-Key`` of its own and is sent again with that key when the connection fails or a
+proxy answers 502/503/504, so a lost response never makes a second run: the api answers the
+repeat with the first answer.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +53,14 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 API_PREFIX = "/api/v1"
 
 JSON = dict[str, Any]
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# a submission is sent at most this often; the waits between sends double from RETRY_BACKOFF_S
+SUBMIT_ATTEMPTS = 4
+RETRY_BACKOFF_S = 0.5
+MAX_RETRY_WAIT_S = 10.0
+# answers that mean the request may not have reached the api (a proxy's) or it was too busy
+RETRY_STATUSES = frozenset({502, 503, 504})
 
 
 class ApiError(Exception):
@@ -141,18 +155,42 @@ class Client:
     # -- plumbing -------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
-        response = self._http.request(method, path, **kwargs)
+        return self._checked(self._http.request(method, path, **kwargs))
+
+    @staticmethod
+    def _checked(response: httpx.Response) -> httpx.Response:
         if response.is_error:
             try:
                 detail = response.json().get("detail", response.text)
             except (ValueError, AttributeError):
                 detail = response.text
-            raise api_error(response.status_code, detail, method, str(response.request.url))
+            raise api_error(response.status_code, detail, response.request.method, str(response.request.url))
         return response
 
-    def _json(self, method: str, path: str, **kwargs) -> Any:
-        response = self._request(method, path, **kwargs)
+    def _submission(self, send: Callable[[dict[str, str]], httpx.Response]) -> Any:
+        """The JSON answer of a creating request: ``send(headers)`` sends it with a new
+        ``Idempotency-Key``, and again with the same key after a connection error or a 502/503/504
+        (up to ``SUBMIT_ATTEMPTS`` sends, waiting longer each time); any other error is raised."""
+        headers = {IDEMPOTENCY_HEADER: str(uuid.uuid4())}
+        for attempt in range(SUBMIT_ATTEMPTS - 1):
+            wait = min(RETRY_BACKOFF_S * 2**attempt, MAX_RETRY_WAIT_S)
+            try:
+                response = send(headers)
+            except httpx.TransportError:  # refused, reset, or no answer in time: it may have been stored
+                pass
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    return self._body(response)
+                wait = max(wait, _retry_after(response))
+            time.sleep(wait)
+        return self._body(send(headers))
+
+    def _body(self, response: httpx.Response) -> Any:
+        response = self._checked(response)
         return response.json() if response.content else None
+
+    def _json(self, method: str, path: str, **kwargs) -> Any:
+        return self._body(self._http.request(method, path, **kwargs))
 
     @staticmethod
     def _params(**params: Any) -> dict[str, Any]:
@@ -223,10 +261,14 @@ class Client:
         return self._json("GET", f"/datasets/{dataset_id}")
 
     def upload_dataset(self, path: str | os.PathLike, **form: Any) -> Dataset:
-        with open(path, "rb") as fh:
-            files = {"file": (os.path.basename(path), fh)}
-            data = {k: str(v) for k, v in form.items() if v is not None}
-            return self._json("POST", "/datasets", files=files, data=data)
+        data = {k: str(v) for k, v in form.items() if v is not None}
+
+        def send(headers: dict[str, str]) -> httpx.Response:
+            with open(path, "rb") as fh:  # read again for each send
+                return self._http.post("/datasets", files={"file": (os.path.basename(path), fh)}, data=data,
+                                       headers=headers)
+
+        return self._submission(send)
 
     def create_split(
         self,
@@ -245,7 +287,7 @@ class Client:
             body["fractions"] = dict(fractions)
         if seed is not None:
             body["seed"] = seed
-        return self._json("POST", "/splits", json=body)
+        return self._submission(lambda headers: self._http.post("/splits", json=body, headers=headers))
 
     def splits(self) -> list[Split]:
         return self._json("GET", "/splits")
@@ -257,7 +299,8 @@ class Client:
 
     def submit(self, spec: Mapping[str, Any]) -> Experiment:
         """Create an experiment from a spec (the api's ``POST /experiments`` body); it is queued."""
-        return self._json("POST", "/experiments", json=dict(spec))
+        body = dict(spec)
+        return self._submission(lambda headers: self._http.post("/experiments", json=body, headers=headers))
 
     def experiments(
         self,
@@ -302,7 +345,9 @@ class Client:
     def clone(self, experiment_id: int, overrides: Mapping[str, Any] | None = None) -> Experiment:
         """A new queued experiment from this one's spec, ``overrides`` merged in
         (e.g. ``{"solver": {"base_lr": 0.01}}``)."""
-        return self._json("POST", f"/experiments/{experiment_id}/clone", json=dict(overrides or {}))
+        body = dict(overrides or {})
+        return self._submission(lambda headers: self._http.post(f"/experiments/{experiment_id}/clone", json=body,
+                                                                headers=headers))
 
     def delete(self, experiment_id: int) -> None:
         self._request("DELETE", f"/experiments/{experiment_id}")
@@ -348,6 +393,15 @@ class Client:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"experiment {experiment_id} still {run['status']} after {timeout} s")
             time.sleep(poll_s)
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """The seconds a ``Retry-After`` header asks to wait (up to ``MAX_RETRY_WAIT_S``), else 0."""
+    try:
+        seconds = float(response.headers.get("retry-after", "0"))
+    except ValueError:  # an HTTP date: not worth parsing for a wait this short
+        return 0.0
+    return min(seconds, MAX_RETRY_WAIT_S) if seconds > 0 else 0.0  # NaN is not > 0
 
 
 def parse_sse(lines: Iterable[str]) -> Iterator[Event]:
