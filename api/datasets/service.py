@@ -9,14 +9,15 @@ from sqlalchemy.orm import Session
 
 from api.auth import access
 from api.auth.principal import Principal
+from api.datasets.parsing import parse_and_store_in_child
 from api.datasets.schemas import DatasetPublic
 from api.deps import after_commit
 from api.errors import Conflict, NotFound, PayloadError, TooLarge
 from api.ids import is_digits, parse_id, shorten
 from api.limits import quotas
 from core.datasets.builtin import BUILTIN_DATASETS, builtin_info
-from core.datasets.storage import arrays_digest, info_for, save_arrays
-from core.datasets.uploads import UploadError, UploadTooLarge, parse_upload
+from core.datasets.storage import info_for
+from core.datasets.uploads import UploadError, UploadTooLarge
 from core.settings import Settings
 from core.spec.text import NUL_MESSAGE
 from store.models import Dataset
@@ -76,19 +77,18 @@ def create_upload(session: Session, settings: Settings, principal: Principal, *,
     if "\x00" in filename:
         raise PayloadError.at(["body", "file"], f"the file name {NUL_MESSAGE}")
     try:
-        parsed = parse_upload(filename, data, target, task, max_bytes=settings.max_upload_bytes)
+        stored = parse_and_store_in_child(settings.upload_dir, filename, data, target, task,
+                                          settings.max_upload_bytes)
     except UploadTooLarge as exc:
         raise TooLarge(str(exc)) from None
     except UploadError as exc:
         raise PayloadError.at(["body", exc.field], str(exc)) from None
     sha256 = hashlib.sha256(data).hexdigest()
-    digest = arrays_digest(parsed.x, parsed.y)
-    path = save_arrays(settings.upload_dir, digest, parsed.x, parsed.y)
     dataset = repo.add(session, Dataset(
         project_id=project.id, name=name, format=filename.rsplit(".", 1)[-1].lower(), filename=filename[:255],
-        path=path.name, sha256=sha256, arrays_sha256=digest, size_bytes=len(data), target=target,
-        n_samples=len(parsed.x), feature_shape=list(parsed.x.shape[1:]), task=parsed.task,
-        n_classes=len(parsed.classes) if parsed.classes else None, class_counts=parsed.class_counts,
+        path=stored.path_name, sha256=sha256, arrays_sha256=stored.digest, size_bytes=len(data), target=target,
+        n_samples=stored.n_samples, feature_shape=stored.feature_shape, task=stored.task,
+        n_classes=stored.n_classes, class_counts=stored.class_counts,
     ))
     audit.record(session, actor=principal.actor, user_id=principal.user_id, project_id=project.id,
                  action="dataset.create", target=f"dataset {dataset.id}", detail={"name": name, "filename": filename})

@@ -25,6 +25,9 @@ class UploadError(ValueError):
         super().__init__(message)
         self.field = field
 
+    def __reduce__(self):  # crosses a process boundary whole (the api parses in a child process)
+        return type(self), (str(self), self.field)
+
 
 class UploadTooLarge(UploadError):
     """The data would exceed the size limit once decompressed (the api answers 413)."""
