@@ -23,9 +23,9 @@ class RecordingCelery:
         self.sent: list[tuple[str, list, str]] = []
         self.fail_for = fail_for
 
-    def send_task(self, name, args, queue):
+    def send_task(self, name, args, queue, retry=True):
         if args[0] in self.fail_for:
-            raise ConnectionError("broker down")
+            raise RuntimeError("this send failed")  # not the broker down: the pass goes on
         self.sent.append((name, args, queue))
 
 
@@ -51,6 +51,13 @@ def test_tick_beats_and_resends_lost_runs_past_a_failing_send(settings):
         assert s.get(Experiment, ids[0]).enqueued_at is None
     celery.fail_for = set()
     assert presence.tick() == [ids[0]]
+
+
+def test_the_sweep_looks_for_silent_runs_every_fifth_of_the_stale_window(tmp_path):
+    url = f"sqlite:///{tmp_path / 'descent.db'}"
+    upgrade(url)
+    presence = Presence(RecordingCelery(), ["cpu"], Settings(data_dir=tmp_path, database_url=url))
+    assert presence._thread.interval_s == Settings().stale_heartbeat_s / 5 == 2.0
 
 
 def test_stop_removes_the_worker_row(settings):
