@@ -35,7 +35,10 @@ class Settings(BaseSettings):
     max_compare_experiments: int = Field(50, ge=1, description="Most experiments one /compare request may name.")
     max_metric_names: int = Field(200, ge=1, description="Most distinct metric names one experiment may record.")
     requeue_after_s: float = Field(60.0, gt=0, description="A queued experiment older than this is re-sent.")
-    stale_heartbeat_s: float = Field(60.0, gt=0, description="A running experiment silent this long may be taken over.")
+    stale_heartbeat_s: float = Field(
+        10.0, gt=0,
+        description="A running experiment silent this long may be taken over (its attempt beats every 0.25 s, "
+        "also while its data loads); workers check for silent runs every fifth of it.")
     heartbeat_s: float = Field(5.0, gt=0, description="How often a worker reports it is alive.")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(LOOPBACK_HOSTS),

@@ -4,7 +4,9 @@
   a clean shutdown, so the api's ``device: auto`` routing follows the live workers;
 * run the re-send sweep (``store.repositories.requeue``): ``queued`` experiments not (re-)sent
   for ``requeue_after_s`` (a broker restarted without persistence) and ``running`` ones whose
-  worker went silent (killed mid-run: the next attempt resumes from the last checkpoint)."""
+  worker went silent for ``stale_heartbeat_s`` (killed mid-run: the next attempt resumes from
+  the last checkpoint).  The thread runs every ``stale_heartbeat_s / 5`` at least (2 s by
+  default), so an idle worker takes over a killed worker's run within ~12 s of the kill."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from store.repositories import workers
 from store.repositories.requeue import requeue_stale
 
 log = logging.getLogger(__name__)
+
+# sweeps per stale window: a silent run is re-sent at most stale_heartbeat_s / STALE_CHECKS late
+STALE_CHECKS = 5
 
 
 def gpu_count() -> int:
@@ -40,7 +45,8 @@ class Presence:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self.sessions = make_sessionmaker(make_engine(self.settings.resolved_database_url))
         self.gpus = gpu_count()
-        interval = min(self.settings.heartbeat_s, self.settings.requeue_after_s / 2)
+        settings = self.settings
+        interval = min(settings.heartbeat_s, settings.requeue_after_s / 2, settings.stale_heartbeat_s / STALE_CHECKS)
         self._thread = Periodic("descent-presence", interval, self.tick, first_at_once=True)
 
     @classmethod
@@ -62,4 +68,5 @@ class Presence:
         with session_scope(self.sessions) as session:
             workers.beat(session, self.worker_id, socket.gethostname(), self.queues, self.gpus)
         with session_scope(self.sessions) as session:
-            return requeue_stale(session, self.enqueue, self.settings.requeue_after_s)
+            return requeue_stale(session, self.enqueue, self.settings.requeue_after_s,
+                                 stale_after_s=self.settings.stale_heartbeat_s)

@@ -6,6 +6,13 @@ killed mid-run leaves it ``running`` with a silent heartbeat.  The api and every
 sweep (``core.periodic.Periodic``); ``claim`` makes a duplicate delivery harmless, so any number
 of sweepers may re-send at once.
 
+A ``running`` run is re-sent once its heartbeat has been silent for ``stale_after_s`` (the
+``stale_heartbeat_s`` that ``claim`` uses, 10 s by default), not ``older_than_s``: its attempt
+beats every 0.25 s from claim to outcome, so a short silence already means the worker is gone,
+and a worker's sweep runs every ``stale_heartbeat_s / 5`` so an idle worker resumes the run
+within ~12 s of the kill.  It is re-sent again only after another ``stale_after_s`` without a
+claim.
+
 A send the sender knows failed (the broker down or frozen when the api published after the
 commit) is marked at once: the run is ``queued`` with no ``enqueued_at`` ("never sent").  Every
 pass sends those first, without waiting ``older_than_s``, so the api's reconciler (a pass every
@@ -17,12 +24,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.queue import BrokerUnavailable
-from store.models import Experiment
+from store.models import Experiment, utcnow
 from store.repositories import experiments as repo
 
 log = logging.getLogger(__name__)
@@ -53,14 +61,33 @@ def unsent(session: Session, limit: int = 100) -> list[tuple[int, str]]:
     return [(row.id, row.queue) for row in session.execute(query)]
 
 
-def requeue_stale(session: Session, enqueue: Callable[[int, str], None], older_than_s: float) -> list[int]:
-    """Send the unsent runs and every stale candidate again and return the ids sent.  A send
-    that fails is logged and left for the next sweep; the others still go, unless the broker
-    itself is unavailable (then the pass stops).  A run whose cancel was requested but whose
-    worker vanished is marked ``cancelled`` instead."""
-    repo.cancel_abandoned(session, older_than_s)
+def silent_running(session: Session, stale_after_s: float, limit: int = 100) -> list[tuple[int, str]]:
+    """``(id, queue)`` of ``running`` runs whose heartbeat is older than ``stale_after_s`` (their
+    worker is gone: ``claim`` lets another take them over) and that were not re-sent since."""
+    cutoff = utcnow() - timedelta(seconds=stale_after_s)
+    query = (
+        select(Experiment.id, Experiment.queue)
+        .where(Experiment.status == "running", Experiment.cancel_requested.is_(False),
+               Experiment.heartbeat_at < cutoff,
+               func.coalesce(Experiment.enqueued_at, Experiment.created_at) < cutoff)
+        .order_by(Experiment.id)
+        .limit(limit)
+    )
+    return [(row.id, row.queue) for row in session.execute(query)]
+
+
+def requeue_stale(session: Session, enqueue: Callable[[int, str], None], older_than_s: float,
+                  stale_after_s: float | None = None) -> list[int]:
+    """Send the unsent runs and every stale candidate again and return the ids sent: ``queued``
+    ones not sent for ``older_than_s``, ``running`` ones silent for ``stale_after_s`` (default
+    ``older_than_s``).  A send that fails is logged and left for the next sweep; the others still
+    go, unless the broker itself is unavailable (then the pass stops).  A run whose cancel was
+    requested but whose worker went silent for ``stale_after_s`` is marked ``cancelled`` instead."""
+    stale_after_s = older_than_s if stale_after_s is None else stale_after_s
+    repo.cancel_abandoned(session, stale_after_s)
     candidates = dict(unsent(session))
-    for experiment_id, queue in repo.requeue_candidates(session, older_than_s):
+    for experiment_id, queue in [*repo.requeue_candidates(session, older_than_s),
+                                 *silent_running(session, stale_after_s)]:
         candidates.setdefault(experiment_id, queue)
     sent = []
     for experiment_id, queue in candidates.items():

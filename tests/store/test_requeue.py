@@ -34,3 +34,21 @@ def test_a_cancelled_run_whose_worker_vanished_is_ended_not_resent(session):
     assert requeue_stale(session, lambda i, q: None, older_than_s=60) == []
     session.expire_all()
     assert session.get(Experiment, eid).status == "cancelled"
+
+
+def test_a_silent_running_run_is_resent_after_the_stale_window_not_the_requeue_age(session):
+    """A running run silent for ``stale_after_s`` goes out though ``older_than_s`` has not passed,
+    and once more only after another silent ``stale_after_s`` without a claim; a live one never."""
+    silent, live, queued = (make_experiment(session, name=n) for n in ("silent", "live", "queued"))
+    for eid in (silent, live):
+        session.execute(Experiment.__table__.update().where(Experiment.id == eid).values(status="running"))
+    age(session, silent, created_at=30, enqueued_at=30, heartbeat_at=11)
+    age(session, live, created_at=30, enqueued_at=30, heartbeat_at=1)
+    age(session, queued, created_at=30, enqueued_at=30)
+    assert requeue_stale(session, lambda i, q: None, older_than_s=60, stale_after_s=10) == [silent]
+    assert requeue_stale(session, lambda i, q: None, older_than_s=60, stale_after_s=10) == []
+    age(session, silent, enqueued_at=11, heartbeat_at=22)
+    assert requeue_stale(session, lambda i, q: None, older_than_s=60, stale_after_s=10) == [silent]
+    # without stale_after_s the running runs wait for older_than_s, as before
+    age(session, silent, enqueued_at=30, heartbeat_at=30)
+    assert requeue_stale(session, lambda i, q: None, older_than_s=60) == []

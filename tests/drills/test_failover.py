@@ -1,0 +1,79 @@
+"""Drill: fast failover.  Two real worker processes (``descent worker``, Celery solo pool) on a
+real PostgreSQL and Redis, with the default timings (``stale_heartbeat_s`` 10 s, ``heartbeat_s``
+5 s, ``requeue_after_s`` 60 s).  The worker training a run is killed with ``kill -9`` after the
+run's first checkpoints; the other, idle worker must take the run over (status ``running``, its
+host, attempt 2) within 15 s of the kill, resume it from the checkpoint and finish it, with every
+step's metrics stored exactly once.
+
+Before, the run stayed ``running`` on the dead worker for the 60 s stale window (62 s measured).
+Now the attempt's 0.25 s heartbeat lets a 10 s window suffice and every worker's sweep looks for
+silent runs every 2 s: death → stale (≤ 10 s) → re-sent (≤ 2 s later) → claimed at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.services import scratch_database
+from tests.worker.splits import builtin_split
+from tests.worker.test_celery_worker import Cluster, RedisServer, _free_port, _spec, _wait
+
+pytestmark = [pytest.mark.drills, pytest.mark.integration]
+
+FAILOVER_BUDGET_S = 15.0
+EPOCHS, BATCH = 8, 8
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    redis = RedisServer(_free_port())
+    redis.start()
+    try:
+        with scratch_database() as database_url:
+            cluster = Cluster(database_url, redis, tmp_path)
+            for name in ("DESCENT_HEARTBEAT_S", "DESCENT_STALE_HEARTBEAT_S", "DESCENT_REQUEUE_AFTER_S"):
+                cluster.env.pop(name)  # the defaults are what is drilled
+            try:
+                yield cluster
+            finally:
+                cluster.stop()
+    finally:
+        redis.stop()
+
+
+def test_a_killed_workers_run_resumes_on_an_idle_worker_within_15_s(cluster):
+    spec = _spec(cluster, "digits", epochs=EPOCHS, batch_size=BATCH,
+                 architecture={"name": "mlp", "depth": 2, "width": 128})
+    steps_per_epoch = -(-len(builtin_split("digits").x_train) // BATCH)
+    workers = [cluster.start_worker(), cluster.start_worker()]
+    experiment_id = cluster.submit(spec)
+    first = _wait(lambda: (e := cluster.experiment(experiment_id)).epoch >= 2 and e, 180,
+                  "two epochs (a checkpoint) to pass", interval_s=0.05)
+    pid = int(first.worker_host.rsplit(":", 1)[1])
+    (training,) = [w for w in workers if os.getpgid(pid) == w.pid]
+    (idle,) = [w for w in workers if w is not training]
+
+    os.killpg(training.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    training.wait()
+    at_kill = cluster.experiment(experiment_id)
+    assert at_kill.status == "running" and at_kill.attempt == 1 and at_kill.step < EPOCHS * steps_per_epoch
+
+    taken = _wait(lambda: (e := cluster.experiment(experiment_id)).attempt == 2 and e,
+                  FAILOVER_BUDGET_S + 30, "another worker to take the run over", interval_s=0.05)
+    failover_s = time.monotonic() - killed
+    print(f"\nfailover: run {experiment_id} running on the idle worker {failover_s:.2f} s after kill -9 "
+          f"(was at step {at_kill.step}, epoch {at_kill.epoch})")
+    assert taken.status == "running"
+    assert os.getpgid(int(taken.worker_host.rsplit(":", 1)[1])) == idle.pid
+    assert failover_s < FAILOVER_BUDGET_S, f"failover took {failover_s:.1f} s"
+
+    done = cluster.wait_status(experiment_id, ("succeeded", "failed"), timeout_s=180)
+    assert done.status == "succeeded", done.error
+    assert done.attempt == 2
+    assert f"experiment {experiment_id}: resuming from" in cluster.logs.read_text()
+    assert cluster.steps(experiment_id, "train/loss") == list(range(1, EPOCHS * steps_per_epoch + 1))
+    assert cluster.steps(experiment_id, "val/loss") == [e * steps_per_epoch for e in range(1, EPOCHS + 1)]
