@@ -97,7 +97,8 @@ def create_app(
         reconciler = None
         if reconcile_interval_s > 0:
             reconciler = Periodic("descent-reconciler", reconcile_interval_s,
-                                  partial(_sweep, session_factory, enqueue, settings.requeue_after_s))
+                                  partial(_sweep, session_factory, enqueue, settings.requeue_after_s,
+                                          settings.stale_heartbeat_s))
             reconciler.start()
         app.state.reconciler = reconciler
         try:
@@ -168,9 +169,12 @@ def _mount_routes(app: FastAPI) -> None:
         app.mount("/", StaticFiles(directory=WEB_STATIC, html=True), name="web")
 
 
-def _sweep(session_factory: sessionmaker[Session], enqueue: Callable[[int, str], None], older_than_s: float):
+def _sweep(session_factory: sessionmaker[Session], enqueue: Callable[[int, str], None], older_than_s: float,
+           stale_after_s: float):
+    """Re-send the unsent runs, queued ones not sent for ``older_than_s`` and running ones silent
+    for ``stale_after_s`` (their worker died: an idle worker resumes them)."""
     with session_scope(session_factory) as session:
-        return requeue_stale(session, enqueue, older_than_s)
+        return requeue_stale(session, enqueue, older_than_s, stale_after_s)
 
 
 def _docs_redirect():

@@ -125,3 +125,29 @@ def iris_split_id(session_factory):
         s.add(split)
         s.flush()
         return split.id
+
+
+def test_reconciler_resends_a_run_whose_worker_went_silent_after_the_stale_window(session_factory, broker, tmp_path,
+                                                                                    iris_split_id):
+    """A running run silent for DESCENT_STALE_HEARTBEAT_S (its worker died) is sent again by the
+    api too, without waiting DESCENT_REQUEUE_AFTER_S; one silent for less is left alone."""
+    from sqlalchemy import update
+
+    from store.models import Experiment
+
+    url, r = broker
+    settings = Settings(data_dir=tmp_path, broker_url=url, stale_heartbeat_s=10, requeue_after_s=600)
+    with session_scope(session_factory) as s:
+        ids = [repo.create(s, name=n, spec={}, solver="sgd", tags=[], split_id=iris_split_id, queue="cpu").id
+               for n in ("dead", "alive")]
+        s.execute(update(Experiment).where(Experiment.id.in_(ids)).values(status="running", attempt=1))
+        age(s, ids[0], heartbeat_at=15, enqueued_at=15, created_at=15)
+        age(s, ids[1], heartbeat_at=2, enqueued_at=15, created_at=15)
+    app = create_app(settings, session_factory=session_factory, enqueuer=default_enqueuer(settings),
+                     reconcile_interval_s=0.05, broker_check=lambda: None)
+    with TestClient(app):
+        deadline = time.monotonic() + 10
+        while not sent_ids(r) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # more passes: the live one must stay unsent
+    assert sent_ids(r) == [ids[0]]
