@@ -79,7 +79,7 @@ def _printed(output: str, label: str) -> str | None:
 
 
 @contextlib.contextmanager
-def descent_up(data_dir: Path, *, worker: bool = True) -> Iterator[Up]:
+def descent_up(data_dir: Path, *, worker: bool = True, settings: dict[str, str] | None = None) -> Iterator[Up]:
     """`descent up` in a child process on a new data folder; yields it once it says it is up.
     Its environment has no DESCENT_* of the caller's, and its own $XDG_CONFIG_HOME, so the token
     it saves for the CLI never lands in the real home's token file."""
@@ -90,7 +90,7 @@ def descent_up(data_dir: Path, *, worker: bool = True) -> Iterator[Up]:
     if not worker:
         command.append("--no-worker")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESCENT_")}
-    env.update(PYTHONPATH=str(REPO), XDG_CONFIG_HOME=str(data_dir / "config"))
+    env.update(PYTHONPATH=str(REPO), XDG_CONFIG_HOME=str(data_dir / "config"), **(settings or {}))
     child = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

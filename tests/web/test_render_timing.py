@@ -59,7 +59,9 @@ def created(response: httpx.Response) -> httpx.Response:
 
 @pytest.fixture(scope="module")
 def populated(tmp_path_factory):
-    with descent_up(tmp_path_factory.mktemp("descent-up-idle"), worker=False) as up, \
+    # 500 queued at once: past the default quota of queued and running experiments per project
+    with descent_up(tmp_path_factory.mktemp("descent-up-idle"), worker=False,
+                    settings={"DESCENT_MAX_ACTIVE_EXPERIMENTS": str(LISTED + COMPARED)}) as up, \
             httpx.Client(base_url=f"{up.base}/api/v1", headers=up.auth, timeout=120) as api:
         split = api.post("/splits", json={"dataset": "iris"}).json()
 
