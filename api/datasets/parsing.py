@@ -11,7 +11,9 @@ for the next upload and the request gets a clear error."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -45,6 +47,20 @@ def parse_and_store(upload_dir: Path, filename: str, data: bytes, target: str | 
                         len(parsed.classes) if parsed.classes else None, parsed.class_counts)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Initializer of the parsing process: it ends when the api does, however the api ends
+    (uvicorn re-raises SIGTERM after its shutdown, so the api may never run its exit hooks)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-api", daemon=True).start()
+
+
+# how often the parsing process checks that the api is still there
+PARENT_CHECK_S = 1.0
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 
@@ -53,7 +69,8 @@ def _executor() -> ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_exit_with_parent, initargs=(os.getpid(),))
         return _pool
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,3 +70,26 @@ def test_a_child_that_dies_fails_that_upload_clearly_and_the_next_one_works(tmp_
     assert isinstance(result, UploadError) and "stopped before it finished" in str(result), result
     again = parsing.parse_and_store_in_child(tmp_path, "t.csv", CSV, "label", None, 10**6)
     assert again.n_samples == 50
+
+
+def test_the_parsing_process_ends_when_the_api_process_is_killed(tmp_path):
+    """uvicorn re-raises SIGTERM after shutting down, so the api may die without its exit hooks:
+    its parsing process must not outlive it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, sys, signal\n"
+        "from pathlib import Path\n"
+        "from api.datasets import parsing\n"
+        f"parsing.parse_and_store_in_child(Path({str(tmp_path)!r}), 't.csv', {CSV!r}, 'label', None, 10**6)\n"
+        "print(list(parsing._executor()._processes)[0], flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=60)
+    child = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
+        time.sleep(0.1)
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]
