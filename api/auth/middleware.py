@@ -36,19 +36,26 @@ class RequireCredentials:
         return path[len(self.prefix):] not in PUBLIC_PATHS
 
 
-def _has_credentials(scope) -> bool:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return True
-        if name == b"cookie":
+def credentials_of(scope) -> tuple[bytes | None, str | None]:
+    """The raw ``Authorization`` header and the dashboard session cookie a request carries (each
+    None when absent), read from the ASGI scope before any endpoint runs."""
+    authorization, session = None, None
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization" and authorization is None:
+            authorization = value
+        elif name == b"cookie" and session is None:
             cookie = SimpleCookie()
             try:
                 cookie.load(value.decode("latin-1"))
             except Exception:
                 continue
             if SESSION_COOKIE in cookie:
-                return True
-    return False
+                session = cookie[SESSION_COOKIE].value
+    return authorization, session
+
+
+def _has_credentials(scope) -> bool:
+    return credentials_of(scope) != (None, None)
 
 
 class AllowedHosts:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from http.cookies import SimpleCookie
 from typing import Any
 
-from api.auth.principal import SESSION_COOKIE
+from api.auth.middleware import credentials_of
 from api.limits.buckets import Buckets, RecentKeys
 from api.limits.errors import retry_after, send_too_many
 
@@ -47,22 +46,14 @@ def _digest(secret: bytes) -> str:
 def caller_of(scope: dict[str, Any]) -> tuple[str, str | None]:
     """(bucket key, credential key or None) of a request: the token's or the session's digest,
     else its address."""
-    address = address_key((scope.get("client") or (None,))[0])
-    for name, value in scope.get("headers") or ():
-        if name == b"authorization":
-            key = f"token {_digest(value)}"
-            return key, key
-    for name, value in scope.get("headers") or ():
-        if name == b"cookie":
-            cookie = SimpleCookie()
-            try:
-                cookie.load(value.decode("latin-1"))
-            except Exception:
-                continue
-            if SESSION_COOKIE in cookie:
-                key = f"session {_digest(cookie[SESSION_COOKIE].value.encode('latin-1', 'replace'))}"
-                return key, key
-    return address, None
+    authorization, session = credentials_of(scope)
+    if authorization is not None:
+        key = f"token {_digest(authorization)}"
+        return key, key
+    if session is not None:
+        key = f"session {_digest(session.encode('latin-1', 'replace'))}"
+        return key, key
+    return address_key((scope.get("client") or (None,))[0]), None
 
 
 class RateLimit:
