@@ -118,7 +118,7 @@ def check_same_origin(request: Request) -> None:
         raise Forbidden(f"cross-origin request refused (from {origin[:100]})")
 
 
-def _record_use(factory, caller: tokens_repo.Caller) -> None:
+def record_use(factory, caller: tokens_repo.Caller) -> None:
     try:
         with session_scope(factory) as session:
             tokens_repo.touch(session, caller.token_id)
@@ -128,18 +128,18 @@ def _record_use(factory, caller: tokens_repo.Caller) -> None:
 
 def _principal(request: Request, session: SessionDep, background: BackgroundTasks) -> Principal:
     factory = request.app.state.session_factory
-    principal = authenticate(request, session, lambda caller: background.add_task(_record_use, factory, caller))
+    principal = authenticate(request, session, lambda caller: background.add_task(record_use, factory, caller))
     request.state.principal = principal
     return principal
 
 
-def _user(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+def require_user(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     if principal.kind != "user":
         raise Forbidden("a worker token may only report metrics")
     return principal
 
 
-def _admin(principal: Annotated[Principal, Depends(_user)]) -> Principal:
+def _admin(principal: Annotated[Principal, Depends(require_user)]) -> Principal:
     if not principal.is_admin:
         raise Forbidden("only an instance admin may do this")
     return principal
@@ -147,5 +147,5 @@ def _admin(principal: Annotated[Principal, Depends(_user)]) -> Principal:
 
 PrincipalDep = Annotated[Principal, Depends(_principal)]
 ProjectFilter = Annotated[int | None, Query(ge=1, le=2**31 - 1, description="only this project's objects")]
-UserDep = Annotated[Principal, Depends(_user)]
+UserDep = Annotated[Principal, Depends(require_user)]
 AdminDep = Annotated[Principal, Depends(_admin)]

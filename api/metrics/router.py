@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.auth.principal import Principal, PrincipalDep, UserDep, _record_use, _user, authenticate
+from api.auth.principal import Principal, PrincipalDep, UserDep, authenticate, record_use, require_user
 from api.deps import SessionDep, SettingsDep
 from api.errors import ErrorPublic, PayloadError, responses
 from api.experiments import service as experiments_service
@@ -89,8 +89,8 @@ def _stream_reader(request: Request, experiment_id: int) -> Principal:
     uses: list = []
     with session_scope(factory) as session:
         read_only(session)
-        principal = _user(authenticate(request, session, uses.append))
+        principal = require_user(authenticate(request, session, uses.append))
         experiments_service.load(session, principal, experiment_id)
     for caller in uses:  # after the read's transaction: on SQLite this write waits for no one of ours
-        _record_use(factory, caller)
+        record_use(factory, caller)
     return principal
