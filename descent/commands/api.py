@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     # past DESCENT_API_MAX_CONNECTIONS open connections uvicorn answers 503 at once (per worker
     # process), so a flood of clients costs a refusal each rather than the process's memory
     uvicorn.run("api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, limit_concurrency=settings.api_max_connections)
+                log_level=args.log_level,
+                # uvicorn counts the connection asking among the concurrent ones: +1 serves N
+                limit_concurrency=settings.api_max_connections + 1)
     return 0
 
 

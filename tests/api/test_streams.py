@@ -540,12 +540,12 @@ async def _text_of(response: httpx.Response) -> str:
 
 
 def test_descent_api_refuses_connections_past_its_limit_with_503(sqlite_world, tmp_path):
-    """``descent api`` hands DESCENT_API_MAX_CONNECTIONS to uvicorn (whose count includes the
-    connection asking): with 4 and three streams open, another connection is answered 503 at
-    once; once a stream closes, it is served."""
+    """``descent api`` serves DESCENT_API_MAX_CONNECTIONS connections at once (uvicorn's count
+    includes the connection asking, so it is handed one more): with 3 and three streams open,
+    another connection is answered 503 at once; once a stream closes, it is served."""
     w = sqlite_world
     eid, token = w.experiment(), w.user()
-    with descent_api(w.url, tmp_path, DESCENT_API_MAX_CONNECTIONS="4") as (base, _):
+    with descent_api(w.url, tmp_path, DESCENT_API_MAX_CONNECTIONS="3") as (base, _):
         held = [held_open(base, eid, token) for _ in range(3)]
         try:
             assert [r.status_code for _, r in held] == [200] * 3
