@@ -155,6 +155,9 @@ class Interrupter:
 
     def __enter__(self) -> Interrupter:
         with self._lock:
+            if self._sent:  # raised in the last region's __exit__ before leave() could clear the mark
+                _async_raise(self.thread_id, None)
+                self._sent = False
             self._inside = True
         return self
 
