@@ -24,6 +24,7 @@ COMMANDS = {
     "compare": ("descent.commands.client_cmds", "compare experiments: best and final metrics"),
     "cancel": ("descent.commands.client_cmds", "cancel an experiment"),
     "logs": ("descent.commands.client_cmds", "print an experiment's metrics and status history"),
+    "queue": ("descent.commands.client_cmds", "how deep each worker queue is and why your queued runs wait"),
 }
 
 

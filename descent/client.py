@@ -44,6 +44,7 @@ from descent.client_types import (
     ExperimentListItem,
     ExperimentPage,
     Health,
+    Queue,
     SolverItem,
     Split,
 )
@@ -238,10 +239,14 @@ class Client:
     def revoke_token(self, token_id: int) -> None:
         self._request("DELETE", f"/tokens/{token_id}")
 
-    # -- health and catalogs --------------------------------------------------------------
+    # -- health, queue and catalogs -------------------------------------------------------
 
     def health(self) -> Health:
         return self._json("GET", "/health")
+
+    def queue(self, *, limit: int | None = None) -> Queue:
+        """Each queue's depth and why the caller's queued runs wait (read from the api's database)."""
+        return self._json("GET", "/queue", params=self._params(limit=limit))
 
     def solvers(self) -> list[SolverItem]:
         return self._json("GET", "/solvers")

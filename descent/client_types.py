@@ -114,14 +114,39 @@ class Health(TypedDict):
     data_dir_error: NotRequired[str | None]
 
 
+class QueueDepth(TypedDict):
+    queued: int  # every project's
+    running: int
+    workers: int  # alive workers serving the queue
+    idle_workers: int
+    oldest_queued_s: float | None
+
+
+class Waiting(TypedDict):
+    id: int
+    name: str
+    project_id: int
+    queue: str  # gpu | cpu
+    position: int  # 1: next to start, among every project's queued runs of its queue
+    waited_s: float
+    cause: str  # unsent | no_worker | busy | starting
+    reason: str  # the cause in a sentence, with what to do
+
+
+class Queue(TypedDict):
+    queues: dict[str, QueueDepth]  # by queue name
+    waiting: list[Waiting]  # the caller's projects' queued runs, by queue then position
+
+
 # the api's OpenAPI component each shape mirrors
 OPENAPI_COMPONENTS = {
     Experiment: "ExperimentPublic", ExperimentListItem: "ExperimentListItem", ExperimentPage: "ExperimentPage",
     Split: "SplitPublic", Dataset: "DatasetPublic", CatalogItem: "CatalogItemPublic",
-    SolverItem: "SolverItemPublic", Health: "HealthPublic",
+    SolverItem: "SolverItemPublic", Health: "HealthPublic", QueueDepth: "QueueDepthPublic", Waiting: "WaitingPublic",
+    Queue: "QueuePublic",
 }
 
 __all__ = [
     "Best", "CatalogItem", "CompareExperiment", "Comparison", "Dataset", "Experiment", "ExperimentListItem",
-    "ExperimentPage", "Health", "SeriesJSON", "SolverItem", "Split", "SummaryRow",
+    "ExperimentPage", "Health", "Queue", "QueueDepth", "SeriesJSON", "SolverItem", "Split", "SummaryRow", "Waiting",
 ]

@@ -1,9 +1,9 @@
-"""The client subcommands: ``submit``, ``ls``, ``show``, ``compare``, ``cancel``, ``logs``.
+"""The client subcommands: ``submit``, ``ls``, ``show``, ``compare``, ``cancel``, ``logs``, ``queue``.
 
 They talk to a running api over HTTP through ``descent.client`` (``--url``, or ``DESCENT_URL``,
 default http://127.0.0.1:8000; ``--token``, or ``DESCENT_TOKEN``, else the token ``descent login``
 saved for that address) and import nothing of the server.  Each family lives in its own
-module (``submit``, ``listing``, ``show``, ``compare``, ``cancel``); this one registers their
+module (``submit``, ``listing``, ``show``, ``compare``, ``cancel``, ``queue``); this one registers their
 arguments and runs them with one client and one way of reporting errors."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 import httpx
 
 from descent.client import DEFAULT_URL, ApiError, Client, NotSignedIn
-from descent.commands import cancel, compare, listing, show, submit
+from descent.commands import cancel, compare, listing, queue, show, submit
 
 
 def register(name: str, parser: argparse.ArgumentParser) -> None:
@@ -59,6 +59,7 @@ _ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "compare": compare.arguments,
     "cancel": cancel.arguments,
     "logs": show.logs_arguments,
+    "queue": queue.arguments,
 }
 _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "submit": submit.submit,
@@ -67,4 +68,5 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "compare": compare.compare,
     "cancel": cancel.cancel,
     "logs": show.logs,
+    "queue": queue.queue,
 }

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.settings import Settings
 from store.models import Worker, utcnow
 
 
@@ -20,6 +21,13 @@ def beat(session: Session, worker_id: str, host: str, queues: Sequence[str], gpu
     else:
         worker.host, worker.queues, worker.gpus, worker.last_seen = host, list(queues), gpus, now
     session.flush()
+
+
+def alive_within_s(settings: Settings) -> float:
+    """How recently a worker must have beaten to count as alive, for routing ``device: auto`` and
+    for the queue's answers alike: the stale-run window, in which a live worker beats at least
+    five times (``worker.presence`` beats every ``stale_heartbeat_s / 5`` at most)."""
+    return settings.stale_heartbeat_s
 
 
 def alive_workers(session: Session, within_s: float) -> list[Worker]:

@@ -74,6 +74,7 @@ RULES: dict[tuple[str, str], tuple[str, int]] = {
     ("get", "/compare"): ("read", 200),
     ("get", "/experiments/{experiment_id}/stream"): ("read", 200),
     ("get", "/audit"): ("own", 200),
+    ("get", "/queue"): ("user", 200),
 }
 NEEDS = {"read": "viewer", "edit": "editor", "own": "owner", "create": "editor", "report": "editor"}
 

@@ -21,7 +21,7 @@ from descent.commands.listing import best_text
 from descent.commands.specs import load_specs
 from descent.progress import LiveDisplay, RunState, bar, format_line, format_metric
 
-CLIENT_COMMANDS = ("submit", "ls", "show", "compare", "cancel", "logs")
+CLIENT_COMMANDS = ("submit", "ls", "show", "compare", "cancel", "logs", "queue")
 
 
 @pytest.mark.parametrize(
@@ -34,6 +34,7 @@ CLIENT_COMMANDS = ("submit", "ls", "show", "compare", "cancel", "logs")
         (["compare", "1", "2", "3", "--metric", "val_loss"], {"ids": [1, 2, 3], "metrics": ["val_loss"]}),
         (["cancel", "4", "5"], {"ids": [4, 5]}),
         (["logs", "9", "--max-points", "10"], {"id": 9, "max_points": 10}),
+        (["queue", "--limit", "5", "--json"], {"limit": 5, "json": True}),
         (["ls", "--url", "http://h:1"], {"url": "http://h:1"}),
         (["up", "--port", "8123", "--data-dir", "d"], {"port": 8123, "data_dir": Path("d"), "host": "127.0.0.1"}),
     ],
@@ -273,7 +274,7 @@ def test_up_refuses_a_taken_port(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv", [["submit", "a.yaml"], ["ls"], ["show", "1"], ["compare", "1", "2"], ["cancel", "1"],
-                                  ["logs", "1"], ["login"], ["logout"]])
+                                  ["logs", "1"], ["queue"], ["login"], ["logout"]])
 def test_every_command_that_talks_to_the_api_takes_its_address_and_a_token(argv):
     args = cli.build_parser().parse_args([*argv, "--url", "http://h:1"]
                                          + (["--token", "dsc_x"] if argv[0] in CLIENT_COMMANDS else []))
@@ -283,7 +284,7 @@ def test_every_command_that_talks_to_the_api_takes_its_address_and_a_token(argv)
 
 
 @pytest.mark.parametrize("argv", [["ls"], ["show", "1"], ["compare", "1", "2"], ["cancel", "1"], ["logs", "1"],
-                                  ["submit", "spec.json", "--detach"]])
+                                  ["queue"], ["submit", "spec.json", "--detach"]])
 @pytest.mark.parametrize("token", [None, "dsc_revoked_or_unknown_token"])
 def test_a_401_is_one_line_naming_the_way_to_sign_in(tmp_path, monkeypatch, capsys, argv, token):
     import functools

@@ -278,6 +278,32 @@ def test_metrics_compare_stream_and_checkpoint(client, served, capsys):
     assert client.checkpoint(a["id"]) == b"\x80\x02weights"
 
 
+def test_queue_says_why_a_run_waits_and_the_cli_prints_it(client, served, capsys):
+    """No worker beats in this api's database, so a queued cpu run waits for one, and ``descent
+    queue`` prints the api's sentence naming the command that starts one."""
+    import json
+
+    from descent import cli
+
+    url, _, _, token = served
+    split = client.create_split("iris", seed=0)
+    run = client.submit({**_spec(split["id"], "waits"), "training": {"epochs": 1, "device": "cpu"}})
+    body = client.queue()
+    [mine] = [w for w in body["waiting"] if w["id"] == run["id"]]
+    queued = sum(w["queue"] == "cpu" for w in body["waiting"])  # the admin sees every project's runs
+    assert body["queues"]["cpu"]["queued"] == queued and body["queues"]["cpu"]["workers"] == 0
+    assert mine["cause"] == "no_worker" and "descent worker --queue cpu" in mine["reason"]
+
+    assert cli.main(["queue", "--url", url, "--token", token]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["QUEUE", "QUEUED", "RUNNING", "WORKERS", "IDLE", "OLDEST"]
+    line = next(x for x in lines if x.split()[:1] == [str(run["id"])])
+    assert line.endswith(mine["reason"])
+    assert cli.main(["queue", "--json", "--url", url, "--token", token]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [w["id"] for w in printed["waiting"]] == [w["id"] for w in body["waiting"]]
+
+
 def test_upload_dataset(client, tmp_path):
     csv = tmp_path / "xor.csv"
     rows = [(x1, x2, int(x1 != x2)) for x1 in (0, 1) for x2 in (0, 1)] * 5
