@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         description="A running experiment silent this long may be taken over (its attempt beats every 0.25 s, "
         "also while its data loads); workers check for silent runs every fifth of it.")
     heartbeat_s: float = Field(5.0, gt=0, description="How often a worker reports it is alive.")
+    max_attempts: int = Field(
+        2, ge=1, le=100,
+        description="Times a run's training process may die (killed by the operating system, most often for memory, "
+                    "or crashed) before the run fails with the reason instead of being tried again.")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(LOOPBACK_HOSTS),
         description="Host names the api answers to (the Host header), comma-separated; others get 400. "

@@ -25,9 +25,11 @@ import socket
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from pydantic import ValidationError
@@ -43,6 +45,7 @@ from worker.engine.stopping import TimeLimit, TimeLimitExceeded
 from worker.sink import BatchingSink, MetricPoint
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # how often a running training asks the database whether it was cancelled (and proves it is
 # alive): a cancel stops the run at the first step or closure evaluation after the next beat, or
@@ -205,19 +208,29 @@ def user_message(exc: BaseException) -> str:
     return text if isinstance(exc, ValueError) else f"{type(exc).__name__}: {text}"
 
 
-def _finish(runtime: Runtime, experiment_id: int, attempt: int, status: str, error: str | None) -> bool:
+def retrying(write: Callable[[], T], experiment_id: int, what: str) -> T:
+    """``write()`` (a database write that records an outcome), retried with backoff while the
+    database is unreachable, for up to ``FINISH_RETRY_S``; then the error propagates (the run
+    stays ``running`` with a stale heartbeat, and the re-send sweep gives it to another worker)."""
     deadline = time.monotonic() + FINISH_RETRY_S
     delay = 0.2
     while True:
         try:
-            with session_scope(runtime.sessions) as session:
-                return experiments.finish(session, experiment_id, attempt, status, error)
+            return write()
         except Exception:
             if time.monotonic() > deadline:
-                raise  # the run stays "running" with a stale heartbeat; the requeue sweep retries it
-            log.warning("experiment %s: recording %s failed; retrying", experiment_id, status, exc_info=True)
+                raise
+            log.warning("experiment %s: %s failed; retrying", experiment_id, what, exc_info=True)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+def _finish(runtime: Runtime, experiment_id: int, attempt: int, status: str, error: str | None) -> bool:
+    def write() -> bool:
+        with session_scope(runtime.sessions) as session:
+            return experiments.finish(session, experiment_id, attempt, status, error)
+
+    return retrying(write, experiment_id, f"recording {status}")
 
 
 def time_limit(max_minutes: float | None, settings: Settings, started: float) -> TimeLimit:
@@ -272,13 +285,38 @@ def _claim(runtime: Runtime, experiment_id: int, device_name: str) -> tuple[int,
         return None if claimed is None else (claimed.attempt, claimed.spec, claimed.split_id)
 
 
-def run_experiment(experiment_id: int, runtime: Runtime, *, cancel_poll_s: float = CANCEL_POLL_S) -> str:
-    """Claim and train experiment ``experiment_id``; returns what happened: ``skipped`` (not
-    claimable: a duplicate delivery), ``lost`` (another attempt took over), or the final status.
-    Raises :class:`DatabaseUnavailable` when the claim could not reach the database."""
-    settings = runtime.settings
-    device, device_name = training_device()
-    claimed_at = time.monotonic()  # this attempt's training time counts from here
+def train_claimed(experiment_id: int, attempt: int, stored_spec: dict, split_id: int, runtime: Runtime,
+                  claimed_at: float, *, cancel_poll_s: float = CANCEL_POLL_S) -> tuple[str, str | None]:
+    """Train an attempt already claimed; returns ``(status, error)`` to record, or ``("lost",
+    None)`` when another attempt took the run over (nothing may be recorded then).  What the
+    supervised training process runs (``worker.child``)."""
+    device, _ = training_device()
+    with Heartbeat(runtime.sessions, experiment_id, attempt,
+                   min(cancel_poll_s, runtime.settings.heartbeat_s)) as heartbeat:
+        try:
+            return _train(experiment_id, stored_spec, split_id, runtime, device, heartbeat, claimed_at), None
+        except LostClaim as exc:
+            log.warning("%s; stopping without recording an outcome", exc)
+            return "lost", None
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the experiment's error text
+            error = user_message(exc)
+            log.error("experiment %s failed: %s\n%s", experiment_id, error, traceback.format_exc())
+            return "failed", error
+
+
+@dataclass(frozen=True)
+class Claimed:
+    attempt: int
+    spec: dict
+    split_id: int
+    claimed_at: float  # time.monotonic() at the claim: this attempt's training time counts from here
+
+
+def claim(experiment_id: int, runtime: Runtime) -> Claimed | None:
+    """Claim ``experiment_id`` for this worker: None when it is not claimable (a duplicate
+    delivery, a finished run); :class:`DatabaseUnavailable` when the database is unreachable."""
+    _, device_name = training_device()
+    claimed_at = time.monotonic()
     try:
         claimed = _claim(runtime, experiment_id, device_name)
     except Exception as exc:
@@ -288,20 +326,29 @@ def run_experiment(experiment_id: int, runtime: Runtime, *, cancel_poll_s: float
         raise
     if claimed is None:
         log.info("experiment %s: not claimable (duplicate delivery or finished); skipping", experiment_id)
-        return "skipped"
-    attempt, stored_spec, split_id = claimed
-    log.info("experiment %s: attempt %s on %s", experiment_id, attempt, device_name)
-    status, error = "failed", None
-    with Heartbeat(runtime.sessions, experiment_id, attempt, min(cancel_poll_s, settings.heartbeat_s)) as heartbeat:
-        try:
-            status = _train(experiment_id, stored_spec, split_id, runtime, device, heartbeat, claimed_at)
-        except LostClaim as exc:
-            log.warning("%s; stopping without recording an outcome", exc)
-            return "lost"
-        except Exception as exc:  # noqa: BLE001 - every failure becomes the experiment's error text
-            error = user_message(exc)
-            log.error("experiment %s failed: %s\n%s", experiment_id, error, traceback.format_exc())
+        return None
+    log.info("experiment %s: attempt %s on %s", experiment_id, claimed[0], device_name)
+    return Claimed(*claimed, claimed_at=claimed_at)
+
+
+def record_outcome(runtime: Runtime, experiment_id: int, attempt: int, status: str, error: str | None) -> str:
+    """Record the attempt's outcome; returns ``status``, or ``lost`` when the attempt no longer owns the run."""
+    if status == "lost":
+        return "lost"
     if not _finish(runtime, experiment_id, attempt, status, error):
         log.warning("experiment %s: attempt %s no longer owns it; outcome %s not recorded", experiment_id, attempt, status)
         return "lost"
     return status
+
+
+def run_experiment(experiment_id: int, runtime: Runtime, *, cancel_poll_s: float = CANCEL_POLL_S) -> str:
+    """Claim and train experiment ``experiment_id`` in this process; returns what happened:
+    ``skipped`` (not claimable: a duplicate delivery), ``lost`` (another attempt took over), or
+    the final status.  Raises :class:`DatabaseUnavailable` when the claim could not reach the
+    database.  Workers run training in a supervised child process instead (``worker.supervisor``)."""
+    claimed = claim(experiment_id, runtime)
+    if claimed is None:
+        return "skipped"
+    status, error = train_claimed(experiment_id, claimed.attempt, claimed.spec, claimed.split_id, runtime,
+                                  claimed.claimed_at, cancel_poll_s=cancel_poll_s)
+    return record_outcome(runtime, experiment_id, claimed.attempt, status, error)

@@ -1,5 +1,6 @@
 """The ``descent.train`` task: an experiment id in, the database updated.  The work is in
-:func:`worker.run.run_experiment`; a redelivered duplicate finds nothing to claim and returns.
+:func:`worker.supervisor.supervise` (the run trains in a supervised child process); a redelivered
+duplicate finds nothing to claim and returns.
 
 A claim that cannot reach the database is not an outcome: the message is sent again with a
 countdown (``CLAIM_RETRY_S``, doubling up to ``CLAIM_RETRY_MAX_S``, without limit) and this
@@ -13,7 +14,8 @@ import os
 
 from core.queue import TRAIN_TASK
 from worker.celery_app import app, settings
-from worker.run import DatabaseUnavailable, Runtime, run_experiment
+from worker.run import DatabaseUnavailable, Runtime
+from worker.supervisor import supervise
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ def claim_retry_countdown(retries: int) -> float:
           max_retries=None)
 def train_experiment(self, experiment_id: int) -> str:
     try:
-        return run_experiment(int(experiment_id), runtime())
+        return supervise(int(experiment_id), runtime())
     except DatabaseUnavailable as exc:
         countdown = claim_retry_countdown(self.request.retries)
         log.warning("%s; retrying in %.1f s (retry %d)", exc, countdown, self.request.retries + 1)

@@ -55,7 +55,7 @@ def _queue(session: Session, settings: Settings, device: str) -> str:
         return "gpu"
     if device == "cpu":
         return "cpu"
-    return "gpu" if workers_repo.alive(session, "gpu", settings.stale_heartbeat_s) else "cpu"
+    return "gpu" if workers_repo.alive(session, "gpu", workers_repo.alive_within_s(settings)) else "cpu"
 
 
 def _limit_errors(spec: ExperimentSpec, settings: Settings) -> list[tuple[tuple[str | int, ...], str]]:
@@ -75,8 +75,7 @@ def _budget_errors(spec: ExperimentSpec, info: DatasetInfo, n_train: int, settin
     worker cannot train."""
     max_params = settings.gpu_max_params if queue == "gpu" else settings.cpu_max_params
     max_mb = settings.gpu_max_memory_mb if queue == "gpu" else settings.cpu_max_memory_mb
-    n_outputs = (info.n_classes or 1) if info.task == "classification" else 1
-    return budget.budget_errors(spec, info.feature_shape, n_outputs, n_train, max_params=max_params,
+    return budget.budget_errors(spec, info.feature_shape, budget.n_outputs_of(info), n_train, max_params=max_params,
                                 max_memory_bytes=max_mb * 1024 * 1024, queue=queue)
 
 

@@ -438,6 +438,18 @@ def estimate(spec: Any, feature_shape: Shape, n_outputs: int, batch_size: int) -
     return _estimate(size, spec.solver.name, spec.solver_hparams(), batch_size)
 
 
+def n_outputs_of(info: Any) -> int:
+    """The model's outputs for a dataset (a ``core.datasets.DatasetInfo``): one per class, one for regression."""
+    return (info.n_classes or 1) if info.task == "classification" else 1
+
+
+def run_estimate(spec: Any, info: Any, n_train: int) -> Estimate:
+    """The :func:`estimate` of ``spec`` trained on the dataset ``info`` describes with ``n_train``
+    training samples (a batch is at most all of them; none means full batch)."""
+    batch = n_train if spec.training.batch_size is None else min(spec.training.batch_size, n_train)
+    return estimate(spec, info.feature_shape, n_outputs_of(info), max(1, batch))
+
+
 def _estimate(size: ModelSize, solver_name: str, solver_hparams: dict[str, Any], batch_size: int) -> Estimate:
     state = optimizer_state_elements(solver_name, solver_hparams, size, batch_size)
     return Estimate(

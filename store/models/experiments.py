@@ -42,6 +42,8 @@ class Experiment(Base):
     # what went wrong without stopping the run (a checkpoint the disk refused); cleared once it passes
     warning: Mapped[str | None] = mapped_column(Text)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
+    # times its training process died without reporting an outcome (see worker.supervisor)
+    crashes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 
     split: Mapped[Split] = relationship(lazy="raise")

@@ -173,10 +173,21 @@ def claim(session: Session, experiment_id: int, worker_host: str, device: str,
 def heartbeat(session: Session, experiment_id: int, attempt: int, *, progress: float, epoch: int,
               step: int) -> HeartbeatResult:
     """Record progress if ``attempt`` still owns the run; tell the worker whether to go on."""
+    return _beat(session, experiment_id, attempt,
+                 progress=min(1.0, max(0.0, float(progress))), epoch=epoch, step=step)
+
+
+def keepalive(session: Session, experiment_id: int, attempt: int) -> HeartbeatResult:
+    """The supervising worker's beat: prove the attempt alive without touching its progress
+    (the training process records that), and say whether to go on, like :func:`heartbeat`."""
+    return _beat(session, experiment_id, attempt)
+
+
+def _beat(session: Session, experiment_id: int, attempt: int, **values: Any) -> HeartbeatResult:
     statement = (
         update(Experiment)
         .where(Experiment.id == experiment_id, Experiment.attempt == attempt, Experiment.status == "running")
-        .values(heartbeat_at=utcnow(), progress=min(1.0, max(0.0, float(progress))), epoch=epoch, step=step)
+        .values(heartbeat_at=utcnow(), **values)
         .returning(Experiment.cancel_requested)
         .execution_options(synchronize_session=False)
     )
@@ -184,6 +195,19 @@ def heartbeat(session: Session, experiment_id: int, attempt: int, *, progress: f
     if cancel is None:
         return HeartbeatResult(owned=False, cancel_requested=_cancel_requested(session, experiment_id))
     return HeartbeatResult(owned=True, cancel_requested=bool(cancel))
+
+
+def record_crash(session: Session, experiment_id: int, attempt: int) -> int | None:
+    """Count one death of the run's training process (killed, or ended without an outcome);
+    returns the run's count of them, or None when ``attempt`` no longer owns the run."""
+    statement = (
+        update(Experiment)
+        .where(Experiment.id == experiment_id, Experiment.attempt == attempt, Experiment.status == "running")
+        .values(crashes=Experiment.crashes + 1)
+        .returning(Experiment.crashes)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(statement).scalar_one_or_none()
 
 
 def set_warning(session: Session, experiment_id: int, attempt: int, warning: str | None) -> bool:

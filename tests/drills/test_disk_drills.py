@@ -13,11 +13,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections import Counter
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 
 from api.app import create_app
 from api.experiments.schemas import ExperimentPublic
@@ -25,12 +23,12 @@ from core.settings import Settings
 from descent.client import Client
 from descent.commands.show import show, show_arguments
 from store.db import session_scope
-from store.models import Experiment, Metric
+from store.models import Experiment
 from store.repositories import experiments
 from tests.drills.disks import REFUSING, temporary_files
 from tests.identity import TEST_HOSTS, admin_token
 from tests.services import scratch_database
-from tests.worker.records import add_builtin_split, add_experiment, sessions_for
+from tests.worker.records import add_builtin_split, add_experiment, assert_every_step_once, sessions_for
 from tests.worker.splits import builtin_split, make_spec
 from worker.engine import checkpoint
 from worker.run import Runtime, run_experiment
@@ -63,14 +61,6 @@ def _queued(runtime, epochs: int) -> int:
 def _experiment(runtime, experiment_id) -> Experiment:
     with session_scope(runtime.sessions) as session:
         return experiments.get(session, experiment_id)
-
-
-def _assert_every_step_once(runtime, experiment_id, steps: int) -> None:
-    with session_scope(runtime.sessions) as session:
-        rows = session.execute(select(Metric.name, Metric.step).where(Metric.experiment_id == experiment_id)).all()
-    assert max(Counter(map(tuple, rows)).values()) == 1
-    assert sorted(s for n, s in rows if n == "train/loss") == list(range(1, steps + 1))
-    assert sorted(s for n, s in rows if n == "val/loss") == [STEPS_PER_EPOCH * e for e in range(1, steps // STEPS_PER_EPOCH + 1)]
 
 
 def _warning(path, disk) -> str:
@@ -137,7 +127,7 @@ def test_a_run_keeps_training_while_its_checkpoints_are_refused_and_the_warning_
         assert ExperimentPublic.model_validate(experiment, from_attributes=True).warning is None
         assert checkpoint.load(last)["epoch"] == 20 and runtime.settings.checkpoint_path(experiment_id, "final").exists()
         assert "warning:" not in _shown(runtime, experiment_id, capsys)
-    _assert_every_step_once(runtime, experiment_id, 20 * STEPS_PER_EPOCH)
+    assert_every_step_once(runtime.sessions, experiment_id, STEPS_PER_EPOCH, 20)
 
 
 @pytest.mark.parametrize("kind", list(REFUSING))
@@ -159,4 +149,4 @@ def test_a_run_whose_final_weights_cannot_be_stored_fails_saying_where_why_and_w
         assert temporary_files(disk.folder) == [] and not last.exists() and not final.exists()
         shown = _shown(runtime, experiment_id, capsys)
         assert f"error:\n  {experiment.error}" in shown and f"warning:\n  {experiment.warning}" in shown
-    _assert_every_step_once(runtime, experiment_id, 3 * STEPS_PER_EPOCH)
+    assert_every_step_once(runtime.sessions, experiment_id, STEPS_PER_EPOCH, 3)

@@ -4,8 +4,12 @@ database itself comes from ``tests.services.scratch_database``)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
+from sqlalchemy import select
+
 from store.db import make_engine, make_sessionmaker, session_scope
-from store.models import Split
+from store.models import Metric, Split
 from store.repositories import experiments, splits
 from tests.identity import default_project_id
 from tests.worker.splits import builtin_indices
@@ -35,3 +39,18 @@ def add_experiment(sessions, spec, queue: str = "cpu", stored: dict | None = Non
 
 def sessions_for(url: str):
     return make_sessionmaker(make_engine(url))
+
+
+def metric_steps(sessions, experiment_id: int) -> list[tuple[str, int]]:
+    """Every stored (metric name, step) of the experiment, duplicates included."""
+    with session_scope(sessions) as session:
+        rows = session.execute(select(Metric.name, Metric.step).where(Metric.experiment_id == experiment_id)).all()
+    return [tuple(r) for r in rows]
+
+
+def assert_every_step_once(sessions, experiment_id: int, steps_per_epoch: int, epochs: int) -> None:
+    """Each training step's loss and each epoch's validation loss stored, each exactly once."""
+    rows = metric_steps(sessions, experiment_id)
+    assert max(Counter(rows).values()) == 1
+    assert sorted(s for n, s in rows if n == "train/loss") == list(range(1, epochs * steps_per_epoch + 1))
+    assert sorted(s for n, s in rows if n == "val/loss") == [steps_per_epoch * e for e in range(1, epochs + 1)]

@@ -19,9 +19,9 @@ region's exit instead, so it never surfaces in the code after the region.  What 
 (the model and optimizer mid-update, a context manager's exit skipped) belongs to a run that
 is ending without a checkpoint; ``train`` restores the thread's grad mode and torch-function
 mode stack, the state that outlives a run.  It arrives at the next bytecode the thread runs: one
-long native call (a huge matrix product) still finishes first.  A process-level hard kill, which
-needs no cooperation at all, comes with training in a supervised child process, a separate piece
-of work."""
+long native call (a huge matrix product) still finishes first.  What needs no cooperation at all
+is one level up: the worker's supervisor (``worker.supervisor``) kills the training process when
+a stop has gone unhonoured for its grace period."""
 
 from __future__ import annotations
 
