@@ -17,31 +17,13 @@ import time
 
 import pytest
 
-from tests.services import scratch_database
 from tests.worker.splits import builtin_split
-from tests.worker.test_celery_worker import Cluster, RedisServer, _free_port, _spec, _wait
+from tests.worker.test_celery_worker import _spec, _wait
 
 pytestmark = [pytest.mark.drills, pytest.mark.integration]
 
 FAILOVER_BUDGET_S = 15.0
 EPOCHS, BATCH = 8, 8
-
-
-@pytest.fixture
-def cluster(tmp_path):
-    redis = RedisServer(_free_port())
-    redis.start()
-    try:
-        with scratch_database() as database_url:
-            cluster = Cluster(database_url, redis, tmp_path)
-            for name in ("DESCENT_HEARTBEAT_S", "DESCENT_STALE_HEARTBEAT_S", "DESCENT_REQUEUE_AFTER_S"):
-                cluster.env.pop(name)  # the defaults are what is drilled
-            try:
-                yield cluster
-            finally:
-                cluster.stop()
-    finally:
-        redis.stop()
 
 
 def test_a_killed_workers_run_resumes_on_an_idle_worker_within_15_s(cluster):
