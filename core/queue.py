@@ -25,9 +25,22 @@ class BrokerUnavailable(RuntimeError):
     """The broker did not take the message in time (down, frozen or unreachable)."""
 
 
+def restore_interval_s(visibility_timeout: float) -> float:
+    """How often a worker looks for messages unacknowledged past the visibility timeout: a fifth
+    of it, at most every 10 s, so a dead worker's message is handed out again (and dropped by
+    the claim) at most 1.2 visibility timeouts after its delivery."""
+    return max(1.0, min(10.0, visibility_timeout / 5))
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings for both ends: JSON only, late acks, one task prefetched, re-queue when
-    a worker dies, and a Redis visibility timeout longer than the longest run."""
+    a worker dies.
+
+    On Redis a delivered message stays "unacknowledged" until its task ends; one whose worker
+    died would stay there, and one of a run still training outlives it too.  Redis hands such a
+    message out again after ``redis_visibility_timeout`` (15 minutes by default, not days): the
+    database's claim makes every later delivery of a finished or live run a no-op that is
+    acknowledged at once, so a message never runs a training twice and never lingers."""
     url = settings.resolved_broker_url
     config: dict[str, Any] = {
         "broker_url": url,
@@ -51,6 +64,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # kombu's event loop, which they do not touch (its own health check drops a silent one)
         config["broker_transport_options"] = {
             "visibility_timeout": settings.redis_visibility_timeout,
+            # every worker looks for such messages this often (kombu's default is every ~100 s)
+            "unacked_restore_interval": restore_interval_s(settings.redis_visibility_timeout),
+            "unacked_restore_throttle": 1,
             "socket_timeout": PUBLISH_TIMEOUT_S,
             "socket_connect_timeout": PUBLISH_TIMEOUT_S,
         }

@@ -25,7 +25,10 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(None, description="Celery broker; default: SQLite-backed transport in data_dir.")
     broker_poll_interval: float = Field(0.1, gt=0, le=10, description="Seconds between polls of a server-free broker.")
     redis_visibility_timeout: int = Field(
-        7 * 24 * 3600, ge=60, description="Seconds before Redis redelivers an unacked task; longer than the longest run."
+        900, ge=5,
+        description="Seconds before Redis hands out again a message its worker took and never acknowledged (the "
+                    "worker died, or the run is still training); the next delivery finds the run finished or alive "
+                    "and drops it, so this bounds how long a dead worker's message lingers.",
     )
     max_upload_bytes: int = Field(200 * 1024 * 1024, ge=1, description="Largest dataset upload accepted (413 above).")
     max_request_bytes: int = Field(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.queue import QUEUES, celery_config, make_celery, send_training
+from core.queue import QUEUES, celery_config, make_celery, restore_interval_s, send_training
 from core.settings import Settings
 
 BROKERS = [
@@ -37,14 +37,18 @@ def test_every_broker_gets_the_delivery_guarantees(kind, url, tmp_path):
         assert app.conf[key] == value, key
 
 
-def test_redis_visibility_timeout_outlasts_the_longest_run(tmp_path):
-    """Redis re-delivers an unacknowledged task after the visibility timeout: shorter than a run,
-    a second worker would start the same experiment while the first still trains it."""
-    settings = Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:6379/0")
+@pytest.mark.parametrize(("visibility_s", "restore_s"), [(900, 10.0), (30, 6.0), (5, 1.0), (2, 1.0)])
+def test_unacknowledged_messages_come_back_after_the_visibility_timeout_and_are_looked_for_often(
+        visibility_s, restore_s, tmp_path):
+    """A dead worker's message is handed out again within 1.2 visibility timeouts, not days."""
+    settings = Settings(data_dir=tmp_path, broker_url="redis://127.0.0.1:6379/0",
+                        redis_visibility_timeout=max(5, visibility_s))
     options = celery_config(settings)["broker_transport_options"]
-    assert options["visibility_timeout"] == settings.redis_visibility_timeout >= 7 * 24 * 3600
-    custom = Settings(data_dir=tmp_path, broker_url="redis://x:6379/0", redis_visibility_timeout=30 * 24 * 3600)
-    assert celery_config(custom)["broker_transport_options"]["visibility_timeout"] == 30 * 24 * 3600
+    assert options["visibility_timeout"] == settings.redis_visibility_timeout
+    assert options["unacked_restore_interval"] == restore_interval_s(visibility_s) == restore_s
+    assert options["unacked_restore_throttle"] == 1
+    assert restore_s <= max(1.0, visibility_s / 5)
+    assert Settings(data_dir=tmp_path).redis_visibility_timeout == 900
 
 
 def test_embedded_broker_is_an_sqlite_file_in_the_data_folder(tmp_path, monkeypatch):

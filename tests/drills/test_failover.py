@@ -5,6 +5,10 @@ run's first checkpoints; the other, idle worker must take the run over (status `
 host, attempt 2) within 15 s of the kill, resume it from the checkpoint and finish it, with every
 step's metrics stored exactly once.
 
+Queue hygiene: the dead worker's message, delivered and never acknowledged, is handed out again
+after the Redis visibility timeout (5 s here, 15 minutes by default, 7 days before) and dropped
+by the claim: once the run is done Redis holds no message.
+
 Before, the run stayed ``running`` on the dead worker for the 60 s stale window (62 s measured).
 Now the attempt's 0.25 s heartbeat lets a 10 s window suffice and every worker's sweep looks for
 silent runs every 2 s: death → stale (≤ 10 s) → re-sent (≤ 2 s later) → claimed at once."""
@@ -23,10 +27,23 @@ from tests.worker.test_celery_worker import _spec, _wait
 pytestmark = [pytest.mark.drills, pytest.mark.integration]
 
 FAILOVER_BUDGET_S = 15.0
+VISIBILITY_S = 5  # DESCENT_REDIS_VISIBILITY_TIMEOUT; 900 s by default
 EPOCHS, BATCH = 8, 8
 
 
+def _messages(cluster) -> tuple[int, int]:
+    """(messages delivered and not acknowledged, messages waiting) in the broker."""
+    import redis
+
+    client = redis.Redis(port=cluster.redis.port)
+    try:
+        return client.hlen("unacked"), client.llen("cpu")
+    finally:
+        client.close()
+
+
 def test_a_killed_workers_run_resumes_on_an_idle_worker_within_15_s(cluster):
+    cluster.env["DESCENT_REDIS_VISIBILITY_TIMEOUT"] = str(VISIBILITY_S)
     spec = _spec(cluster, "digits", epochs=EPOCHS, batch_size=BATCH,
                  architecture={"name": "mlp", "depth": 2, "width": 128})
     steps_per_epoch = -(-len(builtin_split("digits").x_train) // BATCH)
@@ -42,6 +59,7 @@ def test_a_killed_workers_run_resumes_on_an_idle_worker_within_15_s(cluster):
     killed = time.monotonic()
     training.wait()
     at_kill = cluster.experiment(experiment_id)
+    assert _messages(cluster)[0] >= 1  # the dead worker's message, delivered and never acknowledged
     assert at_kill.status == "running" and at_kill.attempt == 1 and at_kill.step < EPOCHS * steps_per_epoch
 
     taken = _wait(lambda: (e := cluster.experiment(experiment_id)).attempt == 2 and e,
@@ -59,3 +77,9 @@ def test_a_killed_workers_run_resumes_on_an_idle_worker_within_15_s(cluster):
     assert f"experiment {experiment_id}: resuming from" in cluster.logs.read_text()
     assert cluster.steps(experiment_id, "train/loss") == list(range(1, EPOCHS * steps_per_epoch + 1))
     assert cluster.steps(experiment_id, "val/loss") == [e * steps_per_epoch for e in range(1, EPOCHS + 1)]
+
+    # queue hygiene: the dead worker's message (and the live run's, handed out again each
+    # visibility timeout) came back and was dropped by the claim; nothing lingers in Redis
+    _wait(lambda: _messages(cluster) == (0, 0), 6 * VISIBILITY_S, "Redis to hold no message of the finished run",
+          interval_s=0.2)
+    assert "not claimable (duplicate delivery or finished); skipping" in cluster.logs.read_text()
