@@ -6,7 +6,9 @@ than the longest run); the database, not a result backend, holds job state.
 Next to the tasks, every worker process runs a :class:`worker.presence.Presence` thread: it
 beats the ``workers`` table (the api routes ``device: auto`` to ``gpu`` only while a GPU worker
 is alive) and re-sends experiments whose message may have been lost (a broker restarted
-without persistence, a worker killed mid-run)."""
+without persistence, a worker killed mid-run), and the process that runs tasks starts a spare
+training process (``worker.supervisor.Spare``) so that its first run starts without waiting for torch
+to import."""
 
 from __future__ import annotations
 
@@ -30,6 +32,19 @@ def _start_presence(sender=None, **_) -> None:
 
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender is not None else ["cpu"]
     _presence = Presence.start(app, queues, settings)
+    if type(getattr(sender, "pool", None)).__module__.endswith(".solo"):  # tasks run in this process
+        _warm_spare()
+
+
+@signals.worker_process_init.connect
+def _warm_pool_process(**_) -> None:
+    _warm_spare()  # a prefork pool process runs tasks: its own spare training process
+
+
+def _warm_spare() -> None:
+    from worker.supervisor import SPARE
+
+    SPARE.warm()
 
 
 @signals.worker_shutdown.connect

@@ -1,6 +1,7 @@
 """The training process: ``python -m worker.child``, started by ``worker.supervisor`` for one
 claimed attempt.  It reads its job (a JSON object: experiment id, attempt, stored spec, split id,
-the claim's ``time.monotonic`` reading and the worker's settings) from stdin, trains with
+the claim's ``time.monotonic`` reading and the worker's settings) from stdin once its imports are done (so a spare started ahead of time
+waits ready), trains with
 :func:`worker.run.train_claimed`, and writes the outcome as one JSON line,
 ``{"status": ..., "error": ...}``, to the stdout it was given; everything else it prints goes to
 stderr (the worker's log).  It records metrics, progress and checkpoints itself; the outcome it
@@ -17,11 +18,23 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 # how often the training process checks that its supervisor is still alive
 PARENT_CHECK_S = 0.5
 # its exit status when it ends itself because the supervisor is gone
 ORPHANED_EXIT = 70
+
+
+# its name once it has a job (``ps``, ``top`` and /proc/<pid>/comm show it): ``run-<experiment id>``
+PROCESS_NAME_PREFIX = "run-"
+
+
+def _name_process(name: str) -> None:
+    try:
+        Path("/proc/self/comm").write_text(name[:15])
+    except OSError:  # not Linux: the name is only a convenience
+        pass
 
 
 def _watch_parent(parent: int) -> None:
@@ -39,11 +52,15 @@ def main() -> int:
     sys.stdout = sys.stderr
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="[%(asctime)s: %(levelname)s/training %(process)d] %(name)s: %(message)s")
-    job = json.loads(sys.stdin.read())
-
+    # the imports (torch: ~3 s) come before the job, so a spare started ahead starts its run at once
     from core.settings import Settings
     from worker.run import Runtime, train_claimed
 
+    text = sys.stdin.read()
+    if not text.strip():
+        return 0  # a spare whose worker ended without needing it
+    job = json.loads(text)
+    _name_process(f"{PROCESS_NAME_PREFIX}{job['experiment_id']}")
     settings = Settings(**job["settings"])
     runtime = Runtime.from_settings(settings)
     runtime.host = job["host"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -97,18 +98,53 @@ class Ended:
     death: Death | None = None
 
 
+def _start_training_process() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "worker.child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+
+class Spare:
+    """One training process started ahead of need: its imports (torch, ~3 s) are done by the time
+    a run is claimed, so the run starts at once.  Taking it starts the next spare."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen | None = None
+        self._owner = os.getpid()
+        self._lock = threading.Lock()
+
+    def _waiting(self) -> subprocess.Popen | None:
+        if self._owner != os.getpid():  # inherited through a fork: that spare is another process's child
+            self._process, self._owner = None, os.getpid()
+        if self._process is not None and self._process.poll() is not None:
+            self._process = None
+        return self._process
+
+    def warm(self) -> None:
+        """Start a spare if none is waiting (at worker start)."""
+        with self._lock:
+            if self._waiting() is None:
+                self._process = _start_training_process()
+
+    def take(self) -> subprocess.Popen:
+        with self._lock:
+            process = self._waiting() or _start_training_process()
+            self._process = _start_training_process()
+            return process
+
+
+# this worker process's spare training process
+SPARE = Spare()
+
+
 class TrainingProcess:
     """One ``python -m worker.child`` for one attempt: given its job on stdin, read for its
     outcome line on stdout (in a thread, so the supervisor never blocks on it)."""
 
-    def __init__(self, job: dict):
+    def __init__(self, job: dict, process: subprocess.Popen | None = None):
         from worker.oom import oom_kills
 
         self._oom_kills = oom_kills
         self.oom_before = oom_kills()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "worker.child"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        )
+        self.process = process if process is not None else _start_training_process()
         self.pid = self.process.pid
         self.outcome: dict | None = None
         self._reader = threading.Thread(target=self._read, name=f"training-{self.pid}", daemon=True)
@@ -226,7 +262,7 @@ def supervise(experiment_id: int, runtime: Runtime, *, kill_grace_s: float = KIL
         return "skipped"
     max_attempts = runtime.settings.max_attempts
     while True:
-        training = TrainingProcess(_job(experiment_id, claimed, runtime, cancel_poll_s))
+        training = TrainingProcess(_job(experiment_id, claimed, runtime, cancel_poll_s), SPARE.take())
         log.info("experiment %s: training in process %s", experiment_id, training.pid)
         ended = watch(training, runtime, experiment_id, claimed, kill_grace_s)
         if ended.death is None:

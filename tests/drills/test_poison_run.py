@@ -21,7 +21,7 @@ from collections import Counter
 import pytest
 
 from tests.drills.cgroups import memory_limit
-from tests.worker.processes import training_processes
+from tests.worker.processes import spare_processes, training_processes
 from tests.worker.records import assert_every_step_once, metric_steps
 from tests.worker.splits import builtin_split
 from tests.worker.test_celery_worker import _spec, _wait
@@ -48,7 +48,10 @@ def test_a_run_that_runs_out_of_memory_fails_with_the_reason_and_the_worker_take
         worker = cluster.start_worker()
         stop = threading.Event()
         if cgroup is not None:
-            cgroup.add(worker.pid)
+            cgroup.add(worker.pid)  # the training processes it starts from now on are in it too
+            spare = _wait(lambda: spare_processes(worker.pid), 30, "the worker's spare training process")
+            for pid in spare:  # started ahead, before the worker was moved
+                cgroup.add(pid)
             expected = Death(-signal.SIGKILL, True)
         else:
             threading.Thread(target=_kill_every_training_process, args=(worker.pid, stop), daemon=True).start()

@@ -6,6 +6,7 @@ with the reason; the supervising process lives on; a cancel or a time limit that
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -20,7 +21,7 @@ from store.db import session_scope
 from store.models import Experiment
 from store.repositories import experiments
 from tests.services import scratch_database
-from tests.worker.processes import training_processes, wait_for_training_process
+from tests.worker.processes import spare_processes, training_processes, wait_for_training_process
 from tests.worker.records import (
     add_builtin_split,
     add_experiment,
@@ -85,6 +86,7 @@ def test_the_run_trains_in_a_child_process_and_the_supervisor_records_its_outcom
     assert child != os.getpid()
     assert future.result(timeout=180) == "succeeded"
     assert training_processes(os.getpid()) == []
+    assert len(spare_processes(os.getpid())) == 1  # the next run's, its imports done
     done = _experiment(runtime, experiment_id)
     assert (done.status, done.attempt, done.crashes, done.error) == ("succeeded", 1, 0, None)
     assert done.worker_host == runtime.host
@@ -116,16 +118,19 @@ def test_a_child_killed_every_time_fails_the_run_after_max_attempts_with_the_mem
     assert max(Counter(metric_steps(runtime.sessions, experiment_id)).values(), default=1) == 1  # stored once
 
 
-def test_a_child_killed_once_trains_again_from_its_checkpoint_and_every_step_is_stored_once(runtime, pool):
+def test_a_child_killed_once_trains_again_from_its_checkpoint_and_every_step_is_stored_once(runtime, pool, caplog):
     epochs = 8
     experiment_id = _queued(runtime, epochs=epochs)
+    caplog.set_level(logging.INFO, logger="worker.supervisor")
     future = pool.submit(supervise, experiment_id, runtime)
     first = wait_for_training_process(os.getpid())
     _wait(lambda: _experiment(runtime, experiment_id).epoch >= 2, 120, "two epochs (a checkpoint)")
     os.kill(first, signal.SIGKILL)
-    second = wait_for_training_process(os.getpid(), exclude=(first,))
-    assert second != first
     assert future.result(timeout=180) == "succeeded"
+    started = [r.getMessage() for r in caplog.records if "training in process" in r.getMessage()]
+    assert started == [f"experiment {experiment_id}: training in process {first}",
+                       f"experiment {experiment_id}: training in process {started[1].rsplit(' ', 1)[1]}"]
+    assert started[1] != started[0]
     done = _experiment(runtime, experiment_id)
     assert (done.status, done.attempt, done.crashes) == ("succeeded", 1, 1)
     assert done.warning is None  # the restart's note is cleared once training went on
