@@ -39,6 +39,7 @@ class Experiment(TypedDict):
     error: str | None  # what went wrong and what to try, for a failed run
     warning: str | None  # a problem the run goes on despite (a checkpoint the disk refused)
     attempt: int
+    crashes: int  # times its training process died without an outcome (killed for memory, crashed)
     cancel_requested: bool
 
 

@@ -55,7 +55,7 @@ _EXAMPLE = {
     "created_at": "2025-03-14T09:20:11.402157Z", "enqueued_at": "2025-03-14T09:20:11.403020Z",
     "started_at": "2025-03-14T09:20:11.981544Z", "finished_at": "2025-03-14T09:20:15.274903Z",
     "heartbeat_at": "2025-03-14T09:20:14.992310Z", "worker_host": "worker-7f9c2:41", "device": "cpu",
-    "error": None, "warning": None, "attempt": 1, "cancel_requested": False,
+    "error": None, "warning": None, "attempt": 1, "crashes": 0, "cancel_requested": False,
 }
 _EXAMPLE_ITEM = {**_EXAMPLE, "best": {"name": "val/accuracy", "value": 0.9666666666666667, "step": 189,
                                       "higher_is_better": True}}
@@ -105,13 +105,17 @@ class ExperimentPublic(BaseModel):
         description="Why it failed (what went wrong and, where known, what to change); null unless its "
                     "status is failed.")
     warning: str | None = Field(
-        description="What went wrong without stopping the run, while it lasts: a checkpoint its worker could "
-                    "not write, naming the file, the operating system's error (`no space left on device "
+        description="What went wrong without stopping the run, while it lasts: its training process killed and "
+                    "trained again, or a checkpoint its worker could not write, naming the file, the operating system's error (`no space left on device "
                     "(ENOSPC)`) and what to do.  Training goes on, and the warning is cleared once a later write "
                     "succeeds; null when all is well.")
     attempt: int = Field(
         description="How many times a worker has taken it: 0 while queued, 1 on its first run, more after a "
                     "takeover (which resumes from the last checkpoint).")
+    crashes: int = Field(
+        description="How many times its training process died without an outcome (killed by the operating system, "
+                    "most often for memory, or crashed); each is trained again from the last checkpoint until "
+                    "DESCENT_MAX_ATTEMPTS, when the run fails saying why.")
     cancel_requested: bool = Field(
         description="True once a cancel was asked for: a queued run is cancelled at once, a running one "
                     "stops within a step.")

@@ -28,6 +28,7 @@ def show(client: Client, args: argparse.Namespace) -> int:
         ("split", e.get("split_id")), ("tags", ", ".join(e.get("tags") or []) or "-"),
         ("worker", " on ".join(str(x) for x in (e.get("device"), e.get("worker_host")) if x) or "-"),
         ("attempt", e.get("attempt")),
+        *([("crashes", f"{e['crashes']} (its training process died; see warning or error)")] if e.get("crashes") else []),
         *[(k, e.get(k) or "-") for k in ("created_at", "enqueued_at", "started_at", "finished_at")],
     ]
     for key, value in fields:

@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 
 import pytest
-from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.experiments.schemas import ExperimentPublic
 from core.settings import Settings
-from descent.client import Client
-from descent.commands.show import show, show_arguments
 from store.db import session_scope
 from store.models import Experiment
 from store.repositories import experiments
 from tests.drills.disks import REFUSING, temporary_files
-from tests.identity import TEST_HOSTS, admin_token
+from tests.drills.shown import shown
+from tests.identity import TEST_HOSTS
 from tests.services import scratch_database
 from tests.worker.records import add_builtin_split, add_experiment, assert_every_step_once, sessions_for
 from tests.worker.splits import builtin_split, make_spec
@@ -67,21 +63,6 @@ def _warning(path, disk) -> str:
     code = disk.codes[0]
     return (f"checkpoint not written at {path}: {checkpoint.describe(code)}; training goes on and the next epoch "
             f"tries again; {checkpoint.remedy(code, 'DESCENT_DATA_DIR')}")
-
-
-def _shown(runtime, experiment_id, capsys) -> str:
-    """What ``descent show`` prints for the run, read from the real api on the same database."""
-    import argparse
-
-    app = create_app(runtime.settings, session_factory=runtime.sessions, enqueuer=lambda *a: None,
-                     reconcile_interval_s=0, broker_check=lambda: None)
-    parser = argparse.ArgumentParser()
-    show_arguments(parser)
-    with TestClient(app) as http, Client("http://testserver", admin_token(runtime.sessions, f"admin-{uuid.uuid4().hex}"),
-                                         transport=http._transport) as client:
-        capsys.readouterr()
-        assert show(client, parser.parse_args([str(experiment_id)])) == 0
-    return capsys.readouterr().out
 
 
 @pytest.mark.parametrize("kind", list(REFUSING))
@@ -126,7 +107,7 @@ def test_a_run_keeps_training_while_its_checkpoints_are_refused_and_the_warning_
         assert (experiment.status, experiment.error, experiment.warning) == ("succeeded", None, None)
         assert ExperimentPublic.model_validate(experiment, from_attributes=True).warning is None
         assert checkpoint.load(last)["epoch"] == 20 and runtime.settings.checkpoint_path(experiment_id, "final").exists()
-        assert "warning:" not in _shown(runtime, experiment_id, capsys)
+        assert "warning:" not in shown(runtime.settings, runtime.sessions, experiment_id, capsys)
     assert_every_step_once(runtime.sessions, experiment_id, STEPS_PER_EPOCH, 20)
 
 
@@ -147,6 +128,6 @@ def test_a_run_whose_final_weights_cannot_be_stored_fails_saying_where_why_and_w
         assert disk.names[0] in experiment.error and "enforce fail" not in experiment.error
         assert experiment.warning == _warning(last, disk)
         assert temporary_files(disk.folder) == [] and not last.exists() and not final.exists()
-        shown = _shown(runtime, experiment_id, capsys)
-        assert f"error:\n  {experiment.error}" in shown and f"warning:\n  {experiment.warning}" in shown
+        printed = shown(runtime.settings, runtime.sessions, experiment_id, capsys)
+        assert f"error:\n  {experiment.error}" in printed and f"warning:\n  {experiment.warning}" in printed
     assert_every_step_once(runtime.sessions, experiment_id, STEPS_PER_EPOCH, 3)

@@ -21,6 +21,7 @@ from collections import Counter
 import pytest
 
 from tests.drills.cgroups import memory_limit
+from tests.drills.shown import shown
 from tests.worker.processes import spare_processes, training_processes
 from tests.worker.records import assert_every_step_once, metric_steps
 from tests.worker.splits import builtin_split
@@ -43,7 +44,7 @@ def _kill_every_training_process(parent: int, stop: threading.Event) -> None:
         time.sleep(0.2)
 
 
-def test_a_run_that_runs_out_of_memory_fails_with_the_reason_and_the_worker_takes_the_next(cluster):
+def test_a_run_that_runs_out_of_memory_fails_with_the_reason_and_the_worker_takes_the_next(cluster, capsys):
     with memory_limit(LIMIT_BYTES) as cgroup:
         worker = cluster.start_worker()
         stop = threading.Event()
@@ -73,6 +74,9 @@ def test_a_run_that_runs_out_of_memory_fails_with_the_reason_and_the_worker_take
         if cgroup is not None:
             assert cgroup.oom_kills() >= 2
         assert max(Counter(metric_steps(cluster.sessions, poison)).values(), default=1) == 1
+        printed = shown(cluster.settings, cluster.sessions, poison, capsys)
+        assert "crashes:     2 (its training process died" in printed
+        assert "error:\n  " + expected.reason() in printed
 
         epochs = 3
         submitted = time.monotonic()
