@@ -6,7 +6,8 @@ Before, ``POST /experiments`` hung over 35 s after committing its row (the send 
 waited on Redis forever), and a run whose send failed waited for the 60 s re-send sweep.  Now the
 publish gives up within ``core.queue.PUBLISH_TIMEOUT_S``: the submission answers 201 within 2 s
 with the run stored, ``queued`` and marked never sent (no ``enqueued_at``), ``/health`` answers
-within its own bound, and once Redis answers again the api's reconciler sends the run within
+within its own bound, a retry of the submission with the same ``Idempotency-Key`` returns the
+same run (before, a retry made a second run and both trained), and once Redis answers again the api's reconciler sends the run within
 seconds: it starts within ~10 s of the thaw and every step's metrics are stored exactly once."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -182,10 +184,16 @@ def test_a_frozen_broker_never_hangs_the_api_and_the_run_starts_soon_after_the_t
 
     redis.freeze()
     try:
-        created, submit_s = timed(lambda: client.post("/experiments", json=body))
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        created, submit_s = timed(lambda: client.post("/experiments", json=body, headers=key))
         health, health_s = timed(lambda: client.get("/health"))
         assert created.status_code == 201, created.text
         assert submit_s < 2.5, f"POST /experiments took {submit_s:.2f} s with the broker frozen"
+        # a client that lost that answer sends the same request with the same key: the first run, not a second
+        retried = client.post("/experiments", json=body, headers=key)
+        assert retried.status_code == 201 and retried.json()["id"] == created.json()["id"], retried.text
+        named = client.get("/experiments", params={"limit": 200}).json()["items"]
+        assert [e["id"] for e in named if e["name"] == body["name"]] == [created.json()["id"]]
         # /health bounds each check to 2 s: the broker's answers 'down' at that bound
         assert health_s < 3.5, f"GET /health took {health_s:.2f} s with the broker frozen"
         assert health.json()["broker"] is False, health.text
@@ -209,6 +217,7 @@ def test_a_frozen_broker_never_hangs_the_api_and_the_run_starts_soon_after_the_t
         finished = wait_for(lambda r=run: (e := client.get(f"/experiments/{r}").json())["status"]
                             in ("succeeded", "failed", "cancelled") and e, 120, f"run {run} to finish")
         assert finished["status"] == "succeeded", finished
+        assert finished["attempt"] == 1  # it ran once
         with session_scope(sessions) as session:
             rows = session.execute(select(Metric.name, Metric.step).where(Metric.experiment_id == run)).all()
         assert max(Counter(map(tuple, rows)).values()) == 1, "a metric point stored twice"
