@@ -4,6 +4,7 @@ arrays under the data folder and recorded with the upload's checksum."""
 from __future__ import annotations
 
 import hashlib
+from difflib import get_close_matches
 
 from sqlalchemy.orm import Session
 
@@ -49,12 +50,24 @@ def resolve(session: Session, ref: int | str, principal: Principal) -> tuple[str
     """(built-in name, None) or (None, uploaded row) for a reference; ``LookupError`` if unknown
     (an upload of a project the caller is not in is unknown too).
 
-    A string of ASCII digits is an upload's id (one outside the id range names no upload);
-    any other string is a built-in's name."""
+    A string of ASCII digits is an upload's id (one outside the id range names no upload); any
+    other string is a built-in's name, else the name of an upload in the caller's projects (two
+    uploads of that name: the caller must pick one by id)."""
     if isinstance(ref, str) and not is_digits(ref):
         if ref in BUILTIN_DATASETS:
             return ref, None
-        raise LookupError(f"no built-in dataset {shorten(ref)}; known: {sorted(BUILTIN_DATASETS)}")
+        scope = access.visible_projects(principal)
+        found = repo.named(session, ref, scope)
+        if len(found) == 1:
+            return None, found[0]
+        if found:
+            ids = ", ".join(f"{d.id} (project {d.project_id})" for d in found)
+            raise LookupError(f"several uploaded datasets are named {shorten(ref)}: {ids}; name one by its id")
+        names = sorted({*BUILTIN_DATASETS, *(d.name for d in repo.list_all(session, scope))})
+        close = get_close_matches(ref, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise LookupError(f"no dataset named {shorten(ref)}{hint} (built-ins: {', '.join(sorted(BUILTIN_DATASETS))}; "
+                          "an upload goes by its name or id)")
     dataset_id = ref if isinstance(ref, int) else parse_id(ref)
     dataset = None if dataset_id is None else repo.get(session, dataset_id)
     if dataset is None or principal.role_in(dataset.project_id) is None:

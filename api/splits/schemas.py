@@ -36,7 +36,7 @@ class SplitCreate(BaseModel):
          "seed": 0},
     ]})
 
-    dataset: int | str = Field(description="a built-in dataset's name or an uploaded dataset's id")
+    dataset: int | str = Field(description="a built-in dataset's name, or an uploaded dataset's name or id (two uploads of one name: give the id)")
     strategy: SplitStrategy = "random"
     fractions: Fractions = Field(default_factory=Fractions,
                                  description="The shares of train, val and test (default 0.7, 0.2, 0.1).")

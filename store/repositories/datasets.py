@@ -29,6 +29,14 @@ def list_all(session: Session, project_ids: Sequence[int] | None = None) -> list
     return list(session.scalars(query))
 
 
+def named(session: Session, name: str, project_ids: Sequence[int] | None = None) -> list[Dataset]:
+    """Uploads called ``name`` (only ``project_ids``' when given), oldest first."""
+    query = select(Dataset).where(Dataset.name == name).order_by(Dataset.id)
+    if project_ids is not None:
+        query = query.where(Dataset.project_id.in_(list(project_ids)))
+    return list(session.scalars(query))
+
+
 def stored_bytes(session: Session, project_id: int) -> int:
     """The sizes of the project's uploads added up, as uploaded (what its storage quota counts)."""
     return session.scalar(select(func.coalesce(func.sum(Dataset.size_bytes), 0))

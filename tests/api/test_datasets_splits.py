@@ -205,3 +205,50 @@ def test_uploads_and_splits_can_be_deleted_once_nothing_uses_them(client, settin
     assert client.delete(f"/api/v1/datasets/{twin}").status_code == 204
     assert not stored.exists()
     assert client.get(f"/api/v1/datasets/{twin}").status_code == 404
+
+
+def _upload_named(client, name: str, project_id: int | None = None) -> int:
+    data = {"name": name, "target": "kind"} | ({"project_id": str(project_id)} if project_id else {})
+    r = client.post(f"{API}/datasets", data=data, files={"file": ("toy.csv", CSV)})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_an_upload_is_split_by_its_name_and_a_typo_gets_a_suggestion(client):
+    dataset_id = _upload_named(client, "flowers")
+    by_name = client.post(f"{API}/splits", json={"dataset": "flowers", "strategy": "stratified", "seed": 1})
+    assert by_name.status_code == 201, by_name.text
+    assert by_name.json()["dataset"] == dataset_id
+    by_id = client.post(f"{API}/splits", json={"dataset": dataset_id, "strategy": "stratified", "seed": 1})
+    assert by_id.status_code == 200 and by_id.json()["id"] == by_name.json()["id"]  # the same rows: the same split
+
+    typo = client.post(f"{API}/splits", json={"dataset": "flowerz"})
+    assert typo.status_code == 422, typo.text
+    assert typo.json()["detail"][0]["loc"] == ["body", "dataset"]
+    assert "did you mean 'flowers'?" in typo.json()["detail"][0]["msg"]
+    builtin_typo = client.post(f"{API}/splits", json={"dataset": "irsi"})
+    assert "did you mean 'iris'?" in builtin_typo.json()["detail"][0]["msg"]
+
+
+def test_two_uploads_of_one_name_must_be_named_by_id(client):
+    first, second = _upload_named(client, "twice"), _upload_named(client, "twice")
+    r = client.post(f"{API}/splits", json={"dataset": "twice"})
+    assert r.status_code == 422, r.text
+    message = r.json()["detail"][0]["msg"]
+    assert f"{first} (project" in message and f"{second} (project" in message and "by its id" in message
+
+
+def test_another_projects_upload_is_not_found_by_name(app, client, session_factory):
+    from fastapi.testclient import TestClient
+
+    from tests.identity import bearer, make_user, new_project, token_for
+
+    _upload_named(client, "private")
+    outside = new_project(session_factory, "outside")
+    with session_factory() as session, session.begin():
+        stranger = make_user(session, "stranger", roles={outside: "editor"})
+        token = token_for(session, stranger)
+    with TestClient(app, headers=bearer(token)) as other:
+        r = other.post(f"{API}/splits", json={"dataset": "private", "project_id": outside})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["msg"].startswith("no dataset named private (built-ins: ")
