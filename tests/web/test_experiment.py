@@ -21,6 +21,8 @@ def test_a_failed_run_shows_its_error(page, dashboard, api, iris_split):
     open_view(page, dashboard, f"#/experiments/{run['id']}", "experiment")
     assert page.inner_text("#experiment-header .status").lower() == "failed"
     assert page.inner_text("#experiment-error") == finished["error"]
+    assert page.inner_text("#run-state[data-state='failed']").startswith(
+        f"Failed after {finished['step']} steps (epoch {finished['epoch']} of 4)")
     assert page.locator("#download").count() == 0, "a failed run has no weights to offer"
     shoot(page, "experiment-failed")
 

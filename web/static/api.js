@@ -86,6 +86,12 @@ export const listExperiments = (filters) => request("GET", `/experiments${query(
 export const getExperiment = (id) => request("GET", `/experiments/${id}`);
 export const createExperiment = (spec) => request("POST", "/experiments", spec);
 export const cancelExperiment = (id) => request("POST", `/experiments/${id}/cancel`);
+// `changes`: any of name, tags (a list), description; answers the experiment as it is now.
+export const updateExperiment = (id, changes) => request("PATCH", `/experiments/${id}`, changes);
+// Only a finished run (204); a live one answers 409.
+export const deleteExperiment = (id) => request("DELETE", `/experiments/${id}`);
+// Each worker queue's depth and, per queued run of the user's projects, its position and why it waits.
+export const queue = () => request("GET", "/queue");
 export const checkpointUrl = (id) => `${API}/experiments/${id}/checkpoint`;
 export const streamUrl = (id) => `${API}/experiments/${id}/stream`;
 

@@ -35,6 +35,16 @@ function aligned(series, logY) {
   return tables.length === 1 ? tables[0] : uPlot.join(tables);
 }
 
+function lastFinite(values) {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null && Number.isFinite(values[i])) return values[i];
+  return null;
+}
+
+// The legend's value: the hovered point's, or the latest one while nothing is hovered (uPlot
+// asks with a null index then), so a glance at a chart reads the run as it is now.
+const legendValue = (u, v, seriesIndex, index) =>
+  formatNumber(index === null || index === undefined ? lastFinite(u.data[seriesIndex] || []) : v);
+
 function options({ title, xLabel, yLabel, logY, series, width, height, timeX, legend = true }) {
   return {
     title, width, height,
@@ -43,10 +53,10 @@ function options({ title, xLabel, yLabel, logY, series, width, height, timeX, le
     scales: { x: { time: Boolean(timeX) }, y: logY ? { distr: 3 } : {} },
     axes: [{ label: xLabel }, { label: yLabel, size: 60, values: (u, ticks) => ticks.map(formatNumber) }],
     series: [
-      { label: xLabel, value: (u, v) => formatNumber(v) },
+      { label: xLabel, value: legendValue },
       ...series.map((s, i) => ({
         label: s.label, stroke: s.color || color(i), width: 1.5, spanGaps: true,
-        points: { show: s.xs.length < 60 }, value: (u, v) => formatNumber(v),
+        points: { show: s.xs.length < 60 }, value: legendValue,
       })),
     ],
   };
@@ -93,4 +103,15 @@ export function lineChart(container, config) {
       if (plot) plot.destroy();
     },
   };
+}
+
+// True when the lines' positive values span more than `decades` powers of ten: such a curve
+// reads better on a log scale (a loss falling from 2 to 0.001 is flat on a linear one).
+export function spansDecades(series, decades = 2) {
+  let low = Infinity;
+  let high = 0;
+  for (const s of series) {
+    for (const y of s.ys) if (y !== null && Number.isFinite(y) && y > 0) { low = Math.min(low, y); high = Math.max(high, y); }
+  }
+  return high > 0 && high / low > 10 ** decades;
 }

@@ -1,10 +1,15 @@
-// One experiment (#/experiments/ID): status and progress, live curves from the SSE stream, the
-// error of a failed run, cancel, clone and the trained weights.
+// One experiment (#/experiments/ID): status and progress, a summary (latest and best values,
+// elapsed time, ETA), live curves from the SSE stream (losses on a log scale at will), what the
+// page waits for when there are no curves, the error of a failed run, cancel, clone, edit,
+// delete and the trained weights.
 
 import * as api from "./api.js";
-import { formatNumber, lineChart } from "./charts.js";
+import { formatNumber, lineChart, spansDecades } from "./charts.js";
 import { progressBar, statusBadge } from "./experiments.js";
 import { h } from "./forms.js";
+import { deleteButton, editPanel } from "./run_edit.js";
+import { stateNotice } from "./run_state.js";
+import { summaryCard } from "./run_summary.js";
 
 const TERMINAL = ["succeeded", "failed", "cancelled"];
 // Which recorded series each panel draws.
@@ -15,12 +20,14 @@ const PANELS = [
   { id: "grad_norm", title: "Gradient norm", pick: (n) => n === "grad_norm" },
 ];
 const REDRAW_MS = 250;
+const QUEUE_POLL_MS = 5000; // how often a queued run's place and reason are asked again
+const TICK_MS = 1000; // the elapsed time and ETA of a live run
 
 // Appends streamed points after each series' last step (the stream starts from step 0, the page
 // from a downsampled read).
 export function mergePoints(series, added) {
   for (const [name, points] of Object.entries(added)) {
-    const target = (series[name] ??= { steps: [], values: [] });
+    const target = (series[name] ??= { steps: [], values: [], higher_is_better: points.higher_is_better });
     const last = target.steps.length ? target.steps[target.steps.length - 1] : -1;
     points.steps.forEach((step, i) => {
       if (step > last) { target.steps.push(step); target.values.push(points.values[i]); }
@@ -50,15 +57,27 @@ export async function render(root, params, id) {
   const header = h("div", { id: "experiment-header" });
   const panels = {};
   const grid = h("div", { class: "charts" });
+  // the loss panel's log scale: chosen by the user, else on when the losses span > 2 decades
+  const logToggle = h("input", { type: "checkbox", id: "log-loss", onchange: () => { logChosen = true; drawCharts(); } });
+  let logChosen = false;
   for (const panel of PANELS) {
     const box = h("div", { class: "chart", id: `chart-${panel.id}` });
-    grid.append(h("div", { class: "card" }, box));
+    const toggle = panel.id === "loss" ? h("label", { class: "chart-option" }, logToggle, " log scale") : null;
+    grid.append(h("div", { class: "card" }, toggle, box));
     panels[panel.id] = { box, chart: null };
   }
+  const notice = h("div", { id: "run-notice" });
+  const summary = h("div", { id: "run-summary-slot" });
+  let edit = null;
+  let waiting = null; // the run's entry in GET /queue while it is queued
   let stream = null;
   let redrawTimer = null;
+  let queueTimer = null;
+  let closed = false;
+  const ticker = setInterval(() => { if (!TERMINAL.includes(experiment.status)) drawSummary(); }, TICK_MS);
   root.dataset.streamEvents = "0";
 
+  let refused = null; // why the api refused to delete it
   const drawHeader = () => {
     const e = experiment;
     const live = !TERMINAL.includes(e.status);
@@ -68,23 +87,56 @@ export async function render(root, params, id) {
         live && !e.cancel_requested ? h("button", { id: "cancel", onclick: cancel }, "Cancel") : null,
         e.cancel_requested && live ? h("span", { class: "muted" }, "cancel requested") : null,
         e.status === "succeeded" ? h("a", { class: "button", id: "download", href: api.checkpointUrl(e.id), download: `experiment-${e.id}.pt` }, "Download weights") : null,
-        h("a", { class: "button", href: `#/new?from=${e.id}` }, "Clone with changes")),
+        h("a", { class: "button", href: `#/new?from=${e.id}` }, "Clone with changes"),
+        live ? null : deleteButton(e, (error) => { refused = error.message; drawHeader(); })),
+      refused ? h("p", { class: "error", id: "delete-refused" }, `Not deleted: ${refused}`) : null,
+      h("p", { id: "experiment-tags" }, e.tags.map((t) => h("span", { class: "tag" }, t))),
+      e.spec?.description ? h("p", { id: "experiment-notes" }, e.spec.description) : null,
       e.error ? h("pre", { class: "error", id: "experiment-error" }, e.error) : null,
       details(e),
       h("details", {}, h("summary", {}, "Resolved spec"), h("pre", {}, JSON.stringify(e.spec, null, 2))),
     ].filter(Boolean));
   };
 
-  const drawCharts = () => {
+  const hasPoints = () => Object.values(series).some((s) => s.values.some((v) => v !== null));
+  const drawSummary = () => summary.replaceChildren(summaryCard(experiment, series));
+  const drawNotice = () => {
+    const shown = stateNotice(experiment, hasPoints(), waiting);
+    notice.replaceChildren(...(shown ? [shown] : []));
+  };
+  const drawEdit = () => {
+    const next = editPanel(experiment, (saved) => { experiment = saved; drawHeader(); drawEdit(); });
+    if (edit) edit.replaceWith(next);
+    edit = next;
+  };
+  const askQueue = async () => {
+    queueTimer = null;
+    if (experiment.status !== "queued") { waiting = null; drawNotice(); return; }
+    waiting = (await api.queue()).waiting.find((w) => w.id === experiment.id) ?? null;
+    if (closed) return;
+    drawNotice();
+    queueTimer = setTimeout(askQueue, QUEUE_POLL_MS);
+  };
+
+  function drawCharts() {
     redrawTimer = null;
+    grid.hidden = !hasPoints(); // no empty frames: the notice says what the page waits for
+    drawNotice();
+    drawSummary();
+    if (grid.hidden) return;
     for (const panel of PANELS) {
       const names = Object.keys(series).filter(panel.pick).sort();
       const lines = names.map((n) => ({ label: n, xs: series[n].steps, ys: series[n].values }));
       const slot = panels[panel.id];
-      if (slot.chart) slot.chart.update({ series: lines });
-      else slot.chart = lineChart(slot.box, { title: panel.title, xLabel: "step", yLabel: panel.title, series: lines });
+      let logY;
+      if (panel.id === "loss") {
+        if (!logChosen) logToggle.checked = spansDecades(lines);
+        logY = logToggle.checked;
+      }
+      if (slot.chart) slot.chart.update({ series: lines, logY });
+      else slot.chart = lineChart(slot.box, { title: panel.title, xLabel: "step", yLabel: panel.title, series: lines, logY });
     }
-  };
+  }
   const scheduleRedraw = () => { redrawTimer ??= setTimeout(drawCharts, REDRAW_MS); };
 
   async function cancel() {
@@ -107,9 +159,11 @@ export async function render(root, params, id) {
     root.dataset.finished = "1";
   };
 
-  root.replaceChildren(header, grid);
+  drawEdit();
+  root.replaceChildren(header, notice, summary, grid, edit);
   drawHeader();
   drawCharts();
+  if (experiment.status === "queued") await askQueue();
   if (TERMINAL.includes(experiment.status)) {
     root.dataset.finished = "1";
   } else {
@@ -120,18 +174,25 @@ export async function render(root, params, id) {
       mergePoints(series, JSON.parse(event.data));
       scheduleRedraw();
     });
-    stream.addEventListener("status", (event) => {
+    stream.addEventListener("status", async (event) => {
       counted();
       const status = JSON.parse(event.data);
       if (status.status === "deleted") { stream.close(); return; }
       experiment = { ...experiment, ...status };
+      // the stream leaves out started_at, which the elapsed time and ETA count from
+      if (!experiment.started_at && status.status !== "queued") experiment = await api.getExperiment(id);
       drawHeader();
+      drawCharts();
+      if (experiment.status === "queued" && !queueTimer) askQueue();
       if (TERMINAL.includes(status.status)) finish();
     });
   }
   return () => {
+    closed = true;
     if (stream) stream.close();
     clearTimeout(redrawTimer);
+    clearTimeout(queueTimer);
+    clearInterval(ticker);
     for (const slot of Object.values(panels)) if (slot.chart) slot.chart.destroy();
   };
 }
