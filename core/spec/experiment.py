@@ -111,6 +111,12 @@ class TrainingSpec(BaseModel):
         None, gt=0, allow_inf_nan=False,
         description="η of annealed Gaussian gradient noise, variance η/(1+t)^0.55 (Neelakantan et al. 2015).",
     )
+    diagnostics_every: int = Field(
+        10, ge=1, le=1_000_000,
+        description="Record grad_norm and update_ratio on every n-th step only (steps 1, 1+n, 1+2n, …): measuring "
+                    "them costs memory passes over weights and gradients, ~10% of a small model's step. "
+                    "train/loss and lr are recorded at every step; 1 measures every step.",
+    )
     precision: Precision = Field("fp32", description="Mixed precision on CUDA.")
     device: Device = Field("auto", description="auto: a GPU worker when one is alive.")
     max_minutes: float | None = Field(

@@ -13,7 +13,14 @@ a second even in one long step (``worker.engine.stopping``).
 
 Per-step values stay tensors until ``log_every`` steps have gathered (one host sync for many
 steps on a GPU); the loss's finiteness is checked then, so a diverged run stops at most
-``log_every`` steps after the first bad loss and names that step."""
+``log_every`` steps after the first bad loss and names that step.
+
+``train/loss`` and ``lr`` are recorded at every step; the diagnostics ``grad_norm`` and
+``update_ratio`` only on steps 1, 1 + k, 1 + 2k, … for k = ``training.diagnostics_every`` (the
+step about to run, counted from 0, divisible by k; so the first step always counts and a resumed
+run measures at the same steps as an uninterrupted one).  Each costs memory passes over all
+weights and gradients (the copy θ_{t−1}, ‖θ_t − θ_{t−1}‖², ‖θ_{t−1}‖², ‖g‖²), as much as the
+whole optimizer step of a small MLP on CPU; see docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from optim import catalog
@@ -96,6 +104,7 @@ class _Run:
     autocast: Callable[[], contextlib.AbstractContextManager]
     needs_closure: bool
     stop: StopCheck  # also asked at every closure evaluation
+    diagnostics_every: int  # grad_norm and update_ratio on steps where run.step % this == 0
     l2: float  # weight decay a solver without its own takes as an L2 penalty
     epochs: int
     total_steps: int
@@ -213,6 +222,7 @@ def _set_up(spec, data: TrainingData, stop: StopCheck) -> _Run:
         autocast=_autocast(device, training.precision),
         needs_closure=entry.needs_closure,
         stop=stop,
+        diagnostics_every=training.diagnostics_every,
         l2=spec.l2_penalty(),
         epochs=training.epochs,
         total_steps=len(order) * training.epochs,
@@ -252,7 +262,7 @@ def _autocast(device: torch.device, precision: str) -> Callable[[], contextlib.A
 def _resume(run: _Run, path: Path) -> None:
     """Continue where the checkpoint at ``path`` stopped: every state and generator as it was."""
     state = checkpoint.load(path)
-    if state["spec"] != run.spec.model_dump(mode="json"):
+    if not _same_spec(run.spec, state["spec"]):
         raise ValueError("checkpoint: it belongs to a different spec; delete it to start over")
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
@@ -268,6 +278,16 @@ def _resume(run: _Run, path: Path) -> None:
     checkpoint.set_rng_states(state["rng"])
     run.step, run.epoch = state["step"], state["epoch"]
     run.stop.time_limit.spent_before_s = state.get("training_s", 0.0)  # absent in older checkpoints
+
+
+def _same_spec(spec, stored: dict) -> bool:
+    """Whether a checkpoint's spec is ``spec``, once defaults a newer worker added (a field the
+    checkpoint's writer did not know) are filled in, so a run resumes across an upgrade."""
+    try:
+        stored = type(spec).model_validate(stored).model_dump(mode="json")
+    except ValidationError:
+        return False
+    return stored == spec.model_dump(mode="json")
 
 
 def _checkpoint_state(run: _Run) -> dict[str, Any]:
@@ -287,26 +307,32 @@ def _checkpoint_state(run: _Run) -> dict[str, Any]:
 
 
 def _one_step(run: _Run, epoch: int, x: torch.Tensor, y: torch.Tensor) -> StepRow:
-    """One optimizer step on the batch ``(x, y)``; returns its values, still tensors."""
+    """One optimizer step on the batch ``(x, y)``; returns its values, still tensors (the
+    diagnostics None on a step that does not measure them)."""
     lr = float(run.optimizer.param_groups[0]["lr"])
     seen: list[torch.Tensor] = []  # loss and output at the step's starting point
-    run.stats.snapshot()
+    # ‖g‖² at the step's starting point, before clipping; None: this step does not measure
+    grad_sq: list[torch.Tensor] | None = [] if run.step % run.diagnostics_every == 0 else None
+    if grad_sq is not None:
+        run.stats.snapshot()
     if run.needs_closure:
-        run.optimizer.step(functools.partial(_closure, run, x, y, seen))
-        grad_sq = run.stats.grad_sq()
+        run.optimizer.step(functools.partial(_closure, run, x, y, seen, grad_sq))
     else:
         _forward_backward(run, x, y, seen)
         run.scaler.unscale_(run.optimizer)
-        grad_sq = _noise_and_clip(run)
+        _noise_and_clip(run, grad_sq)
         run.scaler.step(run.optimizer)
         run.scaler.update()
     loss, out = seen
-    update_sq, weight_sq = run.stats.update_sq()
+    update_sq = weight_sq = None
+    if grad_sq is not None:
+        update_sq, weight_sq = run.stats.update_sq()
     run.stats.zero_grad(run.optimizer)
     if run.scheduler is not None:
         run.scheduler.step_batch()
     run.step += 1
-    return StepRow(run.step, epoch, time.time(), lr, loss, grad_sq, update_sq, weight_sq, out, y)
+    return StepRow(run.step, epoch, time.time(), lr, loss, grad_sq[0] if grad_sq else None, update_sq, weight_sq,
+                   out, y)
 
 
 def _forward_backward(run: _Run, x: torch.Tensor, y: torch.Tensor, seen: list[torch.Tensor]) -> torch.Tensor:
@@ -321,28 +347,36 @@ def _forward_backward(run: _Run, x: torch.Tensor, y: torch.Tensor, seen: list[to
     return loss
 
 
-def _closure(run: _Run, x: torch.Tensor, y: torch.Tensor, seen: list[torch.Tensor]) -> torch.Tensor:
+def _closure(run: _Run, x: torch.Tensor, y: torch.Tensor, seen: list[torch.Tensor],
+             grad_sq: list[torch.Tensor] | None) -> torch.Tensor:
     run.stop(Progress(run.step, run.epoch, run.total_steps))  # one step may evaluate it a thousand times
     with torch.enable_grad():
         run.optimizer.zero_grad(set_to_none=True)
         loss = _forward_backward(run, x, y, seen)
-        _noise_and_clip(run)
+        # the gradient norm, like the loss, is the one at the step's starting point: the first evaluation's
+        _noise_and_clip(run, grad_sq if grad_sq is not None and not grad_sq else None)
     return loss.detach()
 
 
-def _noise_and_clip(run: _Run) -> torch.Tensor:
-    """Annealed gradient noise, then clipping; returns the squared global gradient norm that norm
-    clipping saw (without norm clipping, of the gradients as they are now)."""
+def _noise_and_clip(run: _Run, grad_sq: list[torch.Tensor] | None) -> None:
+    """Annealed gradient noise, then clipping (by value, then by norm).  With ``grad_sq`` (a
+    list) appends ‖g‖², the squared global L2 norm of the gradients clipping receives (noise
+    included, before any clipping: the step's ``grad_norm`` shows how far clipping cut).  Norm
+    clipping alone computes that norm anyway, so then it costs nothing more."""
     training = run.spec.training
     if run.noise is not None:
         # t is the optimizer step: every evaluation of a closure within one step gets the same variance
         run.noise.step = run.step
         run.noise()
+    norm_gives_it = training.grad_clip_value is None and training.grad_clip_norm is not None
+    if grad_sq is not None and not norm_gives_it:
+        grad_sq.append(run.stats.grad_sq())
     if training.grad_clip_value is not None:
         clip_grad_value_(run.params, training.grad_clip_value)
     if training.grad_clip_norm is not None:
-        return clip_grad_norm_(run.params, training.grad_clip_norm).square()
-    return run.stats.grad_sq()
+        total = clip_grad_norm_(run.params, training.grad_clip_norm)
+        if grad_sq is not None and norm_gives_it:
+            grad_sq.append(total.square())
 
 
 def _end_of_epoch(run: _Run, recorder: Recorder, epoch: int, epoch_start: float, interruptible: Interrupter) -> None:

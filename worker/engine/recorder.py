@@ -31,21 +31,24 @@ class StepRow:
     wall_time: float
     lr: float
     loss: torch.Tensor
-    grad_sq: torch.Tensor  # ‖∇‖², before norm clipping
-    update_sq: torch.Tensor  # ‖θ_t − θ_{t−1}‖²
-    weight_sq: torch.Tensor  # ‖θ_{t−1}‖²
+    # the diagnostics, None on a step that does not measure them (``training.diagnostics_every``)
+    grad_sq: torch.Tensor | None  # ‖∇‖², before any clipping
+    update_sq: torch.Tensor | None  # ‖θ_t − θ_{t−1}‖²
+    weight_sq: torch.Tensor | None  # ‖θ_{t−1}‖²
     out: torch.Tensor  # the model's output at the step's starting point
     y: torch.Tensor
 
 
-def _step_points(row: StepRow, loss: float, grad_sq: float, update_sq: float, weight_sq: float) -> list[MetricPoint]:
+def _step_points(row: StepRow, loss: float, diagnostics: tuple[float, float, float] | None) -> list[MetricPoint]:
     step, epoch, wall = row.step, row.epoch, row.wall_time
-    return [
-        MetricPoint("train/loss", step, epoch, loss, wall),
-        MetricPoint("lr", step, epoch, row.lr, wall),
-        MetricPoint("grad_norm", step, epoch, math.sqrt(grad_sq), wall),
-        MetricPoint("update_ratio", step, epoch, math.sqrt(update_sq / max(weight_sq, 1e-24)), wall),
-    ]
+    points = [MetricPoint("train/loss", step, epoch, loss, wall), MetricPoint("lr", step, epoch, row.lr, wall)]
+    if diagnostics is not None:
+        grad_sq, update_sq, weight_sq = diagnostics
+        points += [
+            MetricPoint("grad_norm", step, epoch, math.sqrt(grad_sq), wall),
+            MetricPoint("update_ratio", step, epoch, math.sqrt(update_sq / max(weight_sq, 1e-24)), wall),
+        ]
+    return points
 
 
 def _sum_sq_deviation(y: torch.Tensor) -> float:
@@ -84,19 +87,24 @@ class Recorder:
             quality = (outs.argmax(dim=-1) == ys).sum()
         else:
             quality = ((outs.reshape(ys.shape).double() - ys.double()) ** 2).sum()
-        columns = [[r.loss for r in rows], [r.grad_sq for r in rows], [r.update_sq for r in rows],
-                   [r.weight_sq for r in rows]]
-        values = zip(*torch.stack([torch.stack(column).double() for column in columns]).tolist())
+        measured = [r for r in rows if r.grad_sq is not None]
+        # one transfer: every loss, then the measured steps' three squared norms
+        columns = [torch.stack([r.loss for r in rows]).double()]
+        if measured:
+            columns.append(torch.stack([t for r in measured for t in (r.grad_sq, r.update_sq, r.weight_sq)]).double())
+        values = torch.cat(columns).tolist()
+        losses, flat = values[:len(rows)], iter(values[len(rows):])
+        diagnostics = {id(r): (next(flat), next(flat), next(flat)) for r in measured}
         points: list[MetricPoint] = []
-        for row, (loss, grad_sq, update_sq, weight_sq) in zip(rows, values):
+        for row, loss in zip(rows, losses):
             if not math.isfinite(loss):
                 self.sink.add(points)
                 raise Diverged(row.step, loss)
-            points += _step_points(row, loss, grad_sq, update_sq, weight_sq)
+            points += _step_points(row, loss, diagnostics.get(id(row)))
             self.loss_sum += loss * len(row.y)
             self.samples += len(row.y)
         self.quality_sum += float(quality)
-        self.last.update({p.name: p.value for p in points[-4:]})
+        self.last.update({p.name: p.value for p in points})
         self.sink.add(points)
 
     def epoch_values(self, epoch_time: float) -> dict[str, float]:

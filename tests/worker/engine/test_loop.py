@@ -117,12 +117,15 @@ def test_same_seed_gives_identical_metrics_and_another_seed_does_not():
     assert _values(runs[0]) != _values(runs[2])
 
 
-def test_a_resumed_run_ends_with_the_same_weights_and_metrics(tmp_path):
+@pytest.mark.parametrize("diagnostics_every", [1, 4])
+def test_a_resumed_run_ends_with_the_same_weights_and_metrics(diagnostics_every, tmp_path):
+    """Also the diagnostics: with 7 steps an epoch the checkpoint after epoch 2 (step 14) is not a
+    multiple of 4, so a resumed run that counted from its resume point would measure at other steps."""
     split = builtin_split("wine")
     arch = {"name": "mlp", "depth": 2, "width": 32, "dropout": 0.1, "normalization": "batch"}
     spec = make_spec(
         split, architecture=arch, epochs=4, batch_size=16, gradient_noise=0.01,
-        scheduler={"name": "cosineannealinglr", "warmup_steps": 5},
+        scheduler={"name": "cosineannealinglr", "warmup_steps": 5}, diagnostics_every=diagnostics_every,
     )
     whole, whole_sink = _run(spec, split)
 
@@ -140,6 +143,31 @@ def test_a_resumed_run_ends_with_the_same_weights_and_metrics(tmp_path):
     merged = {**_values(first_sink), **_values(resumed_sink)}
     assert merged == _values(whole_sink)
     assert min(p.step for p in resumed_sink.points) == 2 * steps_per_epoch + 1
+    measured = [s for s, _ in resumed_sink.series("grad_norm")]
+    assert measured == [s for s in range(2 * steps_per_epoch + 1, whole.step + 1) if (s - 1) % diagnostics_every == 0]
+
+
+def test_a_checkpoint_written_before_a_training_field_existed_resumes_with_its_default(tmp_path):
+    """A checkpoint whose spec lacks ``diagnostics_every`` (written by an older worker) is the same
+    spec once the default is filled in: the run resumes instead of being refused."""
+    from worker.engine import checkpoint
+
+    split = builtin_split("iris")
+    spec = make_spec(split, epochs=3, batch_size=32)
+    whole, _ = _run(spec, split)
+    ckpt = tmp_path / "last.pt"
+    _run(spec, split, checkpoint_path=ckpt, should_cancel=lambda p: p.epoch == 1)
+    state = checkpoint.load(ckpt)
+    del state["spec"]["training"]["diagnostics_every"]
+    checkpoint.save(ckpt, state)
+    resumed, _ = _run(spec, split, resume_from=ckpt)
+    assert resumed.status == "succeeded"
+    for name, tensor in whole.model.state_dict().items():
+        assert torch.equal(tensor, resumed.model.state_dict()[name]), name
+    state["spec"]["training"]["seed"] += 1
+    checkpoint.save(ckpt, state)
+    with pytest.raises(ValueError, match="different spec"):
+        _run(spec, split, resume_from=ckpt)
 
 
 def test_cancel_takes_effect_before_the_next_step():
@@ -269,6 +297,57 @@ def test_gradient_clipping_bounds_the_update(clip):
     initial = build_model("mlp", {"depth": 1, "width": 16}, (64,), 10)
     weight_norm = torch.nn.utils.get_total_norm(list(initial.parameters())).item()
     assert ratio * weight_norm == pytest.approx(lr * clip, rel=1e-4)
+
+
+@pytest.mark.parametrize(("solver", "clip_norm", "clip_value"), [
+    ({"name": "sgd", "base_lr": 0.1}, None, None),
+    ({"name": "sgd", "base_lr": 0.1}, 0.05, None),
+    ({"name": "sgd", "base_lr": 0.1}, None, 0.02),
+    ({"name": "sgd", "base_lr": 0.1}, 0.05, 0.02),
+    ({"name": "lbfgs", "base_lr": 1.0, "max_iter": 3}, 0.05, 0.02),  # the closure path: its first evaluation
+])
+def test_grad_norm_is_the_norm_before_any_clipping(solver, clip_norm, clip_value):
+    """One full-batch step on iris: the recorded grad_norm is ‖∇L(θ₀)‖ from torch.autograd on the
+    same initial model and data, whatever clipping then does to the gradients (and it does: the
+    norm after clipping, computed the same way, is different)."""
+    from worker.architectures import build_model
+
+    split = builtin_split("iris")
+    architecture = {"name": "mlp", "depth": 1, "width": 16}
+    spec = make_spec(split, solver=solver, architecture=architecture, batch_size=None,
+                     grad_clip_norm=clip_norm, grad_clip_value=clip_value)
+    data = prepare(split)
+    torch.manual_seed(spec.training.seed)  # the engine's construction order: the same initial weights
+    initial = build_model("mlp", spec.architecture_hparams(), data.feature_shape, data.n_outputs)
+    loss = torch.nn.functional.cross_entropy(initial(data.train.x), data.train.y)
+    grads = torch.autograd.grad(loss, list(initial.parameters()))
+    expected = torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in grads])).item()
+    clipped = torch.cat([g.reshape(-1) for g in grads])
+    if clip_value is not None:
+        clipped = clipped.clamp(-clip_value, clip_value)
+    if clip_norm is not None:
+        clipped = clipped * min(1.0, clip_norm / (clipped.norm().item() + 1e-6))
+    assert (clip_norm is None and clip_value is None) or clipped.norm().item() < 0.9 * expected
+
+    result, sink = _run(spec, split)
+    (step, grad_norm), = sink.series("grad_norm")
+    assert step == result.step == 1
+    assert grad_norm == pytest.approx(expected, rel=1e-5)
+
+
+def test_diagnostics_are_measured_every_nth_step_and_change_nothing_else():
+    """diagnostics_every = 3 records grad_norm and update_ratio on steps 1, 4, 7, … only, with the
+    values a run measuring every step records there; train/loss and lr stay at every step, equal."""
+    split = builtin_split("wine")
+    runs = {k: _run(make_spec(split, epochs=2, batch_size=16, diagnostics_every=k), split) for k in (1, 3)}
+    every, sparse = _values(runs[1][1]), _values(runs[3][1])
+    steps = runs[1][0].step
+    assert steps > 6
+    for name in ("grad_norm", "update_ratio"):
+        measured = [s for s, _ in runs[3][1].series(name)]
+        assert measured == [s for s in range(1, steps + 1) if s % 3 == 1], name
+        assert [s for s, _ in runs[1][1].series(name)] == list(range(1, steps + 1)), name
+    assert {k: v for k, v in every.items() if k[0] not in ("grad_norm", "update_ratio") or k[1] % 3 == 1} == sparse
 
 
 @pytest.mark.parametrize(
