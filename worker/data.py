@@ -45,6 +45,9 @@ class TrainingData:
     # mean and std of the regression target on the train part (R² is scale free; losses are
     # reported in standardised units)
     target_scale: tuple[float, float] | None = None
+    # the features' mean and std on the train part, which standardised every part (the exported
+    # model applies them to raw features)
+    feature_scale: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
@@ -67,11 +70,16 @@ class TrainingData:
         return t if t.device == self.device else t.to(self.device, non_blocking=True)
 
 
-def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+def feature_scale(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and std of the train part (a constant feature's std is 1: it stays at zero)."""
     mean = train.mean(axis=0, dtype=np.float64)
     std = train.std(axis=0, dtype=np.float64)
     std[std == 0] = 1.0  # a constant feature (digits' blank corner pixels) stays at zero
-    return [((a - mean) / std).astype(np.float32) for a in (train, *others)]
+    return mean, std
+
+
+def _standardise(mean: np.ndarray, std: np.ndarray, *parts: np.ndarray) -> list[np.ndarray]:
+    return [((a - mean) / std).astype(np.float32) for a in parts]
 
 
 def prepare(split: SplitArrays, device: torch.device | str = "cpu", *,
@@ -79,10 +87,9 @@ def prepare(split: SplitArrays, device: torch.device | str = "cpu", *,
     """Standardise ``split`` on its train part and place it for training on ``device``."""
     device = torch.device(device)
     info = split.info
-    x_train, x_val, x_test = _standardise(
-        np.asarray(split.x_train, dtype=np.float32), np.asarray(split.x_val, dtype=np.float32),
-        np.asarray(split.x_test, dtype=np.float32),
-    )
+    raw = [np.asarray(x, dtype=np.float32) for x in (split.x_train, split.x_val, split.x_test)]
+    scale = feature_scale(raw[0])
+    x_train, x_val, x_test = _standardise(*scale, *raw)
     target_scale = None
     if info.task == "classification":
         ys = [np.asarray(y, dtype=np.int64) for y in (split.y_train, split.y_val, split.y_test)]
@@ -103,7 +110,8 @@ def prepare(split: SplitArrays, device: torch.device | str = "cpu", *,
         return t.pin_memory() if pin else t.to(home)
 
     parts = [Part(tensor(x), tensor(y)) for x, y in zip((x_train, x_val, x_test), ys)]
-    return TrainingData(*parts, info=info, device=device, n_outputs=n_outputs, target_scale=target_scale)
+    return TrainingData(*parts, info=info, device=device, n_outputs=n_outputs, target_scale=target_scale,
+                        feature_scale=scale)
 
 
 class BatchOrder:
