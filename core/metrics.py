@@ -23,9 +23,24 @@ HIGHER_IS_BETTER = ("accuracy", "acc", "bacc", "r2", "f1", "precision", "recall"
 MAX_NAME_LENGTH = 128
 
 
-def higher_is_better(name: str) -> bool:
+# diagnostics describe the optimisation, not the model's quality (``lr``, ``grad_norm``,
+# ``update_ratio``, ``epoch_time``): they have a latest value but no "best", and no run wins on them
+DIAGNOSTIC = ("lr", "learning_rate", "momentum", "norm", "ratio", "time")
+
+
+def _leaf_matches(name: str, words: tuple[str, ...]) -> bool:
     leaf = name.rsplit("/", 1)[-1].lower()
-    return any(leaf == word or leaf.endswith("_" + word) for word in HIGHER_IS_BETTER)
+    return any(leaf == word or leaf.endswith("_" + word) for word in words)
+
+
+def higher_is_better(name: str) -> bool:
+    return _leaf_matches(name, HIGHER_IS_BETTER)
+
+
+def is_diagnostic(name: str) -> bool:
+    """True for a metric about the training itself (matched as ``higher_is_better`` is, on the last
+    path component alone or as a ``_suffix``); every other metric is a loss or a score."""
+    return _leaf_matches(name, DIAGNOSTIC)
 
 
 Direction = Annotated[bool, Field(description="true: the largest value is the best (accuracy, r2, ...); "

@@ -1,6 +1,7 @@
 """``descent compare``: a table of each run's best and final value per metric, each quality
 metric's best run starred and a winner named.  Which way a metric improves is the api's
-``higher_is_better`` on each summary row; this module keeps no rule of its own."""
+``higher_is_better`` on each summary row, and which metrics are diagnostics (no best, no winner)
+is ``core.metrics.is_diagnostic``; this module keeps no rule of its own."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from core.metrics import is_diagnostic
 from descent.client import Client
 from descent.commands.formatting import direction, num, table
 
-# what decides the winner, first present wins; metrics whose last word is one of QUALITY_WORDS
-# are compared, the rest (lr, grad_norm, timings) are diagnostics
+# what decides the winner, first present wins
 PRIMARY_METRICS = ("val/loss", "val/accuracy", "val/r2", "test/loss", "test/accuracy", "train/loss")
-QUALITY_WORDS = ("loss", "error", "accuracy", "acc", "r2", "f1", "auc")
 # /compare always sends series; when only its summary is wanted, ask for the fewest points it allows
 SUMMARY_ONLY_POINTS = 4
 
@@ -27,17 +27,43 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", action="append", dest="metrics", help="only these metrics (repeatable)")
     p.add_argument("--by", help="metric that decides the winner (default: val/loss, else val/accuracy, ...)")
     p.add_argument("--all", action="store_true", help="also show diagnostics (lr, grad_norm, timings)")
-    p.add_argument("--json", action="store_true", help="print the api's JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON summary: each run's id, name, status, solver, scheduler and the latest "
+                        "and best value of each metric")
+    p.add_argument("--series", action="store_true", help="with --json: print the api's JSON, every series in full")
 
 
 def compare(client: Client, args: argparse.Namespace) -> int:
-    if args.json:
-        print(json.dumps(client.compare(args.ids, names=args.metrics, max_points=SUMMARY_ONLY_POINTS), indent=2))
+    if args.json and args.series:
+        print(json.dumps(client.compare(args.ids, names=args.metrics), indent=2))
         return 0
     rows = summary_rows(client, args.ids, names=args.metrics)
     experiments = {i: client.experiment(i) for i in args.ids}
+    if args.json:
+        print(json.dumps(json_summary(rows, experiments), indent=2))
+        return 0
     print(render_compare(rows, experiments, by=args.by, diagnostics=args.all))
     return 0
+
+
+def json_summary(rows: list[Row], experiments: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per run, in the order asked: what it is and, per metric, its latest value and (for losses and
+    scores, not diagnostics) its best, each with its step."""
+    out = []
+    for i, e in experiments.items():
+        spec = e.get("spec") or {}
+        metrics = {}
+        for r in sorted((r for r in rows if r["experiment_id"] == i), key=lambda r: r["name"]):
+            diagnostic = is_diagnostic(r["name"])
+            metrics[r["name"]] = {
+                "latest": r.get("final_value"), "latest_step": r.get("final_step"),
+                "best": None if diagnostic else r.get("best_value"),
+                "best_step": None if diagnostic else r.get("best_step"),
+                "higher_is_better": None if diagnostic else r.get("higher_is_better"),
+            }
+        out.append({"id": e["id"], "name": e["name"], "status": e["status"], "solver": spec.get("solver"),
+                    "scheduler": spec.get("scheduler"), "metrics": metrics})
+    return out
 
 
 def summary_rows(client: Client, ids: list[int], names: list[str] | None = None) -> list[dict[str, Any]]:
@@ -45,11 +71,6 @@ def summary_rows(client: Client, ids: list[int], names: list[str] | None = None)
     metric's ``higher_is_better``."""
     body = client.compare(ids, names=names, max_points=SUMMARY_ONLY_POINTS)
     return list(body["summary"])
-
-
-def is_quality_metric(name: str) -> bool:
-    leaf = name.rsplit("/", 1)[-1].lower()
-    return any(leaf == w or leaf.endswith("_" + w) for w in QUALITY_WORDS)
 
 
 def best_run(cells: Mapping[int, Row]) -> int | None:
@@ -64,7 +85,9 @@ def best_run(cells: Mapping[int, Row]) -> int | None:
     return min(i for i in values if values[i] == best)
 
 
-def _cell_text(cell: Row, starred: bool) -> list[str]:
+def _cell_text(cell: Row, starred: bool, ranked: bool = True) -> list[str]:
+    if not ranked:
+        return ["", num(cell.get("final_value"))]
     best_text = num(cell.get("best_value"))
     if cell.get("best_step") is not None:
         best_text += f" @{cell['best_step']}"
@@ -91,23 +114,28 @@ def render_compare(
     diagnostics: bool = False,
 ) -> str:
     """A table: a row per metric (↑ best is highest, ↓ lowest, as the api says), a (best @step,
-    final) column pair per experiment.  ``*`` marks each quality metric's best run; diagnostics
-    (lr, grad_norm, timings) are left out unless ``diagnostics``, and never starred.  The last
+    final) column pair per experiment under its id and name.  ``*`` marks each quality metric's
+    best run; diagnostics (lr, grad_norm, timings) are left out unless ``diagnostics``, and then
+    show only their final value.  The last
     line names the winner: the best run on ``by`` (default: the first of val/loss, val/accuracy,
     val/r2, test/loss, train/loss that every run has)."""
     ids = list(experiments)
     by_metric: dict[str, dict[int, Row]] = {}
     for r in rows:
-        if diagnostics or is_quality_metric(r["name"]) or r["name"] == by:
+        if diagnostics or not is_diagnostic(r["name"]) or r["name"] == by:
             by_metric.setdefault(r["name"], {})[r["experiment_id"]] = r
-    header = ["METRIC"] + [part for i in ids for part in (f"#{i} {experiments[i]['name'][:14]} best", "final")]
+    # each run's name over its (best, final) pair, whole: a name cut short can be anyone's
+    header = ["METRIC"] + [part for i in ids for part in (f"#{i} {experiments[i]['name']}\nbest", "\nfinal")]
     winners: dict[str, int] = {}
     body = []
-    for metric in sorted(by_metric):
+    # losses and scores first, then diagnostics; a diagnostic has a final value only
+    for metric in sorted(by_metric, key=lambda m: (is_diagnostic(m) and m != by, m)):
         cells = by_metric[metric]
-        winner = best_run(cells) if is_quality_metric(metric) or metric == by else None
+        ranked = not is_diagnostic(metric) or metric == by
+        winner = best_run(cells) if ranked else None
         if winner is not None:
             winners[metric] = winner
-        arrow = direction(next(iter(cells.values())).get("higher_is_better"))
-        body.append([f"{metric} {arrow}".rstrip()] + [t for i in ids for t in _cell_text(cells.get(i, {}), i == winner)])
+        arrow = direction(next(iter(cells.values())).get("higher_is_better")) if ranked else ""
+        body.append([f"{metric} {arrow}".rstrip()]
+                    + [t for i in ids for t in _cell_text(cells.get(i, {}), i == winner, ranked)])
     return table(header, body) + _winner_line(by_metric, winners, ids, experiments, by)

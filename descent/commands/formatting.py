@@ -1,16 +1,34 @@
-"""Plain-text output shared by the client commands: aligned tables and short renderings of
-numbers, times, spec sections and the api's metric direction."""
+"""Plain-text output shared by the client commands: aligned tables (laid out by rich) and short
+renderings of numbers, times, spec sections and the api's metric direction."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
-def table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    return "\n".join(lines)
+# wide enough that no cell is ever wrapped or cut: a table is as wide as its content, so a
+# terminal folds its long lines and a pipe keeps them whole (for grep and cut)
+_UNBOUNDED_WIDTH = 100_000
+
+
+def table(header: list[str] | None, rows: list[list[str]]) -> str:
+    """Columns two spaces apart, each as wide as its widest cell, under ``header`` (a name may take
+    two lines: ``"#1 adam\nbest"``) or none.  Cells are plain text (no rich markup) and the result
+    has no ANSI codes, on a terminal or not."""
+    grid = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="", expand=False,
+                 show_header=header is not None)
+    for name in header or [""] * max(map(len, rows), default=0):
+        grid.add_column(Text(str(name)), no_wrap=True)
+    for row in rows:
+        grid.add_row(*(Text(str(c)) for c in row))
+    out = io.StringIO()
+    Console(file=out, width=_UNBOUNDED_WIDTH, color_system=None, force_terminal=False, highlight=False).print(grid)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines())
 
 
 def num(value: Any) -> str:
@@ -29,6 +47,8 @@ def direction(higher_is_better: bool | None) -> str:
 def inline(section: Mapping[str, Any]) -> str:
     name = section.get("name", "")
     rest = ", ".join(f"{k}={v}" for k, v in section.items() if k != "name" and v is not None)
+    if not name:  # a section without a name (training) is its settings alone
+        return rest
     return f"{name} ({rest})" if rest else str(name)
 
 

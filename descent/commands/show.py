@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from core.metrics import is_diagnostic
 from core.statuses import FINISHED
 from descent.client import Client
 from descent.commands.compare import summary_rows
@@ -37,16 +38,27 @@ def show(client: Client, args: argparse.Namespace) -> int:
         if e.get(key):
             print(f"{key}:\n  " + "\n  ".join(str(e[key]).rstrip().splitlines()))
     spec = e.get("spec") or {}
-    for section in ("architecture", "solver", "scheduler", "training"):
-        if spec.get(section):
-            print(f"{section + ':':<13}{inline(spec[section])}")
+    sections = [(s, inline(spec[s])) for s in ("architecture", "solver", "scheduler", "training") if spec.get(s)]
+    if sections:
+        print("spec:\n" + "\n".join("  " + line for line in table(None, sections).splitlines()))
     summary = summary_rows(client, [e["id"]])
     if summary:
         print()
-        print(table(["METRIC", "FINAL", "BEST", "BEST STEP"],
-                    [[f"{r['name']} {direction(r.get('higher_is_better'))}".rstrip(), num(r.get("final_value")),
-                      num(r.get("best_value")), str(r.get("best_step", ""))] for r in summary]))
+        print(metrics_table(summary))
     return 0
+
+
+def metrics_table(summary: list) -> str:
+    """Losses and scores with their direction, final and best value; then diagnostics (lr,
+    grad_norm, ...) with their final value alone, since none of their values is a "best"."""
+    rows = []
+    for r in sorted(summary, key=lambda r: (is_diagnostic(r["name"]), r["name"])):
+        if is_diagnostic(r["name"]):
+            rows.append([r["name"], num(r.get("final_value")), "", ""])
+        else:
+            rows.append([f"{r['name']} {direction(r.get('higher_is_better'))}".rstrip(), num(r.get("final_value")),
+                         num(r.get("best_value")), num(r.get("best_step"))])
+    return table(["METRIC", "FINAL", "BEST", "BEST STEP"], rows)
 
 
 def logs_arguments(p: argparse.ArgumentParser) -> None:

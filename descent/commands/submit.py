@@ -13,7 +13,7 @@ from descent.client import Client
 from descent.commands.compare import summary_rows
 from descent.commands.formatting import error_line
 from descent.commands.specs import load_specs, resolve_split
-from descent.progress import LiveDisplay, RunState
+from descent.progress import LiveDisplay, RunState, waiting_reasons
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
@@ -48,7 +48,7 @@ def follow(client: Client, ids: list[int], *, poll_s: float = 0.5, display: Live
             latest = latest_metrics(client, ids)
             for experiment_id in ids:
                 states[experiment_id] = run_state(client.experiment(experiment_id), latest.get(experiment_id, {}))
-            display.update([states[i] for i in ids])
+            display.update(waiting_reasons(client, [states[i] for i in ids]))
             if all(s.finished for s in states.values()):
                 break
             time.sleep(poll_s)
@@ -70,6 +70,7 @@ def run_state(experiment: Mapping[str, Any], metrics: dict[str, float]) -> RunSt
         # the stored epoch counts finished epochs as of the last heartbeat; success means all of them
         epoch=epochs if experiment["status"] == "succeeded" and epochs else experiment.get("epoch") or 0,
         epochs=epochs,
+        step=experiment.get("step") or 0,
         progress=experiment.get("progress") or 0.0,
         metrics=metrics,
         error=error_line(experiment.get("error")),

@@ -19,7 +19,7 @@ from descent.commands.compare import render_compare
 from descent.commands.formatting import table
 from descent.commands.listing import best_text
 from descent.commands.specs import load_specs
-from descent.progress import LiveDisplay, RunState, bar, format_line, format_metric
+from descent.progress import LiveDisplay, RunState, format_line, format_metric
 
 CLIENT_COMMANDS = ("submit", "ls", "show", "compare", "cancel", "logs", "queue")
 
@@ -136,8 +136,8 @@ def _row(eid, name, best, final, step=1, higher=None):
 def test_compare_table_marks_each_metrics_winner(rows, by, winners, champion):
     experiments = {1: {"name": "adam"}, 2: {"name": "sgd"}}
     text = render_compare(rows, experiments, by=by)
-    header, *lines = text.splitlines()
-    columns = [header.index("#1"), header.index("#2")]
+    header, _best_final, *lines = text.splitlines()  # each run's id and name, then "best  final" under it
+    columns = [header.index("#1 adam"), header.index("#2 sgd")]
     starred = {}
     for line in lines[:-1]:
         cells = [line[columns[0]:columns[1]], line[columns[1]:]]
@@ -151,7 +151,7 @@ def test_compare_winner_follows_the_apis_direction_not_the_name(higher, winner):
     rows = [_row(1, "val/score", 0.2, 0.2, higher=higher), _row(2, "val/score", 0.8, 0.8, higher=higher)]
     text = render_compare(rows, {1: {"name": "a"}, 2: {"name": "b"}}, by="val/score")
     assert text.splitlines()[-1].startswith(f"winner: #{winner} ")
-    assert text.splitlines()[1].startswith("val/score " + ("↑" if higher else "↓"))
+    assert text.splitlines()[2].startswith("val/score " + ("↑" if higher else "↓"))
 
 
 @pytest.mark.parametrize("best, text", [
@@ -179,12 +179,6 @@ def test_table_aligns_columns():
     assert [line.index(c) for line, c in zip(lines, ("LONGER", "x", "y"))] == [7, 7, 7]
 
 
-@pytest.mark.parametrize("fraction, filled", [(0.0, 0), (0.5, 10), (1.0, 20), (1.7, 20), (-1, 0), (0.26, 5)])
-def test_bar(fraction, filled):
-    text = bar(fraction, 20)
-    assert len(text) == 22 and text.count("█") == filled
-
-
 @pytest.mark.parametrize("value, text", [(0.41234, "0.4123"), (float("nan"), "nan"), (1234567.0, "1.235e+06"), (0.0, "0")])
 def test_format_metric(value, text):
     assert format_metric(value) == text
@@ -194,11 +188,11 @@ def test_format_line_fits_the_width_and_keeps_the_status():
     run = RunState(7, "adam-iris", "running", epoch=3, epochs=5, progress=0.6,
                    metrics={"val/accuracy": 0.93, "train/loss": 0.41, "z/loss": 1.0, "a/loss": 2.0, "epoch_time": 3.0})
     wide = format_line(run, 200)
-    assert wide.startswith("#7 adam-iris") and "3/5 ep" in wide and wide.endswith("running")
-    assert wide.index("train/loss") < wide.index("val/accuracy") < wide.index("a/loss") < wide.index("z/loss")
-    assert "epoch_time" not in wide
-    narrow = format_line(run, 70)
-    assert len(narrow) <= 70 and narrow.endswith("running") and "z/loss" not in narrow
+    assert wide.startswith("#7 adam-iris") and "epoch 3/5" in wide and wide.endswith("running")
+    assert wide.index("train/loss") < wide.index("val/accuracy")
+    assert "epoch_time" not in wide and "a/loss" not in wide  # neither train/loss nor a val/ or test/ metric
+    narrow = format_line(run, 50)
+    assert len(narrow) <= 50 and narrow.endswith("running") and "val/accuracy" not in narrow
 
 
 def test_display_in_a_log_prints_only_changes():
@@ -220,10 +214,12 @@ def test_display_on_a_terminal_redraws_in_place():
     display = LiveDisplay(out, interactive=True)
     runs = [RunState(1, "a"), RunState(2, "b")]
     display.update(runs)
+    first = out.getvalue()
     display.update(runs)
-    first, second = out.getvalue().split("\n", 2)[:2], out.getvalue()
-    assert "\x1b[F" not in "".join(first)
-    assert second.count("\x1b[F") == 2  # moved up over both lines once
+    second = out.getvalue()[len(first):]
+    display.close()
+    assert "\x1b[1A" not in first and "#1 a" in first and "#2 b" in first
+    assert second.count("\x1b[1A") == 1 and second.count("#1 a") == 1  # up over the first frame, drawn anew
 
 
 def test_up_pins_database_and_broker_to_the_data_folder(tmp_path, monkeypatch):
