@@ -5,6 +5,7 @@ the table of best and final values with each metric's winner."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 
@@ -140,3 +141,45 @@ def test_summary_table_best_final_and_winner(compared, api, finished_pair, metri
     if metric == "val/loss" and best[ranked[0]] != best[ranked[1]]:
         assert compared.inner_text("#compare-winner").endswith(f"#{ranked[0]} "
                                                                  f"{next(r['name'] for r in finished_pair if r['id'] == ranked[0])} ★")
+
+
+def test_more_metrics_each_in_a_chart_of_its_own(compared, api, finished_pair):
+    for metric in ("train/loss", "val/accuracy"):
+        compared.check(f"#compare-more input[value='{metric}']")
+    charts = compared.locator("#compare-extra .chart")
+    assert [charts.nth(i).get_attribute("data-metric") for i in range(charts.count())] == ["train/loss", "val/accuracy"]
+    for metric in ("train/loss", "val/accuracy"):
+        drawn = chart_data(compared, f"#compare-extra .chart[data-metric='{metric}']")
+        assert drawn["title"] == metric
+        for run in finished_pair:
+            recorded = raw_series(api, run["id"])[metric]
+            assert drawn_line(drawn, label(run)) == list(zip(recorded["steps"], recorded["values"]))
+    assert chart_data(compared, "#compare-chart")["title"] == "val/loss", "the main chart keeps its metric"
+    assert "more=train%2Floss%2Cval%2Faccuracy" in compared.url, "the view is kept in the address"
+    compared.uncheck("#compare-more input[value='train/loss']")
+    assert compared.locator("#compare-extra .chart").count() == 1
+    shoot(compared, "compare-more-metrics")
+
+
+def flatten(spec: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in spec.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_what_differs_between_the_specs(compared, api, finished_pair):
+    flat = [flatten(api.get(f"/experiments/{run['id']}").json()["spec"]) for run in finished_pair]
+    missing = object()
+    differing = sorted(k for k in set(flat[0]) | set(flat[1]) if flat[0].get(k, missing) != flat[1].get(k, missing))
+    assert "solver.name" in differing and "split_id" not in differing
+    rows = compared.locator("#spec-diff tbody tr")
+    assert [rows.nth(i).get_attribute("data-key") for i in range(rows.count())] == differing
+    for key in differing:
+        for run, spec in zip(finished_pair, flat):
+            cell = compared.inner_text(f"#spec-diff tr[data-key='{key}'] td[data-id='{run['id']}']")
+            assert (json.loads(cell) if cell != "–" else missing) == spec.get(key, missing)
+    shoot(compared, "compare-spec-diff")

@@ -1,11 +1,13 @@
-// Compare (#/compare?ids=1,2&metric=val/loss&x=step|epoch|wall&log=1&smooth=0.6): one metric
-// overlaid for every selected run, the learning-rate schedules side by side and a table of best
-// and final values with each metric's winner marked.
+// Compare (#/compare?ids=1,2&metric=val/loss&more=train/loss,lr&x=step|epoch|wall&log=1&smooth=0.6):
+// one metric overlaid for every selected run, more metrics ticked each in a chart of its own, the
+// learning-rate schedules side by side, a table of best and final values with each metric's
+// winner marked, and what differs between the runs' specs.
 
 import * as api from "./api.js";
 import { color, formatNumber, lineChart, smooth } from "./charts.js";
 import { statusBadge } from "./experiments.js";
 import { h } from "./forms.js";
+import { specDiffTable } from "./spec_diff.js";
 
 const QUALITY = /^(train|val|test)\/(loss|epoch_loss|accuracy|r2|mse)$/;
 const WINNER_BY = "val/loss";
@@ -100,25 +102,49 @@ export async function render(root, params) {
     root.replaceChildren(h("h1", {}, "Compare"), h("p", {}, "Select experiments in the ", h("a", { href: "#/experiments" }, "list"), " first."));
     return undefined;
   }
-  const data = await api.compare(ids);
+  const [data, full] = await Promise.all([api.compare(ids), Promise.all(ids.map((id) => api.getExperiment(id)))]);
   const names = [...new Set(data.experiments.flatMap((e) => Object.keys(e.series)))].sort();
   const state = {
     metric: params.get("metric") || [WINNER_BY, "train/loss", names[0]].find((n) => names.includes(n)),
     x: params.get("x") || "step",
     log: params.get("log") === "1",
     smooth: Number(params.get("smooth") || 0),
+    more: (params.get("more") || "").split(",").filter((n) => names.includes(n)),
   };
   const main = h("div", { class: "chart", id: "compare-chart" });
   const schedules = h("div", { class: "small-multiples", id: "compare-lr" });
   const charts = [];
+  const extra = h("div", { class: "charts", id: "compare-extra" });
+  const extraCharts = new Map(); // metric name → its chart
 
   const remember = () => {
-    const view = new URLSearchParams({ metric: state.metric, x: state.x, log: state.log ? "1" : "0", smooth: String(state.smooth) });
+    const view = new URLSearchParams({ metric: state.metric, more: state.more.join(","), x: state.x, log: state.log ? "1" : "0",
+      smooth: String(state.smooth) });
     history.replaceState(null, "", `#/compare?ids=${ids.join(",")}&${view}`);
   };
-  const mainLines = () => data.experiments.map((e, i) => lineFor(e, state.metric, state.x, state.smooth, i)).filter(Boolean);
+  const linesOf = (metric) => data.experiments.map((e, i) => lineFor(e, metric, state.x, state.smooth, i)).filter(Boolean);
+  const mainLines = () => linesOf(state.metric);
+  // one card per ticked metric, in the order of the names; unticked ones are taken down
+  const drawExtra = () => {
+    for (const [metric, chart] of extraCharts) {
+      if (!state.more.includes(metric)) { chart.destroy(); extraCharts.delete(metric); }
+    }
+    const view = { series: [], logY: state.log, xLabel: X_LABELS[state.x] };
+    extra.replaceChildren(...names.filter((n) => state.more.includes(n)).map((metric) => {
+      const chart = extraCharts.get(metric);
+      if (chart) { chart.update({ ...view, series: linesOf(metric) }); return chart.card; }
+      const box = h("div", { class: "chart", dataset: { metric } });
+      const card = h("div", { class: "card" }, box);
+      extra.append(card); // lay out before drawing, so the chart takes the card's width
+      const made = lineChart(box, { ...view, title: metric, yLabel: "", series: linesOf(metric) });
+      made.card = card;
+      extraCharts.set(metric, made);
+      return card;
+    }));
+  };
   const redraw = () => {
     remember();
+    drawExtra();
     charts[0].update({ series: mainLines(), logY: state.log, xLabel: X_LABELS[state.x], title: state.metric });
     data.experiments.forEach((e, i) => {
       const line = lineFor(e, "lr", state.x, 0, i);
@@ -134,14 +160,19 @@ export async function render(root, params) {
     h("label", {}, h("input", { type: "checkbox", name: "log", checked: state.log, onchange: (e) => { state.log = e.target.checked; redraw(); } }), " log scale"),
     h("label", {}, "smoothing ", h("input", { type: "range", name: "smooth", min: 0, max: 0.99, step: 0.01, value: state.smooth,
       oninput: (e) => { state.smooth = Number(e.target.value); e.target.nextElementSibling.textContent = state.smooth.toFixed(2); redraw(); } }),
-    h("output", {}, state.smooth.toFixed(2))));
+    h("output", {}, state.smooth.toFixed(2))),
+    h("fieldset", { id: "compare-more" }, h("legend", {}, "more metrics"),
+      names.map((n) => h("label", {}, h("input", { type: "checkbox", name: "more", value: n, checked: state.more.includes(n),
+        onchange: (e) => { state.more = names.filter((m) => m === n ? e.target.checked : state.more.includes(m)); redraw(); } }), ` ${n}`))));
 
   root.replaceChildren(
     h("div", { class: "toolbar" }, h("h1", {}, `Compare ${data.experiments.length} experiments`)),
     controls,
     h("div", { class: "card" }, main),
+    extra,
     h("div", { class: "card" }, h("h2", {}, "Learning-rate schedules"), schedules),
-    summaryTable(data));
+    summaryTable(data),
+    specDiffTable(full));
 
   charts.push(lineChart(main, { title: state.metric, xLabel: X_LABELS[state.x], yLabel: "", logY: state.log, series: mainLines(), height: 320 }));
   data.experiments.forEach((e, i) => {
@@ -150,6 +181,7 @@ export async function render(root, params) {
     const line = lineFor(e, "lr", state.x, 0, i);
     charts.push(lineChart(box, { title: `#${e.id} ${e.name}`, xLabel: X_LABELS[state.x], yLabel: "lr", series: line ? [line] : [], height: 160, legend: false }));
   });
+  drawExtra();
   remember();
-  return () => charts.forEach((c) => c.destroy());
+  return () => [...charts, ...extraCharts.values()].forEach((c) => c.destroy());
 }
