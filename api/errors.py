@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from core.spec.suggest import with_hints
 from store.db import unreachable
 
 log = logging.getLogger(__name__)
@@ -127,10 +128,19 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def body_model(request: Request) -> type[BaseModel] | None:
+    """The pydantic model of the matched route's JSON body, if it has one."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # "did you mean": an unknown solver, field or choice gets the name it most likely meant
+        errors = with_hints(exc.errors(), body_model(request), prefix=("body",))
+        return JSONResponse({"detail": json_safe(jsonable_encoder(errors))}, status_code=422)
 
     @app.exception_handler(PayloadError)
     async def _payload(_: Request, exc: PayloadError) -> JSONResponse:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, JSONResponse
 
 from api import idempotency
@@ -14,7 +15,9 @@ from api.experiments.schemas import (
     ExperimentCreate,
     ExperimentOverrides,
     ExperimentPage,
+    ExperimentPreview,
     ExperimentPublic,
+    ExperimentUpdate,
     Status,
 )
 from api.idempotency import IdempotencyDep
@@ -23,12 +26,23 @@ from core.spec.text import NulFreeStr
 router = APIRouter(prefix="/experiments", tags=["experiments"])
 
 
-@router.post("", status_code=201, response_model=ExperimentPublic, responses=idempotency.responses(401, 403))
-def create_experiment(body: ExperimentCreate, principal: UserDep, session: SessionDep, settings: SettingsDep,
-                      enqueue: EnqueuerDep, once: IdempotencyDep) -> JSONResponse:
+@router.post("", status_code=201, response_model=ExperimentPublic, responses={
+    **idempotency.responses(401, 403),
+    200: {"model": ExperimentPreview, "description": "`dry_run=true`: the experiment a submission would create"},
+})
+def create_experiment(
+    body: ExperimentCreate, principal: UserDep, session: SessionDep, settings: SettingsDep, enqueue: EnqueuerDep,
+    once: IdempotencyDep,
+    dry_run: Annotated[bool, Query(description=(
+        "validate exactly as a submission does and answer 200 with the resolved spec and its queue (or the same "
+        "422), storing, enqueueing and recording nothing"))] = False,
+) -> JSONResponse:
     """Validate, store as ``queued`` and enqueue once stored.  Only ``name``, ``split_id``,
     ``architecture.name`` and ``solver.name`` are required.  With an ``Idempotency-Key``, a
-    repeat returns the first answer and creates (and enqueues) nothing."""
+    repeat returns the first answer and creates (and enqueues) nothing.  With ``dry_run=true``,
+    only validate (the key is not used)."""
+    if dry_run:
+        return JSONResponse(jsonable_encoder(service.preview(session, settings, principal, body)))
     return once.run(lambda: (201, service.create(session, settings, enqueue, principal, body)))
 
 
@@ -56,6 +70,14 @@ def list_experiments(
 def get_experiment(experiment_id: int, principal: UserDep, session: SessionDep) -> ExperimentPublic:
     """One experiment: its stored spec, status, progress and where it runs."""
     return service.get(session, principal, experiment_id)
+
+
+@router.patch("/{experiment_id}", response_model=ExperimentPublic, responses=responses(401, 403, 404))
+def edit_experiment(experiment_id: int, body: ExperimentUpdate, principal: UserDep, session: SessionDep
+                    ) -> ExperimentPublic:
+    """Rename, retag or redescribe an experiment, in any state (fields left out stay as they
+    are); the stored spec's ``name``, ``tags`` and ``description`` change with it."""
+    return service.edit(session, principal, experiment_id, body)
 
 
 @router.post("/{experiment_id}/cancel", response_model=ExperimentPublic, responses=responses(401, 403, 404, 409))

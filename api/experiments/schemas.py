@@ -3,7 +3,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, WrapSerializer, WrapValidator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    WrapSerializer,
+    WrapValidator,
+    field_validator,
+)
 
 from api.metrics.schemas import BestPublic
 from core.spec import ExperimentSpec
@@ -28,6 +37,47 @@ def _dump(value: Any, handler: Any) -> Any:
 
 
 StoredSpec = Annotated[ExperimentSpec, WrapValidator(_as_stored), WrapSerializer(_dump)]
+
+
+def _spec_field(name: str) -> Any:
+    """The type of ``ExperimentSpec``'s field ``name`` with its limits, so an edit is held to
+    the limits of a submission."""
+    field = ExperimentSpec.model_fields[name]
+    return Annotated[(field.annotation, *field.metadata)]
+
+
+def _spec_description(name: str) -> str:
+    return f"{ExperimentSpec.model_fields[name].description} Leave it out to keep it as it is."
+
+
+class ExperimentUpdate(BaseModel):
+    """``PATCH /experiments/{id}``: the fields to change; those left out stay as they are.  The
+    spec's ``name``, ``tags`` and ``description`` change with them."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "iris-adam-cosine-v2", "tags": ["tour", "baseline"], "description": "the baseline for the sweep"},
+    ]})
+
+    name: _spec_field("name") | None = Field(None, description=_spec_description("name"))  # type: ignore[valid-type]
+    tags: _spec_field("tags") | None = Field(None, description=_spec_description("tags"))  # type: ignore[valid-type]
+    description: _spec_field("description") | None = Field(None, description=_spec_description("description"))  # type: ignore[valid-type]
+
+    @field_validator("name", "tags", "description", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null: leave the field out to keep it as it is")
+        return value
+
+
+class ExperimentPreview(BaseModel):
+    """``POST /experiments?dry_run=true``: the experiment a submission would create, stored
+    nowhere."""
+
+    spec: ExperimentSpec = Field(description="The spec as it would be stored: every default and derived value "
+                                             "(loss, scheduler lengths) filled in.")
+    queue: str = Field(description="The worker queue it would be sent to: `gpu` or `cpu`.")
+    project_id: int = Field(description="The project it would belong to: its split's.")
 
 
 class ExperimentOverrides(RootModel[dict[str, Any]]):

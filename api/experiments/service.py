@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,7 +13,14 @@ from api.auth import access
 from api.auth.principal import Principal
 from api.deps import Enqueuer, after_commit
 from api.errors import Conflict, NotFound, PayloadError
-from api.experiments.schemas import ExperimentCreate, ExperimentListItem, ExperimentPage, ExperimentPublic
+from api.experiments.schemas import (
+    ExperimentCreate,
+    ExperimentListItem,
+    ExperimentPage,
+    ExperimentPreview,
+    ExperimentPublic,
+    ExperimentUpdate,
+)
 from api.limits import quotas
 from api.metrics.service import best_public
 from core.datasets.builtin import DatasetInfo
@@ -20,6 +28,7 @@ from core.metrics import MAX_NAME_LENGTH
 from core.settings import Settings
 from core.spec import ExperimentSpec, budget, resolve_spec
 from core.spec.experiment import SpecError
+from core.spec.suggest import with_hints
 from optim import catalog
 from store.models import Experiment, MetricSummary, utcnow
 from store.repositories import audit
@@ -79,10 +88,20 @@ def _budget_errors(spec: ExperimentSpec, info: DatasetInfo, n_train: int, settin
                                 max_memory_bytes=max_mb * 1024 * 1024, queue=queue)
 
 
-def create(session: Session, settings: Settings, enqueue: Enqueuer, principal: Principal, spec: ExperimentCreate,
-           action: str = "experiment.create") -> ExperimentPublic:
-    """Validation order: the body (pydantic, before this), the split, then what needs the data.
-    The experiment goes into its split's project, where the caller must be an editor."""
+@dataclass(frozen=True)
+class Validated:
+    """A submission that passed every check: the spec with its data-dependent defaults filled
+    in, the queue it goes to and the project it belongs to."""
+
+    spec: ExperimentSpec
+    queue: str
+    project_id: int
+
+
+def validate(session: Session, settings: Settings, principal: Principal, spec: ExperimentCreate) -> Validated:
+    """Every check a submission passes, writing nothing.  Order: the body (pydantic, before
+    this), the split, then what needs the data, then the instance's limits and budgets.  The
+    experiment goes into its split's project, where the caller must be an editor."""
     split = splits_repo.get(session, spec.split_id)
     if split is None or principal.role_in(split.project_id) is None:
         raise PayloadError.at(["body", "split_id"], f"split {spec.split_id} does not exist")
@@ -98,6 +117,21 @@ def create(session: Session, settings: Settings, enqueue: Enqueuer, principal: P
     if problems:
         raise PayloadError([(("body", *loc), msg) for loc, msg in problems])
     quotas.check_active_experiments(session, settings, split.project_id)
+    return Validated(resolved, queue, split.project_id)
+
+
+def preview(session: Session, settings: Settings, principal: Principal, spec: ExperimentCreate
+            ) -> ExperimentPreview:
+    """``?dry_run=true``: what a submission would store and where it would go, storing nothing."""
+    checked = validate(session, settings, principal, spec)
+    return ExperimentPreview(spec=checked.spec, queue=checked.queue, project_id=checked.project_id)
+
+
+def create(session: Session, settings: Settings, enqueue: Enqueuer, principal: Principal, spec: ExperimentCreate,
+           action: str = "experiment.create") -> ExperimentPublic:
+    """Validate (``validate``), store as ``queued`` and enqueue once the transaction commits."""
+    checked = validate(session, settings, principal, spec)
+    resolved, queue = checked.spec, checked.queue
     experiment = repo.create(
         session, name=resolved.name, spec=resolved.model_dump(mode="json"), solver=resolved.solver.name,
         tags=resolved.tags, split_id=resolved.split_id, queue=queue,
@@ -203,5 +237,25 @@ def clone(session: Session, settings: Settings, enqueue: Enqueuer, principal: Pr
     try:
         spec = ExperimentSpec.model_validate(merged)
     except ValidationError as exc:
-        raise PayloadError([(("body", *e["loc"]), e["msg"]) for e in exc.errors()]) from None
+        raise PayloadError([(("body", *e["loc"]), e["msg"]) for e in with_hints(exc.errors(), ExperimentSpec)]
+                           ) from None
     return create(session, settings, enqueue, principal, spec, action="experiment.clone")
+
+
+def edited_spec(stored: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The stored spec with ``changes`` (``name``, ``tags``, ``description``) written into it,
+    so the spec and the row's columns say the same."""
+    return {**stored, **changes}
+
+
+def edit(session: Session, principal: Principal, experiment_id: int, body: ExperimentUpdate) -> ExperimentPublic:
+    """Rename, retag or redescribe an experiment in any state; what it trains is unchanged."""
+    experiment = load(session, principal, experiment_id, "editor")
+    changes = body.model_dump(exclude_unset=True)
+    if changes:
+        name = changes.get("name", experiment.name)
+        tags = changes.get("tags", experiment.tags)
+        spec = edited_spec(experiment.spec or {}, {"name": name, "tags": tags, **changes})
+        repo.edit(session, experiment_id, name=name, tags=tags, spec=spec)
+        _record(session, principal, "experiment.edit", experiment, **changes)
+    return get(session, principal, experiment_id)

@@ -284,6 +284,17 @@ def delete_finished(session: Session, experiment_id: int) -> bool:
     return result.rowcount == 1
 
 
+def edit(session: Session, experiment_id: int, *, name: str, tags: list[str], spec: dict[str, Any]) -> None:
+    """Set an experiment's name, tags and stored spec (which holds them too) in one UPDATE; the
+    columns the worker writes (status, progress, attempt...) are not touched."""
+    session.execute(
+        update(Experiment)
+        .where(Experiment.id == experiment_id)
+        .values(name=name, tags=list(tags), spec=spec)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def mark_enqueued(session: Session, experiment_ids: Sequence[int]) -> None:
     if experiment_ids:
         session.execute(

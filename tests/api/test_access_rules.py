@@ -66,6 +66,7 @@ RULES: dict[tuple[str, str], tuple[str, int]] = {
     ("get", "/experiments"): ("user", 200),
     ("get", "/experiments/{experiment_id}"): ("read", 200),
     ("delete", "/experiments/{experiment_id}"): ("edit", 204),
+    ("patch", "/experiments/{experiment_id}"): ("edit", 200),
     ("post", "/experiments/{experiment_id}/cancel"): ("edit", 200),
     ("post", "/experiments/{experiment_id}/clone"): ("edit", 201),
     ("get", "/experiments/{experiment_id}/checkpoint"): ("read", 200),
@@ -178,7 +179,8 @@ def request_for(world: World, method: str, path: str, caller: str, project: int)
             checkpoint = world.settings.checkpoint_path(eid, "final")
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             checkpoint.write_bytes(b"weights")
-        return {"path": path.format(experiment_id=eid), "json": {} if path.endswith("/clone") else None}
+        json = {} if path.endswith("/clone") else {"tags": ["cell"]} if method == "patch" else None
+        return {"path": path.format(experiment_id=eid), "json": json}
     if method == "delete" and path == "/datasets/{dataset_id}":
         made = world.admin.post(f"{API}/datasets", data={"name": "doomed", "target": "target", "project_id": str(pid)},
                                 files={"file": ("d.csv", CSV.encode())})
