@@ -91,12 +91,19 @@ class Heartbeat:
     Every ``interval_s`` the thread records the latest progress and learns whether a cancel was
     requested or the claim was lost; the engine's calls only read those flags, so the loop never
     waits for the database.  The progress is the last finished step's, also while one long step
-    runs.  A database hiccup is logged and the next beat retries."""
+    runs.  A database hiccup is logged and the next beat retries.
+
+    It is also the engine's ``on_end``: where training ended (the last recorded step, the epochs
+    completed) is written by one last beat when the heartbeat stops, after its thread has ended
+    (so no beat the thread began earlier lands after it), before the outcome is recorded.  A
+    finished run, succeeded, failed or cancelled, so shows the steps it ran, not the last
+    periodic beat's."""
 
     def __init__(self, sessions: sessionmaker[Session], experiment_id: int, attempt: int, interval_s: float):
         self.sessions, self.experiment_id, self.attempt = sessions, experiment_id, attempt
         self.interval_s = interval_s
         self.progress = Progress(0, 0, 0)
+        self.ended: Progress | None = None
         self.cancel_requested = False
         self.lost = False
         self._stop = threading.Event()
@@ -109,6 +116,13 @@ class Heartbeat:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        if self.ended is not None:
+            self.progress = self.ended
+            self.beat()
+
+    def end(self, progress: Progress) -> None:
+        """The engine's ``on_end``; recorded by :meth:`__exit__`."""
+        self.ended = progress
 
     def __call__(self, progress: Progress) -> bool:
         self.progress = progress
@@ -268,7 +282,8 @@ def _train(experiment_id: int, stored_spec: dict, split_id: int, runtime: Runtim
     warning = CheckpointWarning(runtime.sessions, experiment_id, heartbeat.attempt)
     try:
         result = train(spec, data, sink=sink, should_cancel=heartbeat, cancel_requested=heartbeat.stop_requested,
-                       time_limit=limit, checkpoint_path=last, on_checkpoint=warning, resume_from=resume)
+                       time_limit=limit, checkpoint_path=last, on_checkpoint=warning, resume_from=resume,
+                       on_end=heartbeat.end)
     finally:
         sink.close()
     if result.status == "succeeded":

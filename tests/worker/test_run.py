@@ -139,6 +139,53 @@ def test_cancel_mid_run_ends_it_as_cancelled(runtime):
     assert requested_at_step[0] <= last_step < 200 * 135
 
 
+def _cancel_once_past_step(runtime, experiment_id, step: int) -> threading.Thread:
+    def cancel():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if _experiment(runtime, experiment_id).step > step:
+                with session_scope(runtime.sessions) as session:
+                    experiments.request_cancel(session, experiment_id)
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=cancel)
+    thread.start()
+    return thread
+
+
+_ENDINGS = {
+    # how: (status, dataset, make_spec arguments); the stopped ones are long enough to stop mid-way
+    "succeeded": ("succeeded", "wine", {"epochs": 3, "batch_size": 32}),
+    "diverged": ("failed", "wine", {"epochs": 5, "batch_size": 16, "solver": {"name": "adam", "base_lr": 1e9},
+                                    "architecture": {"name": "mlp", "depth": 3, "width": 64}}),
+    "time_limit": ("failed", "digits", {"epochs": 200, "batch_size": 8, "max_minutes": 0.02}),
+    "cancelled": ("cancelled", "digits", {"epochs": 200, "batch_size": 8}),
+}
+
+
+@pytest.mark.parametrize("how", list(_ENDINGS))
+def test_a_finished_run_shows_the_steps_and_epochs_it_ran(runtime, how):
+    """The row's step is the count of stored train/loss points and its epoch the count of val/loss
+    points (one per completed epoch), not the last periodic heartbeat's; progress is step / total."""
+    status, dataset, arguments = _ENDINGS[how]
+    split_id = add_builtin_split(runtime.sessions, dataset)
+    spec = make_spec(builtin_split(dataset), **arguments).model_copy(update={"split_id": split_id})
+    experiment_id = add_experiment(runtime.sessions, spec)
+    canceller = _cancel_once_past_step(runtime, experiment_id, 200) if how == "cancelled" else None
+    assert run_experiment(experiment_id, runtime, cancel_poll_s=0.05) == status
+    if canceller is not None:
+        canceller.join()
+    experiment = _experiment(runtime, experiment_id)
+    points = _points(runtime, experiment_id)
+    steps = len([s for n, s, _ in points if n == "train/loss"])
+    epochs = len([s for n, s, _ in points if n == "val/loss"])
+    assert steps > (200 if how == "cancelled" else 0)
+    assert (experiment.status, experiment.step, experiment.epoch) == (status, steps, epochs)
+    total = spec.training.epochs * -(-len(builtin_split(dataset).x_train) // spec.training.batch_size)
+    assert experiment.progress == pytest.approx(1.0 if status == "succeeded" else steps / total)
+
+
 def test_a_run_whose_worker_died_resumes_from_its_checkpoint(runtime):
     spec = _spec(runtime, epochs=4, batch_size=16)
     whole = train(spec, prepare(builtin_split("wine")), sink=ListSink())

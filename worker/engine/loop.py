@@ -123,6 +123,7 @@ def train(
     checkpoint_path: Path | None = None,
     on_checkpoint: Callable[[checkpoint.StorageError | None], None] = _log_checkpoint,
     resume_from: Path | None = None,
+    on_end: Callable[[Progress], None] | None = None,
     log_every: int = 32,
 ) -> TrainResult:
     """Train the model ``spec`` (a resolved ``core.spec.ExperimentSpec``) describes on ``data``.
@@ -138,7 +139,12 @@ def train(
     goes on; the next epoch tries again).  ``resume_from`` continues from one (same spec) and
     reproduces the uninterrupted run exactly on CPU, and the training time it records counts
     against ``time_limit``.  Raises :class:`~worker.engine.recorder.Diverged` on a NaN/inf loss and
-    ``ValueError`` for a spec the data cannot take."""
+    ``ValueError`` for a spec the data cannot take.
+
+    ``on_end`` is told, once training has begun and however it ends (succeeded, cancelled, or
+    an exception on its way out), where it ended: the last step whose metrics reached the sink
+    (so the count of ``train/loss`` points; a diverged run's last finite step) and the epochs
+    completed (the count of ``val/`` evaluations) -- what a finished run shows as its progress."""
     stop = StopCheck(should_cancel, cancel_requested, time_limit or TimeLimit(math.inf))
     interruptible = Interrupter()
     thread_state = _thread_state()
@@ -146,38 +152,42 @@ def train(
     if resume_from is not None:
         _resume(run, resume_from)
     stop.progress = Progress(run.step, run.epoch, run.total_steps)
-    recorder = Recorder(sink, data.info.task, data.train.y)
+    recorder = Recorder(sink, data.info.task, data.train.y, step=run.step)
     watchdog = Watchdog(stop.wanted, interruptible) if stop.watched else contextlib.nullcontext()
-    with watchdog:
-        try:
-            for epoch in range(run.epoch + 1, run.epochs + 1):
-                run.model.train()
-                epoch_start = time.perf_counter()
-                recorder.start_epoch()
-                for index in run.order.epoch():
-                    stop(Progress(run.step, run.epoch, run.total_steps))
-                    with interruptible:
-                        row = _one_step(run, epoch, *data.batch(index))
-                    recorder.add(row)
-                    if len(recorder.rows) >= log_every:
-                        recorder.emit_steps()
-                _end_of_epoch(run, recorder, epoch, epoch_start, interruptible)
-                if checkpoint_path is not None:
-                    sink.flush()  # resuming re-emits only steps after the checkpoint: those before must be stored
-                    try:
-                        checkpoint.save(checkpoint_path, _checkpoint_state(run))
-                    except checkpoint.StorageError as exc:
-                        on_checkpoint(exc)
-                    else:
-                        on_checkpoint(None)
-            return _finish(run, recorder, interruptible)
-        except StopTraining:
-            interruptible.leave()
-            _restore_thread_state(thread_state)
-        recorder.emit_steps()
-        if stop.why() == "time_limit":
-            raise stop.time_limit.error()
-        return TrainResult("cancelled", run.model, run.step, run.epoch, recorder.last)
+    try:
+        with watchdog:
+            try:
+                for epoch in range(run.epoch + 1, run.epochs + 1):
+                    run.model.train()
+                    epoch_start = time.perf_counter()
+                    recorder.start_epoch()
+                    for index in run.order.epoch():
+                        stop(Progress(run.step, run.epoch, run.total_steps))
+                        with interruptible:
+                            row = _one_step(run, epoch, *data.batch(index))
+                        recorder.add(row)
+                        if len(recorder.rows) >= log_every:
+                            recorder.emit_steps()
+                    _end_of_epoch(run, recorder, epoch, epoch_start, interruptible)
+                    if checkpoint_path is not None:
+                        sink.flush()  # resuming re-emits only steps after the checkpoint: those before must be stored
+                        try:
+                            checkpoint.save(checkpoint_path, _checkpoint_state(run))
+                        except checkpoint.StorageError as exc:
+                            on_checkpoint(exc)
+                        else:
+                            on_checkpoint(None)
+                return _finish(run, recorder, interruptible)
+            except StopTraining:
+                interruptible.leave()
+                _restore_thread_state(thread_state)
+            recorder.emit_steps()
+            if stop.why() == "time_limit":
+                raise stop.time_limit.error()
+            return TrainResult("cancelled", run.model, run.step, run.epoch, recorder.last)
+    finally:
+        if on_end is not None:
+            on_end(Progress(recorder.step, run.epoch, run.total_steps))
 
 
 def _thread_state() -> tuple[bool, int]:

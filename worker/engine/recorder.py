@@ -59,8 +59,9 @@ def _sum_sq_deviation(y: torch.Tensor) -> float:
 class Recorder:
     """Gathers :class:`StepRow` s and emits them as points; ``last`` holds every metric's latest value."""
 
-    def __init__(self, sink: MetricSink, task: str, train_y: torch.Tensor):
+    def __init__(self, sink: MetricSink, task: str, train_y: torch.Tensor, *, step: int = 0):
         self.sink = sink
+        self.step = step  # the last step whose points reached the sink (a resumed run's: the checkpoint's)
         self.task = task
         # the train targets' spread, the denominator of the running R² of regression epochs
         self.train_ss_tot = None if task == "classification" else _sum_sq_deviation(train_y)
@@ -101,6 +102,7 @@ class Recorder:
                 self.sink.add(points)
                 raise Diverged(row.step, loss)
             points += _step_points(row, loss, diagnostics.get(id(row)))
+            self.step = row.step
             self.loss_sum += loss * len(row.y)
             self.samples += len(row.y)
         self.quality_sum += float(quality)

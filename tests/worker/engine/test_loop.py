@@ -4,6 +4,7 @@ and the gradient tools and full-batch GD do what their formulas say."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 
@@ -196,6 +197,52 @@ def test_a_diverging_run_fails_naming_the_first_bad_step():
     recorded = sink.series("train/loss")
     assert all(math.isfinite(v) for _, v in recorded)
     assert info.value.step == len(recorded) + 1
+
+
+def _ending(how: str, split):
+    """(spec, train keyword arguments, exception expected) of a run on ``split`` that ends ``how``,
+    in its second epoch unless it succeeds."""
+    from worker.engine.stopping import TimeLimit, TimeLimitExceeded
+
+    if how == "diverged":
+        spec = make_spec(split, solver={"name": "sgd", "base_lr": 1e6},
+                         architecture={"name": "mlp", "depth": 3, "width": 64}, epochs=5, batch_size=32)
+        return spec, {}, Diverged
+    spec = make_spec(split, epochs=3, batch_size=32)
+    if how == "cancelled":
+        return spec, {"should_cancel": lambda p: p.step == 5}, None
+    if how == "time_limit":
+        limit = TimeLimit(1.0)
+
+        def spend_it_at_step_5(progress: Progress) -> bool:
+            if progress.step == 5:
+                limit.spent_before_s = 3600.0
+            return False
+
+        return spec, {"should_cancel": spend_it_at_step_5, "time_limit": limit}, TimeLimitExceeded
+    return spec, {}, None
+
+
+@pytest.mark.parametrize("how", ["succeeded", "cancelled", "time_limit", "diverged"])
+def test_on_end_tells_the_last_recorded_step_and_the_epochs_completed(how):
+    """However a run ends, ``on_end`` gets the number of train/loss points recorded as its step
+    and the number of validation passes as its epoch (what the finished run's row shows)."""
+    split = builtin_split("iris")
+    spec, kwargs, raises = _ending(how, split)
+    ended: list[Progress] = []
+    sink = ListSink()
+    with pytest.raises(raises) if raises else contextlib.nullcontext():
+        train(spec, prepare(split), sink=sink, on_end=ended.append, **kwargs)
+    (progress,) = ended
+    steps, epochs = len(sink.series("train/loss")), len(sink.series("val/loss"))
+    assert (progress.step, progress.epoch) == (steps, epochs)
+    assert progress.total_steps == spec.training.epochs * math.ceil(len(split.x_train) / 32)
+    if how == "succeeded":
+        assert (steps, epochs) == (progress.total_steps, 3)
+    elif how == "diverged":
+        assert steps < progress.total_steps
+    else:
+        assert (steps, epochs) == (5, 1)
 
 
 def test_full_batch_gd_takes_one_exact_gradient_step_per_epoch():
