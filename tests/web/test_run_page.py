@@ -176,4 +176,4 @@ def test_edit_name_tags_and_notes(page, dashboard, api, queued_run):
     assert page.inner_text("#experiment-header h1") == f"#{queued_run['id']} waits-renamed"
     assert [t.inner_text() for t in page.locator("#experiment-tags .tag").all()] == stored["tags"]
     assert page.inner_text("#experiment-notes") == stored["spec"]["description"]
-    assert json.loads(page.inner_text("#experiment-header details pre"))["description"] == stored["spec"]["description"]
+    assert json.loads(page.text_content("#experiment-header details pre"))["description"] == stored["spec"]["description"]
