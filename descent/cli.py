@@ -4,6 +4,7 @@ imported only when used, so ``descent ls`` never pays for torch."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import import_module
 
@@ -25,7 +26,13 @@ COMMANDS = {
     "cancel": ("descent.commands.client_cmds", "cancel an experiment"),
     "logs": ("descent.commands.client_cmds", "print an experiment's metrics and status history"),
     "queue": ("descent.commands.client_cmds", "how deep each worker queue is and why your queued runs wait"),
+    "rm": ("descent.commands.client_cmds", "delete finished experiments with their metrics and checkpoints"),
+    "tag": ("descent.commands.client_cmds", "add tags to an experiment (or --remove them)"),
+    "note": ("descent.commands.client_cmds", "set an experiment's description"),
+    "rename": ("descent.commands.client_cmds", "rename an experiment"),
 }
+# set to 1 for the traceback behind a one-line error
+DEBUG_ENV = "DESCENT_DEBUG"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +61,63 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "_missing", False):
         print(f"descent {args.command}: not available in this build", file=sys.stderr)
         return 2
-    return int(import_module(args._module).run(args) or 0)
+    try:
+        code = int(import_module(args._module).run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:
+        return closed_pipe()
+    except Exception as exc:
+        message = explain(exc)
+        if message is None or os.environ.get(DEBUG_ENV) == "1":
+            raise
+        print(message, file=sys.stderr)
+        return 1
+
+
+def closed_pipe() -> int:
+    """The reader went away (``descent ls | head``): stop quietly, as Unix tools do.  Standard
+    output points at /dev/null so the interpreter's last flush cannot complain again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test's captured output)
+        pass
+    return 141  # 128 + SIGPIPE: what a shell reports for a tool the closed pipe ended
+
+
+def _api_base(url: object) -> str:
+    """The api address a request URL went to (what ``--url`` names)."""
+    from descent.client import API_PREFIX
+
+    return str(url).split(API_PREFIX, 1)[0].rstrip("/")
+
+
+def explain(exc: BaseException) -> str | None:
+    """The one or two lines a person sees for an error: what went wrong and what to do; None
+    for a bug, whose traceback they should see."""
+    import httpx
+
+    from descent.client import ApiError, NotSignedIn
+    from descent.commands.specs import SpecFileError
+
+    if isinstance(exc, httpx.TransportError):
+        try:
+            base = _api_base(exc.request.url)
+        except RuntimeError:  # no request attached
+            base = "the api"
+        if isinstance(exc, httpx.ConnectError):
+            return f'no Descent api at {base} — is "descent up" running? use --url or DESCENT_URL'
+        return f"error: cannot reach {base}: {exc or type(exc).__name__}"
+    if isinstance(exc, NotSignedIn):
+        from descent.commands.client_cmds import not_signed_in
+
+        return not_signed_in(_api_base(exc.url))
+    if isinstance(exc, SpecFileError):
+        return str(exc)
+    if isinstance(exc, (ApiError, OSError, ValueError)):
+        return f"error: {exc}"
+    return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -307,6 +307,11 @@ class Client:
         body = dict(spec)
         return self._submission(lambda headers: self._http.post("/experiments", json=body, headers=headers))
 
+    def dry_run(self, spec: Mapping[str, Any]) -> JSON:
+        """Validate a spec exactly as ``submit`` would, creating nothing: ``{"spec": <resolved>,
+        "queue": "cpu" | "gpu", "project_id": N}``, or the ``ApiError`` a submission would get."""
+        return self._json("POST", "/experiments", params={"dry_run": "true"}, json=dict(spec))
+
     def experiments(
         self,
         *,
@@ -355,7 +360,16 @@ class Client:
                                                                 headers=headers))
 
     def delete(self, experiment_id: int) -> None:
+        """Delete a finished experiment (``ApiError`` 409 for a live one: cancel it first)."""
         self._request("DELETE", f"/experiments/{experiment_id}")
+
+    def edit(self, experiment_id: int, *, name: str | None = None, tags: Iterable[str] | None = None,
+             description: str | None = None) -> Experiment:
+        """Change an experiment's name, tags (the whole list) or description; None keeps it."""
+        body = self._params(name=name, description=description)
+        if tags is not None:
+            body["tags"] = list(tags)
+        return self._json("PATCH", f"/experiments/{experiment_id}", json=body)
 
     def metrics(
         self, experiment_id: int, *, names: Iterable[str] | None = None, max_points: int | None = None

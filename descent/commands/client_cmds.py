@@ -1,21 +1,19 @@
-"""The client subcommands: ``submit``, ``ls``, ``show``, ``compare``, ``cancel``, ``logs``, ``queue``.
+"""The client subcommands: ``submit``, ``ls``, ``show``, ``compare``, ``cancel``, ``logs``, ``queue``,
+``rm``, ``tag``, ``note``, ``rename``.
 
 They talk to a running api over HTTP through ``descent.client`` (``--url``, or ``DESCENT_URL``,
 default http://127.0.0.1:8000; ``--token``, or ``DESCENT_TOKEN``, else the token ``descent login``
 saved for that address) and import nothing of the server.  Each family lives in its own
-module (``submit``, ``listing``, ``show``, ``compare``, ``cancel``, ``queue``); this one registers their
-arguments and runs them with one client and one way of reporting errors."""
+module (``submit``, ``listing``, ``show``, ``compare``, ``cancel``, ``queue``, ``edit``); this one
+registers their arguments and runs them with one client; ``descent.cli.main`` tells their errors."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
-import httpx
-
-from descent.client import DEFAULT_URL, ApiError, Client, NotSignedIn
-from descent.commands import cancel, compare, listing, queue, show, submit
+from descent.client import DEFAULT_URL, Client
+from descent.commands import cancel, compare, edit, listing, queue, show, submit
 
 
 def register(name: str, parser: argparse.ArgumentParser) -> None:
@@ -36,20 +34,9 @@ def not_signed_in(url: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    client = Client(args.url, args.token)
-    try:
+    """Run the command with one client; its errors are told by ``descent.cli.main``."""
+    with Client(args.url, args.token) as client:
         return _COMMANDS[args.command](client, args)
-    except NotSignedIn:
-        print(not_signed_in(client.base_url), file=sys.stderr)
-        return 1
-    except httpx.TransportError as exc:
-        print(f"error: cannot reach {client.base_url}: {exc}", file=sys.stderr)
-        return 1
-    except (ApiError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        client.close()
 
 
 _ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
@@ -60,6 +47,10 @@ _ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "cancel": cancel.arguments,
     "logs": show.logs_arguments,
     "queue": queue.arguments,
+    "rm": edit.rm_arguments,
+    "tag": edit.tag_arguments,
+    "note": edit.note_arguments,
+    "rename": edit.rename_arguments,
 }
 _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "submit": submit.submit,
@@ -69,4 +60,8 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "cancel": cancel.cancel,
     "logs": show.logs,
     "queue": queue.queue,
+    "rm": edit.rm,
+    "tag": edit.tag,
+    "note": edit.note,
+    "rename": edit.rename,
 }

@@ -11,20 +11,40 @@ from typing import Any
 from descent.client import Client
 
 
+class SpecFileError(ValueError):
+    """A spec file that cannot be read as specs, told as ``path:line:column: problem`` (as a
+    compiler does), so an editor can jump to it."""
+
+
 def load_specs(path: Path) -> list[dict[str, Any]]:
     """Experiment specs from a YAML or JSON file: one mapping, or a list of them."""
     text = path.read_text()
     if path.suffix.lower() == ".json":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SpecFileError(f"{path}:{exc.lineno}:{exc.colno}: {exc.msg}") from None
     else:
-        import yaml
-
-        data = yaml.safe_load(text)
+        data = _yaml(path, text)
     specs = data if isinstance(data, list) else [data]
     for i, spec in enumerate(specs):
         if not isinstance(spec, Mapping):
-            raise ValueError(f"{path}: experiment {i} is not a mapping")
+            where = f"experiment {i}" if isinstance(data, list) else "the file"
+            raise SpecFileError(f"{path}: {where} is not a mapping of spec fields (name, split_id, solver, ...)")
     return [dict(s) for s in specs]
+
+
+def _yaml(path: Path, text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        context = getattr(exc, "context", None)
+        raise SpecFileError(f"{where}: {problem}" + (f" ({context})" if context else "")) from None
 
 
 def resolve_split(client: Client, spec: dict[str, Any], cache: dict[str, int]) -> dict[str, Any]:

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from descent.client import Client
+from descent.client import ApiError, Client, format_detail
 from descent.commands.compare import summary_rows
 from descent.commands.formatting import error_line
 from descent.commands.specs import load_specs, resolve_split
@@ -24,18 +25,41 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def submit(client: Client, args: argparse.Namespace) -> int:
-    specs = [spec for path in args.specs for spec in load_specs(path)]
+    """All or nothing: every file is read and every spec dry-run by the api before any is
+    submitted, so a typo in the last file submits none of the others."""
+    specs = [(path, spec) for path in args.specs for spec in load_specs(path)]
     cache: dict[str, int] = {}
+    if args.split is not None:
+        specs = [(path, {k: v for k, v in spec.items() if k != "split"} | {"split_id": args.split})
+                 for path, spec in specs]
+    # a `split:` block becomes its split's id here (the api makes one split per distinct block)
+    specs = [(path, resolve_split(client, spec, cache)) for path, spec in specs]
+    problems = [problem for path, spec in specs if (problem := refusal(client, path, spec))]
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        print(f"nothing submitted: {len(problems)} of {len(specs)} specs refused", file=sys.stderr)
+        return 1
     runs = []
-    for spec in specs:
-        if args.split is not None:
-            spec = {k: v for k, v in spec.items() if k != "split"} | {"split_id": args.split}
-        created = client.submit(resolve_split(client, spec, cache))
+    for _, spec in specs:
+        created = client.submit(spec)
         runs.append(created)
         print(f"submitted experiment {created['id']} ({created['name']})", flush=True)
     if args.detach:
         return 0
     return follow(client, [r["id"] for r in runs], poll_s=args.poll)
+
+
+def refusal(client: Client, path: Path, spec: Mapping[str, Any]) -> str | None:
+    """Why the api would refuse ``spec`` from ``path`` (its dry run's 4xx, naming the file and
+    the experiment), or None when it would take it."""
+    try:
+        client.dry_run(spec)
+    except ApiError as exc:
+        if exc.status_code == 401 or exc.status_code >= 500:
+            raise
+        name = spec.get("name")
+        return f"{path}: {name if isinstance(name, str) else 'an experiment'}: {format_detail(exc.detail)}"
+    return None
 
 
 def follow(client: Client, ids: list[int], *, poll_s: float = 0.5, display: LiveDisplay | None = None) -> int:
