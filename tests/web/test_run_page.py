@@ -161,7 +161,6 @@ def test_delete_a_finished_run_after_confirming(page, dashboard, api, queued_run
     assert api.get(f"/experiments/{queued_run['id']}").status_code == 404
 
 
-@pytest.mark.skip(reason="needs PATCH /experiments/{id}")
 def test_edit_name_tags_and_notes(page, dashboard, api, queued_run):
     open_view(page, dashboard, f"#/experiments/{queued_run['id']}", "experiment")
     page.click("#experiment-edit summary")
