@@ -30,6 +30,8 @@ COMMANDS = {
     "tag": ("descent.commands.client_cmds", "add tags to an experiment (or --remove them)"),
     "note": ("descent.commands.client_cmds", "set an experiment's description"),
     "rename": ("descent.commands.client_cmds", "rename an experiment"),
+    "datasets": ("descent.commands.client_cmds", "list, upload, show and delete datasets (ls|upload|show|rm)"),
+    "splits": ("descent.commands.client_cmds", "list, create, show and delete train/val/test splits (ls|create|show|rm)"),
 }
 # set to 1 for the traceback behind a one-line error
 DEBUG_ENV = "DESCENT_DEBUG"

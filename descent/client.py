@@ -294,6 +294,14 @@ class Client:
             body["seed"] = seed
         return self._submission(lambda headers: self._http.post("/splits", json=body, headers=headers))
 
+    def delete_dataset(self, dataset_id: int | str) -> None:
+        """Delete an upload (``ApiError`` 409 naming the splits that still use it)."""
+        self._request("DELETE", f"/datasets/{dataset_id}")
+
+    def delete_split(self, split_id: int) -> None:
+        """Delete a split (``ApiError`` 409 naming the experiments that still use it)."""
+        self._request("DELETE", f"/splits/{split_id}")
+
     def splits(self) -> list[Split]:
         return self._json("GET", "/splits")
 

@@ -1,10 +1,10 @@
 """The client subcommands: ``submit``, ``ls``, ``show``, ``compare``, ``cancel``, ``logs``, ``queue``,
-``rm``, ``tag``, ``note``, ``rename``.
+``rm``, ``tag``, ``note``, ``rename``, ``datasets``, ``splits``.
 
 They talk to a running api over HTTP through ``descent.client`` (``--url``, or ``DESCENT_URL``,
 default http://127.0.0.1:8000; ``--token``, or ``DESCENT_TOKEN``, else the token ``descent login``
 saved for that address) and import nothing of the server.  Each family lives in its own
-module (``submit``, ``listing``, ``show``, ``compare``, ``cancel``, ``queue``, ``edit``); this one
+module (``submit``, ``listing``, ``show``, ``compare``, ``cancel``, ``queue``, ``edit``, ``data``); this one
 registers their arguments and runs them with one client; ``descent.cli.main`` tells their errors."""
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ import argparse
 from collections.abc import Callable
 
 from descent.client import DEFAULT_URL, Client
-from descent.commands import cancel, compare, edit, listing, queue, show, submit
+from descent.commands import cancel, compare, data, edit, listing, queue, show, submit
 
 
 def register(name: str, parser: argparse.ArgumentParser) -> None:
+    if name in _WITH_ACTIONS:  # ``descent datasets ls --url …``: each action takes the connection arguments
+        _WITH_ACTIONS[name](parser, connection_arguments)
+        return
     connection_arguments(parser)
     _ARGUMENTS[name](parser)
 
@@ -52,6 +55,10 @@ _ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "note": edit.note_arguments,
     "rename": edit.rename_arguments,
 }
+_WITH_ACTIONS: dict[str, Callable[[argparse.ArgumentParser, Callable[[argparse.ArgumentParser], None]], None]] = {
+    "datasets": data.datasets_arguments,
+    "splits": data.splits_arguments,
+}
 _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "submit": submit.submit,
     "ls": listing.ls,
@@ -64,4 +71,6 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "tag": edit.tag,
     "note": edit.note,
     "rename": edit.rename,
+    "datasets": data.datasets,
+    "splits": data.splits,
 }
