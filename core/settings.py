@@ -123,3 +123,7 @@ class Settings(BaseSettings):
         """``last.pt``: resume point written every epoch; ``final.pt``: the trained weights."""
         return self.checkpoint_dir / str(experiment_id) / f"{which}.pt"
 
+    def model_path(self, experiment_id: int) -> Path:
+        """``model.pt2``: the trained model exported with its preprocessing (``worker.export``)."""
+        return self.checkpoint_dir / str(experiment_id) / "model.pt2"
+

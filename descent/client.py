@@ -399,6 +399,12 @@ class Client:
         """The trained model's ``state_dict`` as ``torch.save`` bytes (``torch.load(io.BytesIO(b))``)."""
         return self._request("GET", f"/experiments/{experiment_id}/checkpoint").content
 
+    def model(self, experiment_id: int, format: str = "pt2") -> bytes:
+        """The trained model: ``pt2`` (default) a ``torch.export`` program with the run's
+        preprocessing, raw features in (``torch.export.load(io.BytesIO(b)).module()(x)``; labels in
+        its ``extra_files["descent.json"]``); ``state_dict`` the bare weights."""
+        return self._request("GET", f"/experiments/{experiment_id}/model", params={"format": format}).content
+
     def stream(self, experiment_id: int, *, timeout: float | None = None) -> Iterator[Event]:
         """Server-sent events of one run until it ends: ``status`` (status, progress, epoch, step,
         error, ...) on every change and ``metrics`` (``{name: {steps, values}}``) with new points."""

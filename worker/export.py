@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from worker.engine import checkpoint
+
 # the file name, next to the run's checkpoints, and the metadata's name inside it
 PROGRAM_NAME = "model.pt2"
 METADATA = "descent.json"
@@ -67,6 +69,12 @@ def export_program(model: torch.nn.Module, mean: np.ndarray, std: np.ndarray,
     batch = torch.export.Dim("batch", min=1, max=EXPORT_MAX_BATCH)
     with torch.no_grad():
         return torch.export.export(deployed, (example,), dynamic_shapes={"x": {0: batch}})
+
+
+def write_program(path: Path, program: torch.export.ExportedProgram, meta: dict[str, Any]) -> None:
+    """Save atomically (a reader never sees half a file; a refusing disk raises ``StorageError``)."""
+    checkpoint.write_atomically(path, program, saver=lambda obj, file: torch.export.save(
+        obj, file, extra_files={METADATA: json.dumps(meta)}))
 
 
 def read_metadata(path: Path) -> dict[str, Any]:

@@ -207,6 +207,19 @@ def _save_weights(path: Path, model: torch.nn.Module) -> None:
         ) from exc
 
 
+def _export(path: Path, experiment_id: int, model: torch.nn.Module, data) -> None:
+    """The model with its preprocessing, for torch alone (``worker.export``).  An architecture
+    ``torch.export`` cannot trace, or a refusing disk, leaves the run succeeded without it (the
+    weights are stored): the log says why and the api answers 404 for it."""
+    from worker import export
+
+    try:
+        program = export.export_program(model, *data.feature_scale, data.target_scale)
+        export.write_program(path, program, export.metadata(experiment_id, data.info, data.feature_shape))
+    except Exception:  # noqa: BLE001 - the run's result is its weights; the program is a convenience
+        log.warning("experiment %s: could not export the model to %s", experiment_id, path, exc_info=True)
+
+
 def user_message(exc: BaseException) -> str:
     """The error text stored on a failed experiment: what went wrong and, where we know, what to change."""
     if isinstance(exc, Diverged | TimeLimitExceeded | FinalWeightsNotStored):
@@ -288,6 +301,7 @@ def _train(experiment_id: int, stored_spec: dict, split_id: int, runtime: Runtim
         sink.close()
     if result.status == "succeeded":
         _save_weights(settings.checkpoint_path(experiment_id, "final"), result.model)
+        _export(settings.model_path(experiment_id), experiment_id, result.model, data)
         warning(None)  # the weights are stored: a checkpoint missed on the way no longer matters
     return result.status
 

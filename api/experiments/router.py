@@ -18,6 +18,7 @@ from api.experiments.schemas import (
     ExperimentPreview,
     ExperimentPublic,
     ExperimentUpdate,
+    ModelFormat,
     Status,
 )
 from api.idempotency import IdempotencyDep
@@ -121,3 +122,28 @@ def get_checkpoint(experiment_id: int, principal: UserDep, session: SessionDep, 
     if not path.is_file():
         raise NotFound(f"experiment {experiment_id} has no final checkpoint")
     return FileResponse(path, media_type="application/octet-stream", filename=f"experiment-{experiment_id}.pt")
+
+
+@router.get(
+    "/{experiment_id}/model", response_class=FileResponse, responses={
+        200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+              "description": "``pt2``: a ``torch.export`` program, raw features in, logits (or the regression target "
+                             "in its units) out, loadable with ``torch.export.load`` alone; its "
+                             "``extra_files['descent.json']`` names the labels in output order.  ``state_dict``: the "
+                             "network's weights (the architecture and the train split's standardisation are not in it)."},
+        **responses(401, 403, 404),
+    },
+)
+def get_model(experiment_id: int, principal: UserDep, session: SessionDep, settings: SettingsDep,
+              format: Annotated[ModelFormat, Query(description="pt2 (default): the model with its preprocessing, "
+                                                               "for torch alone; state_dict: the bare weights")]
+              = ModelFormat.pt2) -> FileResponse:
+    """The trained model of a succeeded run (404 before, or when it was trained before export existed)."""
+    service.load(session, principal, experiment_id)
+    if format is ModelFormat.pt2:
+        path, name = settings.model_path(experiment_id), f"experiment-{experiment_id}.pt2"
+    else:
+        path, name = settings.checkpoint_path(experiment_id, "final"), f"experiment-{experiment_id}.pt"
+    if not path.is_file():
+        raise NotFound(f"experiment {experiment_id} has no {format.value} model: a run stores one when it succeeds")
+    return FileResponse(path, media_type="application/octet-stream", filename=name)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -193,3 +194,10 @@ class ExperimentPage(BaseModel):
     total: int = Field(description="How many experiments match the filters, over all pages.")
     limit: int = Field(description="The most items a page holds (`?limit=`).")
     offset: int = Field(description="How many matching experiments come before this page (`?offset=`).")
+
+
+class ModelFormat(StrEnum):
+    """How ``GET /experiments/{id}/model`` gives the trained model."""
+
+    pt2 = "pt2"
+    state_dict = "state_dict"

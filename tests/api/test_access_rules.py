@@ -70,6 +70,7 @@ RULES: dict[tuple[str, str], tuple[str, int]] = {
     ("post", "/experiments/{experiment_id}/cancel"): ("edit", 200),
     ("post", "/experiments/{experiment_id}/clone"): ("edit", 201),
     ("get", "/experiments/{experiment_id}/checkpoint"): ("read", 200),
+    ("get", "/experiments/{experiment_id}/model"): ("read", 200),
     ("get", "/experiments/{experiment_id}/metrics"): ("read", 200),
     ("post", "/experiments/{experiment_id}/metrics"): ("report", 200),
     ("get", "/compare"): ("read", 200),
@@ -173,12 +174,13 @@ def request_for(world: World, method: str, path: str, caller: str, project: int)
         return {"path": path.format(experiment_id=eid),
                 "json": {"points": [{"name": "train/loss", "step": 0, "value": 1.0}]}}
     if "{experiment_id}" in path:
-        status = "succeeded" if method == "delete" or path.endswith(("/stream", "/checkpoint")) else "queued"
+        status = "succeeded" if method == "delete" or path.endswith(("/stream", "/checkpoint", "/model")) else "queued"
         eid = world.experiment(project, status)
-        if path.endswith("/checkpoint"):
-            checkpoint = world.settings.checkpoint_path(eid, "final")
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            checkpoint.write_bytes(b"weights")
+        if path.endswith(("/checkpoint", "/model")):
+            stored = world.settings.checkpoint_path(eid, "final") if path.endswith("/checkpoint") \
+                else world.settings.model_path(eid)
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            stored.write_bytes(b"weights")
         json = {} if path.endswith("/clone") else {"tags": ["cell"]} if method == "patch" else None
         return {"path": path.format(experiment_id=eid), "json": json}
     if method == "delete" and path == "/datasets/{dataset_id}":

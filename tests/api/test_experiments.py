@@ -174,6 +174,25 @@ def test_checkpoint_is_served_as_bytes(client, iris_split, settings):
     assert r.status_code == 200 and r.content == b"\x80weights"
 
 
+@pytest.mark.parametrize(("fmt", "stored", "filename"), [
+    (None, "model", "experiment-{}.pt2"), ("pt2", "model", "experiment-{}.pt2"),
+    ("state_dict", "final", "experiment-{}.pt"),
+])
+def test_the_model_is_served_in_the_format_asked_for(client, iris_split, settings, fmt, stored, filename):
+    eid = client.post(f"{API}/experiments", json=body(iris_split["id"])).json()["id"]
+    params = {} if fmt is None else {"format": fmt}
+    missing = client.get(f"{API}/experiments/{eid}/model", params=params)
+    assert missing.status_code == 404 and "a run stores one when it succeeds" in missing.json()["detail"]
+    path = settings.model_path(eid) if stored == "model" else settings.checkpoint_path(eid, "final")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x80" + stored.encode())
+    r = client.get(f"{API}/experiments/{eid}/model", params=params)
+    assert r.status_code == 200 and r.content == b"\x80" + stored.encode()
+    assert filename.format(eid) in r.headers["content-disposition"]
+    bad = client.get(f"{API}/experiments/{eid}/model", params={"format": "onnx2"})
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "format"]
+
+
 def _post(client, eid, name, values):
     points = [{"name": name, "step": s, "value": v, "wall_time": 1000.0 + s} for s, v in enumerate(values)]
     assert client.post(f"{API}/experiments/{eid}/metrics", json={"points": points}).status_code == 200

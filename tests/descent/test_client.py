@@ -276,6 +276,12 @@ def test_metrics_compare_stream_and_checkpoint(client, served, capsys):
     final.parent.mkdir(parents=True, exist_ok=True)
     final.write_bytes(b"\x80\x02weights")
     assert client.checkpoint(a["id"]) == b"\x80\x02weights"
+    assert client.model(a["id"], format="state_dict") == b"\x80\x02weights"
+    with pytest.raises(ApiError) as no_program:
+        client.model(a["id"])
+    assert no_program.value.status_code == 404
+    settings.model_path(a["id"]).write_bytes(b"program")
+    assert client.model(a["id"]) == b"program"
 
 
 def test_queue_says_why_a_run_waits_and_the_cli_prints_it(client, served, capsys):

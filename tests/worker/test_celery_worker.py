@@ -226,6 +226,10 @@ def test_submit_through_the_api_watch_it_finish_read_metrics_and_download_weight
         assert weights.status_code == 200
         state = torch.load(io.BytesIO(weights.content), weights_only=True)
         assert state["net.0.weight"].shape == (32, 13)
+        model = client.get(f"/api/v1/experiments/{experiment_id}/model")  # with its preprocessing, for torch alone
+        assert model.status_code == 200
+        program = torch.export.load(io.BytesIO(model.content))
+        assert program.module()(torch.zeros(5, 13)).shape == (5, 3)
 
 
 def test_kill_9_mid_run_and_another_worker_finishes_from_the_checkpoint(running):

@@ -31,6 +31,7 @@ from tests.worker.records import (
 )
 from tests.worker.splits import builtin_split, make_spec
 from worker import oom
+from worker.export import read_metadata
 from worker.supervisor import Death, supervise
 
 pytestmark = pytest.mark.integration
@@ -91,6 +92,8 @@ def test_the_run_trains_in_a_child_process_and_the_supervisor_records_its_outcom
     assert (done.status, done.attempt, done.crashes, done.error) == ("succeeded", 1, 0, None)
     assert done.worker_host == runtime.host
     assert runtime.settings.checkpoint_path(experiment_id, "final").exists()
+    meta = read_metadata(runtime.settings.model_path(experiment_id))  # the model exported with its preprocessing
+    assert (meta["experiment_id"], meta["task"], meta["labels"]) == (experiment_id, "classification", ["0", "1", "2"])
     assert_every_step_once(runtime.sessions, experiment_id, STEPS_PER_EPOCH, 3)
     assert supervise(experiment_id, runtime) == "skipped"  # a redelivered message finds nothing to claim
 

@@ -22,6 +22,7 @@ import random
 import re
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,15 +186,15 @@ def save(path: Path, state: dict[str, Any]) -> None:
     write_atomically(path, state)
 
 
-def write_atomically(path: Path, value: Any) -> None:
-    """``torch.save`` ``value`` to ``path`` through a temporary file, flushed to the disk, and an
+def write_atomically(path: Path, value: Any, saver: Callable[[Any, Any], None] = torch.save) -> None:
+    """``saver(value, file)`` (``torch.save``) ``value`` to ``path`` through a temporary file, flushed to the disk, and an
     atomic rename, so that ``path`` holds either the previous file or the whole new one.  A failed
     write is tried once more after :data:`RETRY_DELAY_S`; when that fails too, raises
     :class:`StorageError`.  The temporary file never outlives the call."""
     path = Path(path)
     for retry in (False, True):
         try:
-            _write_once(path, value)
+            _write_once(path, value, saver)
             return
         except (OSError, RuntimeError) as exc:  # torch reports a failed write as a RuntimeError
             if retry:
@@ -201,14 +202,14 @@ def write_atomically(path: Path, value: Any) -> None:
         time.sleep(RETRY_DELAY_S)
 
 
-def _write_once(path: Path, value: Any) -> None:
+def _write_once(path: Path, value: Any, saver: Callable[[Any, Any], None]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # a file object of our own rather than a path: torch then writes through python, and an
         # OSError carrying the errno stays in the chain of what it raises
         with open(tmp, "wb") as file:
-            torch.save(value, file)
+            saver(value, file)
             file.flush()
             os.fsync(file.fileno())  # a disk that accepted the data lazily says now that it has no room
         os.replace(tmp, path)
