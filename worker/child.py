@@ -52,9 +52,12 @@ def main() -> int:
     sys.stdout = sys.stderr
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="[%(asctime)s: %(levelname)s/training %(process)d] %(name)s: %(message)s")
-    # the imports (torch: ~3 s) come before the job, so a spare started ahead starts its run at once
+    # the imports (torch: ~3 s) and the export machinery's warm-up come before the job, so a spare started ahead starts its run at once
     from core.settings import Settings
+    from worker import export
     from worker.run import Runtime, train_claimed
+
+    export.warm()
 
     text = sys.stdin.read()
     if not text.strip():

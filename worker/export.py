@@ -71,6 +71,12 @@ def export_program(model: torch.nn.Module, mean: np.ndarray, std: np.ndarray,
         return torch.export.export(deployed, (example,), dynamic_shapes={"x": {0: batch}})
 
 
+def warm() -> None:
+    """Export a tiny model once: the first export in a process costs ~1.5 s of tracing machinery
+    to load, which a spare training process pays while it waits rather than a run at its end."""
+    export_program(torch.nn.Linear(2, 1), np.zeros(2), np.ones(2), None)
+
+
 def write_program(path: Path, program: torch.export.ExportedProgram, meta: dict[str, Any]) -> None:
     """Save atomically (a reader never sees half a file; a refusing disk raises ``StorageError``)."""
     checkpoint.write_atomically(path, program, saver=lambda obj, file: torch.export.save(
