@@ -79,6 +79,8 @@ class ExperimentPreview(BaseModel):
                                              "(loss, scheduler lengths) filled in.")
     queue: str = Field(description="The worker queue it would be sent to: `gpu` or `cpu`.")
     project_id: int = Field(description="The project it would belong to: its split's.")
+    warning: str | None = Field(None, description="What the submission would be told besides: no worker serving its "
+                                                  "queue has been seen (it would wait until one starts).")
 
 
 class ExperimentOverrides(RootModel[dict[str, Any]]):
@@ -156,7 +158,8 @@ class ExperimentPublic(BaseModel):
         description="Why it failed (what went wrong and, where known, what to change); null unless its "
                     "status is failed.")
     warning: str | None = Field(
-        description="What went wrong without stopping the run, while it lasts: its training process killed and "
+        description="What went wrong without stopping the run, while it lasts: no worker serving its queue seen "
+                    "when it was submitted (cleared once a worker takes it), its training process killed and "
                     "trained again, or a checkpoint its worker could not write, naming the file, the operating system's error (`no space left on device "
                     "(ENOSPC)`) and what to do.  Training goes on, and the warning is cleared once a later write "
                     "succeeds; null when all is well.")

@@ -23,6 +23,7 @@ from api.experiments.schemas import (
 )
 from api.limits import quotas
 from api.metrics.service import best_public
+from api.queue.service import START_WORKER
 from core.datasets.builtin import DatasetInfo
 from core.metrics import MAX_NAME_LENGTH
 from core.settings import Settings
@@ -96,6 +97,7 @@ class Validated:
     spec: ExperimentSpec
     queue: str
     project_id: int
+    warning: str | None = None
 
 
 def validate(session: Session, settings: Settings, principal: Principal, spec: ExperimentCreate) -> Validated:
@@ -117,14 +119,26 @@ def validate(session: Session, settings: Settings, principal: Principal, spec: E
     if problems:
         raise PayloadError([(("body", *loc), msg) for loc, msg in problems])
     quotas.check_active_experiments(session, settings, split.project_id)
-    return Validated(resolved, queue, split.project_id)
+    return Validated(resolved, queue, split.project_id, _no_worker_warning(session, settings, queue))
+
+
+def _no_worker_warning(session: Session, settings: Settings, queue: str) -> str | None:
+    """Accepted, but said at once: no worker serving ``queue`` has been seen (``device: cuda`` on a
+    machine without a GPU worker would otherwise just wait, saying nothing)."""
+    if workers_repo.alive(session, queue, workers_repo.alive_within_s(settings)):
+        return None
+    other = "training.device: auto or cpu trains it on a CPU worker" if queue == "gpu" else \
+        "a worker picks it up as soon as one starts"
+    return (f"no worker serving the {queue!r} queue has been seen: the run waits until one starts "
+            f"({START_WORKER[queue]}); {other}")
 
 
 def preview(session: Session, settings: Settings, principal: Principal, spec: ExperimentCreate
             ) -> ExperimentPreview:
     """``?dry_run=true``: what a submission would store and where it would go, storing nothing."""
     checked = validate(session, settings, principal, spec)
-    return ExperimentPreview(spec=checked.spec, queue=checked.queue, project_id=checked.project_id)
+    return ExperimentPreview(spec=checked.spec, queue=checked.queue, project_id=checked.project_id,
+                             warning=checked.warning)
 
 
 def create(session: Session, settings: Settings, enqueue: Enqueuer, principal: Principal, spec: ExperimentCreate,
@@ -136,6 +150,7 @@ def create(session: Session, settings: Settings, enqueue: Enqueuer, principal: P
         session, name=resolved.name, spec=resolved.model_dump(mode="json"), solver=resolved.solver.name,
         tags=resolved.tags, split_id=resolved.split_id, queue=queue,
     )
+    experiment.warning = checked.warning  # cleared by the worker's first checkpoint
     experiment.enqueued_at = utcnow()  # the send below happens only if this commit succeeds
     session.flush()
     experiment_id = experiment.id

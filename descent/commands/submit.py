@@ -44,6 +44,8 @@ def submit(client: Client, args: argparse.Namespace) -> int:
         created = client.submit(spec)
         runs.append(created)
         print(f"submitted experiment {created['id']} ({created['name']})", flush=True)
+        if created.get("warning"):  # e.g. no worker serving its queue has been seen
+            print(f"  warning: {created['warning']}", flush=True)
     if args.detach:
         return 0
     return follow(client, [r["id"] for r in runs], poll_s=args.poll)

@@ -161,6 +161,7 @@ def claim(session: Session, experiment_id: int, worker_host: str, device: str,
             worker_host=worker_host,
             device=device,
             error=None,
+            warning=None,  # a worker has it now: "no worker seen" no longer holds; a checkpoint's trouble is re-told
         )
         .returning(Experiment.id)
         .execution_options(synchronize_session=False)

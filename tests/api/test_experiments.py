@@ -305,3 +305,29 @@ def test_a_list_hyperparameter_is_bounded_in_length(client, iris_split):
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"][:4] == ["body", "scheduler", "multisteplr", "milestones"]
     assert client.post(f"{API}/experiments", json=body(iris_split["id"], **scheduler(3))).status_code == 201
+
+
+@pytest.mark.parametrize("device", ["cuda", "cpu"])
+def test_a_submission_no_worker_can_take_is_accepted_saying_so(client, iris_split, session_factory, device):
+    """``device: cuda`` with no GPU worker ever seen used to say only "submitted", then wait
+    silently; now the run (and a dry run) carries a warning naming the command that starts one,
+    until a worker serving the queue is alive."""
+    from store.repositories import experiments as experiments_repo
+    from store.repositories import workers
+
+    queue = "gpu" if device == "cuda" else "cpu"
+    spec = body(iris_split["id"], training={"epochs": 1, "device": device})
+    dry = client.post(f"{API}/experiments", params={"dry_run": "true"}, json=spec).json()
+    made = client.post(f"{API}/experiments", json=spec)
+    assert made.status_code == 201, made.text
+    warning = made.json()["warning"]
+    assert warning.startswith(f"no worker serving the '{queue}' queue has been seen: the run waits until one starts")
+    assert f"descent worker --queue {queue}" in warning and dry["warning"] == warning
+    assert client.get(f"{API}/experiments/{made.json()['id']}").json()["warning"] == warning
+
+    with session_factory() as session, session.begin():
+        workers.beat(session, f"w-{queue}:1", "w", [queue], 1 if queue == "gpu" else 0)
+    assert client.post(f"{API}/experiments", json=spec).json()["warning"] is None
+    with session_factory() as session, session.begin():  # a worker takes it: the warning no longer holds
+        experiments_repo.claim(session, made.json()["id"], "w", device, stale_after_s=10)
+    assert client.get(f"{API}/experiments/{made.json()['id']}").json()["warning"] is None

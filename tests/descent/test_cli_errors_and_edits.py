@@ -103,7 +103,11 @@ def test_submit_submits_nothing_when_any_spec_is_refused(tmp_path, api, split_id
                                      "solver: {name: adam}\n")
     out = descent("submit", "a.json", "b.yaml", "--detach", "--url", url, "--token", token, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert [line.split(" (")[1] for line in out.stdout.splitlines()] == ["ok)", "b)"]
+    lines = out.stdout.splitlines()
+    assert [line.split(" (")[1] for line in lines if line.startswith("submitted experiment")] == ["ok)", "b)"]
+    # no worker beats in this api's database: each run says so, with the command that starts one
+    assert [line.startswith("  warning: no worker serving the 'cpu' queue has been seen") for line in lines] == \
+        [False, True, False, True]
     assert client.experiments_page()["total"] == before + 2
 
 
