@@ -91,7 +91,7 @@ def test_unreadable_digits_are_not_found_or_422(client, method, path, kwargs, co
     if loc is not None:
         assert r.json()["detail"][0]["loc"] == loc
     else:
-        assert "does not exist" in r.json()["detail"] or "no built-in" in r.json()["detail"]
+        assert "does not exist" in r.json()["detail"] or "no dataset named" in r.json()["detail"]
 
 
 # the header is only a hint (the body is read up to the limit either way): unreadable is ignored,
