@@ -1,6 +1,6 @@
 """Drill: a poison run, one whose training runs out of memory on every try.  A real worker process
 (``descent worker``) on a real PostgreSQL and Redis, put in a memory cgroup too small for the run
-(1.5 GiB; the run needs ~2 GiB by estimate), so the kernel's OOM killer strikes for real; where
+(2.5 GiB; the run needs ~7 GiB by estimate), so the kernel's OOM killer strikes for real; where
 no memory cgroup can be made, a SIGKILL of the training process stands in for the kernel.
 
 Before, the worker process itself was killed 4–5 s after claiming, nothing was logged, the
@@ -31,8 +31,9 @@ from worker.supervisor import Death
 
 pytestmark = [pytest.mark.drills, pytest.mark.integration]
 
-LIMIT_BYTES = 1536 * 2**20
-POISON = {"name": "mlp", "depth": 8, "width": 4096}  # ~134 M parameters: ~2 GiB to train with adam
+# the worker (~0.3 GiB) and its spare training process (~0.4 GiB) fit with room to spare; the run does not
+LIMIT_BYTES = 2560 * 2**20
+POISON = {"name": "mlp", "depth": 8, "width": 8192}  # ~470 M parameters: ~7 GiB to train with adam
 BATCH = 64
 
 
@@ -86,7 +87,7 @@ def test_a_run_that_runs_out_of_memory_fails_with_the_reason_and_the_worker_take
         started_after_s = time.monotonic() - submitted
         done = cluster.wait_status(healthy, ("succeeded", "failed", "cancelled"), timeout_s=180)
         print(f"\npoison run: failed {failed_after_s:.1f} s after submission "
-              f"({'the OOM killer in a 1.5 GiB cgroup' if cgroup else 'SIGKILL standing in for the kernel'}); "
+              f"({'the OOM killer in a 2.5 GiB cgroup' if cgroup else 'SIGKILL standing in for the kernel'}); "
               f"the next run started {started_after_s:.2f} s after its submission on the same worker")
         assert done.status == "succeeded", done.error
         assert done.worker_host == failed.worker_host
