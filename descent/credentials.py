@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+# the admin's API token that `descent up` keeps in its data folder (0600), beside the token file
+ADMIN_TOKEN_FILE = "admin.token"
 TOKEN_ENV = "DESCENT_TOKEN"
 PREFIX_CHARS = 12  # the api lists a token by its first characters (core.auth.VISIBLE_CHARS)
 FILE_MODE = 0o600

@@ -26,7 +26,7 @@ from store.repositories import users as users_repo
 
 ADMIN = "admin"
 TOKEN_NAME = "descent up"
-TOKEN_FILE = "admin.token"
+TOKEN_FILE = credentials.ADMIN_TOKEN_FILE
 LINK_LIFETIME = timedelta(hours=24)
 LINK_PATH = "/api/v1/auth/link?code="
 

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from descent.commands.hosts import ALLOWED_HOSTS_ENV, allowed_hosts, is_loopback, refusal, split_hosts
+from descent.credentials import ADMIN_TOKEN_FILE
 
 HEALTH_TIMEOUT_S = 120.0
 # An idle worker polling SQLite every 0.1 s costs ~2 % of a core; a training waits ~0.1 s to start.
@@ -131,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
         base = urls[0]
         if not _wait_healthy(base, children):
             return _fail(children, "the api did not answer /health")
+        token_file = data_dir / ADMIN_TOKEN_FILE
+        if "worker" in children and token_file.is_file() and not _wait_worker(base, token_file.read_text().strip(),
+                                                                               children):
+            return _fail(children, "the worker did not report for work")
         link = booted.get("login_link")
         login = f"  login      {link}  (one-time sign-in for the dashboard)\n" if link else ""
         print(
@@ -226,6 +231,25 @@ def _wait_healthy(base: str, children: dict[str, subprocess.Popen]) -> bool:
             if httpx.get(f"{base}/api/v1/health", timeout=2.0).status_code == 200:
                 return True
         except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _wait_worker(base: str, token: str, children: dict[str, subprocess.Popen]) -> bool:
+    """Until the worker is alive for the api (``/queue`` counts it), so that "Descent is up" means a
+    run submitted now starts now, rather than being told no worker has been seen."""
+    import httpx
+
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if any(c.poll() is not None for c in children.values()):
+            return False
+        try:
+            answer = httpx.get(f"{base}/api/v1/queue", headers={"Authorization": f"Bearer {token}"}, timeout=2.0)
+            if answer.status_code == 200 and any(q["workers"] for q in answer.json()["queues"].values()):
+                return True
+        except (httpx.HTTPError, ValueError, KeyError):
             pass
         time.sleep(0.2)
     return False
