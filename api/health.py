@@ -35,7 +35,7 @@ router = APIRouter(tags=["health"])
 MIN_FREE_BYTES = 1 << 30
 MIN_FREE_FRACTION = 0.01
 # the longest each check may take
-CHECK_TIMEOUT_S = 2.0
+CHECK_TIMEOUT_S = 1.5
 
 
 class HealthPublic(BaseModel):
