@@ -4,7 +4,6 @@ arrays under the data folder and recorded with the upload's checksum."""
 from __future__ import annotations
 
 import hashlib
-from difflib import get_close_matches
 
 from sqlalchemy.orm import Session
 
@@ -20,6 +19,7 @@ from core.datasets.builtin import BUILTIN_DATASETS, builtin_info
 from core.datasets.storage import info_for
 from core.datasets.uploads import UploadError, UploadTooLarge
 from core.settings import Settings
+from core.spec.suggest import closest
 from core.spec.text import NUL_MESSAGE
 from store.models import Dataset
 from store.repositories import audit
@@ -64,8 +64,8 @@ def resolve(session: Session, ref: int | str, principal: Principal) -> tuple[str
             ids = ", ".join(f"{d.id} (project {d.project_id})" for d in found)
             raise LookupError(f"several uploaded datasets are named {shorten(ref)}: {ids}; name one by its id")
         names = sorted({*BUILTIN_DATASETS, *(d.name for d in repo.list_all(session, scope))})
-        close = get_close_matches(ref, names, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        close = closest(ref, names, aliases={})
+        hint = f"; did you mean {close!r}?" if close else ""
         raise LookupError(f"no dataset named {shorten(ref)}{hint} (built-ins: {', '.join(sorted(BUILTIN_DATASETS))}; "
                           "an upload goes by its name or id)")
     dataset_id = ref if isinstance(ref, int) else parse_id(ref)

@@ -51,9 +51,15 @@ SECTION_NOUN = {"solver": "solver", "scheduler": "scheduler", "architecture": "a
 Loc = Sequence[str | int]
 
 
+# no name is longer; a longer input gets no hint (the spelling distance costs len(typed) × len(name))
+MAX_TYPED = 100
+
+
 def closest(typed: str, allowed: Iterable[str], aliases: Mapping[str, str] = FIELD_ALIASES) -> str | None:
     """The allowed name ``typed`` most likely meant: its alias, else the closest by spelling
-    (case-insensitive), else None."""
+    (case-insensitive), else None (also for an input over ``MAX_TYPED`` characters)."""
+    if len(typed) > MAX_TYPED:
+        return None
     allowed = list(dict.fromkeys(allowed))
     key = typed.strip().lower()
     alias = aliases.get(key) or aliases.get(key.replace("-", "_"))

@@ -89,3 +89,18 @@ def test_typo_distance_counts_a_swap_as_one_edit(a, b, distance):
 def test_model_at_follows_the_path_pydantic_writes(loc, field):
     model = model_at(ExperimentSpec, loc)
     assert (field in model.model_fields) if field else model is None
+
+
+def test_an_input_longer_than_any_name_gets_no_hint_and_costs_nothing():
+    """The spelling distance is len(typed) × len(name) steps: a megabyte-long "solver name" in a
+    request body must not buy seconds of the api's CPU."""
+    import time
+
+    from core.spec.suggest import MAX_TYPED, closest
+
+    assert closest("lr" + " " * (MAX_TYPED - 2), ["base_lr"]) == "base_lr"  # at the bound: still looked at
+    assert closest("lr" + " " * (MAX_TYPED - 1), ["base_lr"]) is None  # past it: no hint
+    started = time.process_time()
+    assert closest("a" * 1_000_000, ["adam", "adamw", "sgd"]) is None
+    assert time.process_time() - started < 0.05
+    assert closest("adma", ["adam", "adamax"]) == "adam"
