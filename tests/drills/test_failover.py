@@ -59,7 +59,6 @@ def test_a_killed_workers_run_resumes_on_an_idle_worker_within_15_s(cluster):
     killed = time.monotonic()
     training.wait()
     at_kill = cluster.experiment(experiment_id)
-    assert _messages(cluster)[0] >= 1  # the dead worker's message, delivered and never acknowledged
     assert at_kill.status == "running" and at_kill.attempt == 1 and at_kill.step < EPOCHS * steps_per_epoch
 
     taken = _wait(lambda: (e := cluster.experiment(experiment_id)).attempt == 2 and e,
@@ -79,7 +78,10 @@ def test_a_killed_workers_run_resumes_on_an_idle_worker_within_15_s(cluster):
     assert cluster.steps(experiment_id, "val/loss") == [e * steps_per_epoch for e in range(1, EPOCHS + 1)]
 
     # queue hygiene: the dead worker's message (and the live run's, handed out again each
-    # visibility timeout) came back and was dropped by the claim; nothing lingers in Redis
+    # visibility timeout) came back and was dropped by the claim; nothing lingers in Redis.  (How
+    # many are unacknowledged at the kill itself depends on timing: with a 5 s timeout the run's
+    # message may already have been handed out again and dropped.  With the old 7-day timeout the
+    # dead worker's delivery stays unacknowledged, and this wait fails: checked by hand.)
     _wait(lambda: _messages(cluster) == (0, 0), 6 * VISIBILITY_S, "Redis to hold no message of the finished run",
           interval_s=0.2)
     assert "not claimable (duplicate delivery or finished); skipping" in cluster.logs.read_text()
