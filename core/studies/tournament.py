@@ -1,0 +1,33 @@
+"""The solver tournament: every solver against every other on the same base experiment, each at
+its own grid of learning rates, so each is compared at its best rather than at one shared rate.
+
+A grid over ``solver.name``; each solver's ``when`` holds ``solver.base_lr`` log-spaced from
+``lr_low`` to ``lr_high``.  ASHA prunes by default, so hopeless rates stop after a few epochs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from core.studies.space import Objective, StudySpec
+
+# The ten solvers of Hasty's Model Playground documentation, "Solvers & optimizers" (SGD, Adagrad,
+# Adadelta, ASGD, Rprop, RMSprop, Adam, AdaMax, AdamW, Lion), under our catalog's names.
+HASTY_SOLVERS = ("sgd", "adagrad", "adadelta", "asgd", "rprop", "rmsprop", "adam", "adamax", "adamw", "lion")
+
+
+def tournament(base: dict[str, Any], solvers: list[str] | tuple[str, ...] | None = None, *,
+               lr_low: float = 1e-5, lr_high: float = 1.0, points: int = 7,
+               pruner: Literal["none", "median", "asha"] = "asha", metric: str = "val/loss",
+               name: str | None = None, parallel: int = 4, seed: int = 0) -> StudySpec:
+    """A grid study over ``solvers`` (default :data:`HASTY_SOLVERS`) x ``points`` learning rates
+    from ``lr_low`` to ``lr_high`` (log-spaced), optimising ``metric`` (its best epoch's value)."""
+    chosen = list(solvers if solvers is not None else HASTY_SOLVERS)
+    lr = {"type": "float", "low": lr_low, "high": lr_high, "log": True, "points": points}
+    space = {"solver.name": {"type": "categorical", "values": chosen,
+                             "when": {s: {"solver.base_lr": dict(lr)} for s in chosen}}}
+    return StudySpec(
+        name=name or f"{base.get('name', 'experiment')} solver tournament",
+        description=f"{len(chosen)} solvers x {points} learning rates from {lr_low:g} to {lr_high:g}",
+        base=base, space=space, objective=Objective(metric=metric), strategy="grid",
+        pruner={"name": pruner}, budget={"parallel": parallel}, seed=seed,
+    )
