@@ -210,17 +210,23 @@ def should_prune(spec: StudySpec, trials: list[TrialRecord], trial_number: int,
 def importance(spec: StudySpec, trials: list[TrialRecord]) -> dict[str, float]:
     """Each parameter's share of the objective's variance over the complete trials (fANOVA,
     Hutter et al. 2014, seeded), by spec path; {} with fewer than two complete trials or nothing
-    that varies.  Only parameters every complete trial has are ranked (Optuna's rule)."""
+    that varies.  Only parameters every complete trial has, with two values at least, are ranked."""
     complete = [t for t in trials if t.state == "complete" and t.value is not None]
     if len(complete) < 2:
+        return {}
+    named = [{name: t.params[path] for name, path, _ in _walk(spec.space, active_params(spec.space, t.params))}
+             for t in complete]
+    shared = set.intersection(*(set(n) for n in named))
+    varied = sorted(n for n in shared if len({repr(p[n]) for p in named}) > 1)
+    if not varied:
         return {}
     with _quiet():
         study = _study(spec)
         _replay(study, spec, complete)
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=IMPORTANCE_SEED)
         try:
-            ranked = optuna.importance.get_param_importances(study, evaluator=evaluator)
-        except (ValueError, RuntimeError):  # a single distinct value, or a search space with nothing in common
+            ranked = optuna.importance.get_param_importances(study, evaluator=evaluator, params=varied)
+        except (ValueError, RuntimeError):  # e.g. a trial replay dropped (its value left the space)
             return {}
     paths = [spec_path(name) for name in ranked]
     return {(spec_path(name) if paths.count(spec_path(name)) == 1 else name): float(v) for name, v in ranked.items()}
