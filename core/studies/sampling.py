@@ -203,7 +203,7 @@ def should_prune(spec: StudySpec, trials: list[TrialRecord], trial_number: int,
         decision = False
         for step in sorted(intermediate):
             live.report(intermediate[step], step)
-            decision = live.should_prune()
+            decision = bool(live.should_prune())
         return decision
 
 
