@@ -125,7 +125,9 @@ def _frozen(space: Space, record: TrialRecord, system_attrs: dict[str, Any] | No
 
 
 def _study(spec: StudySpec, sampler=None, pruner=None) -> optuna.Study:
-    return optuna.create_study(storage=None, sampler=sampler, pruner=pruner, direction=spec.objective.direction)
+    """An in-memory study; where nothing is sampled a seeded RandomSampler spares TPE's set-up."""
+    return optuna.create_study(storage=None, sampler=sampler or optuna.samplers.RandomSampler(seed=spec.seed),
+                               pruner=pruner, direction=spec.objective.direction)
 
 
 def _replay(study: optuna.Study, spec: StudySpec, trials: list[TrialRecord], attrs=None) -> None:

@@ -245,3 +245,11 @@ def test_best_by_the_objective_first_number_among_equals(metric, expected):
 def test_active_params_of_a_proposal_are_the_proposal():
     for p in next_params(study("random"), [], 20):
         assert active_params(study().space, p) == p
+
+
+def test_optuna_is_quiet_only_during_a_call():
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    next_params(study("tpe"), [], 2)
+    assert optuna.logging.get_verbosity() == before
