@@ -123,7 +123,13 @@ class Settings(BaseSettings):
         """``last.pt``: resume point written every epoch; ``final.pt``: the trained weights."""
         return self.checkpoint_dir / str(experiment_id) / f"{which}.pt"
 
-    def model_path(self, experiment_id: int) -> Path:
-        """``model.pt2``: the trained model exported with its preprocessing (``worker.export``)."""
-        return self.checkpoint_dir / str(experiment_id) / "model.pt2"
+    def model_path(self, experiment_id: int, format: str = "pt2", which: str = "last") -> Path:
+        """A trained model's file: ``format`` ``pt2`` (``torch.export`` program with its preprocessing,
+        ``worker.export``), ``onnx`` (the same as ONNX) or ``state_dict`` (the bare weights); ``which``
+        ``last`` (the weights the run ended with) or ``best`` (its best epoch's, ``core.spec.monitor``):
+        ``model.pt2``, ``model-best.onnx``, ``final.pt``, ``best.pt``, …"""
+        if format == "state_dict":
+            return self.checkpoint_path(experiment_id, "final" if which == "last" else "best")
+        suffix = "" if which == "last" else f"-{which}"
+        return self.checkpoint_dir / str(experiment_id) / f"model{suffix}.{format}"
 

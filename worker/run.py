@@ -19,6 +19,7 @@ dropping it, so a run queued during an outage starts once the database is back."
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import socket
@@ -207,17 +208,33 @@ def _save_weights(path: Path, model: torch.nn.Module) -> None:
         ) from exc
 
 
-def _export(path: Path, experiment_id: int, model: torch.nn.Module, data) -> None:
+def _export(settings: Settings, experiment_id: int, which: str, model: torch.nn.Module, data) -> None:
     """The model with its preprocessing, for torch alone (``worker.export``).  An architecture
     ``torch.export`` cannot trace, or a refusing disk, leaves the run succeeded without it (the
     weights are stored): the log says why and the api answers 404 for it."""
     from worker import export
 
+    path = settings.model_path(experiment_id, "pt2", which)
     try:
         program = export.export_program(model, *data.feature_scale, data.target_scale)
-        export.write_program(path, program, export.metadata(experiment_id, data.info, data.feature_shape))
+        meta = export.metadata(experiment_id, data.info, data.feature_shape) | {"which": which}
+        export.write_program(path, program, meta)
     except Exception:  # noqa: BLE001 - the run's result is its weights; the program is a convenience
         log.warning("experiment %s: could not export the model to %s", experiment_id, path, exc_info=True)
+
+
+def _store_models(settings: Settings, experiment_id: int, result, data) -> None:
+    """The last weights (``final.pt``) and both exported models, the last and the best epoch's
+    (``core.settings.Settings.model_path``).  The best epoch's weights (``best.pt``) were written
+    by the engine; when they are the last epoch's the exports are the same program."""
+    _save_weights(settings.checkpoint_path(experiment_id, "final"), result.model)
+    _export(settings, experiment_id, "last", result.model, data)
+    best = settings.checkpoint_path(experiment_id, "best")
+    if not best.is_file():
+        return
+    model = copy.deepcopy(result.model)
+    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True))
+    _export(settings, experiment_id, "best", model, data)
 
 
 def user_message(exc: BaseException) -> str:
@@ -289,6 +306,8 @@ def _train(experiment_id: int, stored_spec: dict, split_id: int, runtime: Runtim
     data = prepare(arrays, device)
     last = settings.checkpoint_path(experiment_id, "last")
     resume = last if last.exists() else None
+    if resume is None:  # a best checkpoint without a resume point belongs to nothing this attempt continues
+        settings.checkpoint_path(experiment_id, "best").unlink(missing_ok=True)
     if resume is not None:
         log.info("experiment %s: resuming from %s", experiment_id, resume)
     sink = BatchingSink(partial(_write_points, runtime.sessions, experiment_id))
@@ -296,14 +315,21 @@ def _train(experiment_id: int, stored_spec: dict, split_id: int, runtime: Runtim
     try:
         result = train(spec, data, sink=sink, should_cancel=heartbeat, cancel_requested=heartbeat.stop_requested,
                        time_limit=limit, checkpoint_path=last, on_checkpoint=warning, resume_from=resume,
-                       on_end=heartbeat.end)
+                       best_path=settings.checkpoint_path(experiment_id, "best"), on_end=heartbeat.end)
     finally:
         sink.close()
     if result.status == "succeeded":
-        _save_weights(settings.checkpoint_path(experiment_id, "final"), result.model)
-        _export(settings.model_path(experiment_id), experiment_id, result.model, data)
+        _store_models(settings, experiment_id, result, data)
+        if result.stop_reason is not None:
+            retrying(partial(_set_stop_reason, runtime, experiment_id, heartbeat.attempt, result.stop_reason),
+                     experiment_id, "recording why it stopped")
         warning(None)  # the weights are stored: a checkpoint missed on the way no longer matters
     return result.status
+
+
+def _set_stop_reason(runtime: Runtime, experiment_id: int, attempt: int, reason: str) -> None:
+    with session_scope(runtime.sessions) as session:
+        experiments.set_stop_reason(session, experiment_id, attempt, reason)
 
 
 def _claim(runtime: Runtime, experiment_id: int, device_name: str) -> tuple[int, dict, int] | None:

@@ -19,6 +19,7 @@ from api.experiments.schemas import (
     ExperimentPublic,
     ExperimentUpdate,
     ModelFormat,
+    ModelWhich,
     Status,
 )
 from api.idempotency import IdempotencyDep
@@ -129,21 +130,29 @@ def get_checkpoint(experiment_id: int, principal: UserDep, session: SessionDep, 
         200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
               "description": "``pt2``: a ``torch.export`` program, raw features in, logits (or the regression target "
                              "in its units) out, loadable with ``torch.export.load`` alone; its "
-                             "``extra_files['descent.json']`` names the labels in output order.  ``state_dict``: the "
-                             "network's weights (the architecture and the train split's standardisation are not in it)."},
+                             "``extra_files['descent.json']`` names the labels in output order.  ``onnx``: the same "
+                             "program as ONNX (the labels in the model's metadata ``descent.json``), for onnxruntime "
+                             "and other runtimes.  ``state_dict``: the network's weights (the architecture and the "
+                             "train split's standardisation are not in it)."},
         **responses(401, 403, 404),
     },
 )
 def get_model(experiment_id: int, principal: UserDep, session: SessionDep, settings: SettingsDep,
               format: Annotated[ModelFormat, Query(description="pt2 (default): the model with its preprocessing, "
-                                                               "for torch alone; state_dict: the bare weights")]
-              = ModelFormat.pt2) -> FileResponse:
-    """The trained model of a succeeded run (404 before, or when it was trained before export existed)."""
+                                                               "for torch alone; onnx: the same as ONNX; "
+                                                               "state_dict: the bare weights")]
+              = ModelFormat.pt2,
+              which: Annotated[ModelWhich, Query(description="last (default): the weights the run ended with; "
+                                                             "best: its best epoch's by the early-stopping metric "
+                                                             "(val/loss without early stopping)")]
+              = ModelWhich.last) -> FileResponse:
+    """The trained model of a succeeded run (404 before, or when it was trained before that format existed)."""
     service.load(session, principal, experiment_id)
-    if format is ModelFormat.pt2:
-        path, name = settings.model_path(experiment_id), f"experiment-{experiment_id}.pt2"
-    else:
-        path, name = settings.checkpoint_path(experiment_id, "final"), f"experiment-{experiment_id}.pt"
+    path = settings.model_path(experiment_id, format.value, which.value)
+    suffix = "" if which is ModelWhich.last else f"-{which.value}"
+    name = f"experiment-{experiment_id}{suffix}.{'pt' if format is ModelFormat.state_dict else format.value}"
     if not path.is_file():
-        raise NotFound(f"experiment {experiment_id} has no {format.value} model: a run stores one when it succeeds")
+        raise NotFound(f"experiment {experiment_id} has no {which.value} {format.value} model: a run stores one "
+                       f"when it succeeds" + (" and an epoch improved on its metric" if which is ModelWhich.best
+                                              else ""))
     return FileResponse(path, media_type="application/octet-stream", filename=name)

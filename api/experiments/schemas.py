@@ -108,7 +108,7 @@ _EXAMPLE = {
     "created_at": "2025-03-14T09:20:11.402157Z", "enqueued_at": "2025-03-14T09:20:11.403020Z",
     "started_at": "2025-03-14T09:20:11.981544Z", "finished_at": "2025-03-14T09:20:15.274903Z",
     "heartbeat_at": "2025-03-14T09:20:14.992310Z", "worker_host": "worker-7f9c2:41", "device": "cpu",
-    "error": None, "warning": None, "attempt": 1, "crashes": 0, "cancel_requested": False,
+    "error": None, "warning": None, "stop_reason": None, "attempt": 1, "crashes": 0, "cancel_requested": False,
 }
 _EXAMPLE_ITEM = {**_EXAMPLE, "best": {"name": "val/accuracy", "value": 0.9666666666666667, "step": 189,
                                       "higher_is_better": True}}
@@ -163,6 +163,9 @@ class ExperimentPublic(BaseModel):
                     "trained again, or a checkpoint its worker could not write, naming the file, the operating system's error (`no space left on device "
                     "(ENOSPC)`) and what to do.  Training goes on, and the warning is cleared once a later write "
                     "succeeds; null when all is well.")
+    stop_reason: str | None = Field(
+        None, description="Why a succeeded run ended before its last epoch: early stopping, naming the metric, its "
+                          "best value and that epoch; null when it trained every epoch.")
     attempt: int = Field(
         description="How many times a worker has taken it: 0 while queued, 1 on its first run, more after a "
                     "takeover (which resumes from the last checkpoint).")
@@ -203,4 +206,12 @@ class ModelFormat(StrEnum):
     """How ``GET /experiments/{id}/model`` gives the trained model."""
 
     pt2 = "pt2"
+    onnx = "onnx"
     state_dict = "state_dict"
+
+
+class ModelWhich(StrEnum):
+    """Which weights ``GET /experiments/{id}/model`` gives: the run's last, or its best epoch's."""
+
+    last = "last"
+    best = "best"

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.choices import choice
 from core.datasets.builtin import DatasetInfo
+from core.spec import monitor
 from core.spec.architectures import ARCHITECTURES, architecture_fit_errors
 from core.spec.from_catalog import models_for_entries, union_of
 from core.spec.text import NulFreeStr
@@ -70,8 +71,18 @@ SOLVER_MODELS = models_for_entries(
     catalog.SOLVERS.values(), prefix="Solver", renames=SOLVER_RENAMES,
     extra_fields=lambda e: None if has_own_weight_decay(e) else _L2_FIELD,
 )
-SCHEDULER_MODELS = models_for_entries(catalog.SCHEDULERS.values(), prefix="Scheduler",
-                                      extra_fields=lambda e: _WARMUP_FIELDS)
+# a metric scheduler (ReduceLROnPlateau) watches one epoch metric; its `mode` defaults to that
+# metric's direction (resolve_spec)
+_METRIC_FIELD = {
+    "metric": (NulFreeStr, Field(
+        monitor.DEFAULT_METRIC, max_length=128,
+        description="The epoch metric it watches (val/loss, val/accuracy, train/epoch_loss, …); `mode` defaults to "
+                    "its direction (max for accuracy and r2).")),
+}
+SCHEDULER_MODELS = models_for_entries(
+    catalog.SCHEDULERS.values(), prefix="Scheduler",
+    extra_fields=lambda e: _WARMUP_FIELDS | (_METRIC_FIELD if e.interval == "metric" else {}),
+)
 ARCHITECTURE_MODELS = models_for_entries(ARCHITECTURES.values(), prefix="Architecture")
 
 
@@ -91,6 +102,26 @@ Device = choice("Device", ("auto", "cpu", "cuda"),
 MAX_BATCH_SIZE = 1 << 20
 CLASSIFICATION_LOSSES = ("cross_entropy", "hinge")
 REGRESSION_LOSSES = ("mse", "huber")
+
+
+# min|max is one named choice in the schema: the plateau scheduler's `mode`, built from its catalog entry
+MonitorMode = choice("SchedulerReducelronplateauMode", ("min", "max"),
+                     "Whether the monitored value should decrease (min) or increase (max).")
+
+
+class EarlyStopping(BaseModel):
+    """Stop once an epoch metric has not improved for ``patience`` epochs (``core.spec.monitor``);
+    the same metric picks the run's best checkpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: NulFreeStr = Field(monitor.DEFAULT_METRIC, min_length=1, max_length=128,
+                               description="The epoch metric watched: val/loss, val/accuracy, val/r2, train/epoch_loss, …")
+    mode: MonitorMode | None = Field(
+        None, description="min: lower is better, max: higher is better; default: the metric's own direction.")
+    patience: int = Field(5, ge=1, le=100_000, description="Epochs without improvement before the run stops.")
+    min_delta: float = Field(0.0, ge=0.0, allow_inf_nan=False,
+                             description="The smallest change that counts as an improvement.")
 
 
 class TrainingSpec(BaseModel):
@@ -117,6 +148,10 @@ class TrainingSpec(BaseModel):
                     "them costs memory passes over weights and gradients, ~10% of a small model's step. "
                     "train/loss and lr are recorded at every step; 1 measures every step.",
     )
+    early_stopping: EarlyStopping | None = Field(
+        None, description="Stop when an epoch metric stops improving; null trains every epoch. The best checkpoint "
+                          "(GET /experiments/{id}/model?which=best) is the best epoch by this metric, by val/loss "
+                          "without it.")
     precision: Precision = Field("fp32", description="Mixed precision on CUDA.")
     device: Device = Field("auto", description="auto: a GPU worker when one is alive.")
     max_minutes: float | None = Field(
@@ -185,7 +220,14 @@ class ExperimentSpec(BaseModel):
         """The scheduler's own arguments (warm-up fields excluded)."""
         if self.scheduler is None:
             return {}
-        return self.scheduler.model_dump(exclude={"name", *_WARMUP_FIELDS})
+        return self.scheduler.model_dump(exclude={"name", *_WARMUP_FIELDS, *_METRIC_FIELD})
+
+    def watch(self) -> monitor.Watch:
+        """What the best checkpoint and early stopping watch."""
+        stopping = self.training.early_stopping
+        if stopping is None:
+            return monitor.Watch()
+        return monitor.Watch(stopping.metric, stopping.mode, stopping.min_delta)
 
     def architecture_hparams(self) -> dict[str, Any]:
         return self.architecture.model_dump(exclude={"name"})
@@ -225,7 +267,16 @@ def resolve_spec(spec: ExperimentSpec, dataset: DatasetInfo, n_train: int) -> Ex
                        f"{field}: {msg}" if field else msg))
     if training.batch_size is not None and training.batch_size > n_train:
         training.batch_size = n_train  # one step per epoch either way; keeps steps_per_epoch honest
+    if training.early_stopping is not None:
+        stopping = training.early_stopping
+        errors += monitor.metric_errors(stopping.metric, dataset.task, ("training", "early_stopping", "metric"))
+        if stopping.mode is None:
+            training.early_stopping = stopping.model_copy(update={"mode": monitor.mode_for(stopping.metric)})
     scheduler = spec.scheduler
+    if scheduler is not None and "metric" in type(scheduler).model_fields:
+        errors += monitor.metric_errors(scheduler.metric, dataset.task, ("scheduler", "metric"))
+        if "mode" not in scheduler.model_fields_set:
+            scheduler = scheduler.model_copy(update={"mode": monitor.mode_for(scheduler.metric)})
     if scheduler is not None:
         scheduler = _resolve_scheduler(
             scheduler, training.epochs, steps_per_epoch(n_train, training.batch_size),

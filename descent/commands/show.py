@@ -34,9 +34,10 @@ def show(client: Client, args: argparse.Namespace) -> int:
     ]
     for key, value in fields:
         print(f"{key + ':':<13}{value}")
-    for key in ("error", "warning"):  # warning: trouble the run goes on despite (a checkpoint not written)
+    # warning: trouble the run goes on despite (a checkpoint not written); stopped: early stopping's reason
+    for key, label in (("error", "error"), ("warning", "warning"), ("stop_reason", "stopped")):
         if e.get(key):
-            print(f"{key}:\n  " + "\n  ".join(str(e[key]).rstrip().splitlines()))
+            print(f"{label}:\n  " + "\n  ".join(str(e[key]).rstrip().splitlines()))
     spec = e.get("spec") or {}
     sections = [(s, inline(spec[s])) for s in ("architecture", "solver", "scheduler", "training") if spec.get(s)]
     if sections:

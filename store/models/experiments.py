@@ -41,6 +41,8 @@ class Experiment(Base):
     error: Mapped[str | None] = mapped_column(Text)
     # what went wrong without stopping the run (a checkpoint the disk refused); cleared once it passes
     warning: Mapped[str | None] = mapped_column(Text)
+    # why a succeeded run ended before its last epoch (early stopping), null when it ran them all
+    stop_reason: Mapped[str | None] = mapped_column(Text)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     # times its training process died without reporting an outcome (see worker.supervisor)
     crashes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -211,17 +211,27 @@ def record_crash(session: Session, experiment_id: int, attempt: int) -> int | No
     return session.execute(statement).scalar_one_or_none()
 
 
-def set_warning(session: Session, experiment_id: int, attempt: int, warning: str | None) -> bool:
-    """Record ``warning`` on the run (None clears it) if ``attempt`` still owns it and it is
-    running; False when it does not (the write is dropped, like a stale heartbeat's)."""
+def _set_fenced(session: Session, experiment_id: int, attempt: int, **values: Any) -> bool:
+    """Write ``values`` on the run if ``attempt`` still owns it and it is running; False when it
+    does not (the write is dropped, like a stale heartbeat's)."""
     statement = (
         update(Experiment)
         .where(Experiment.id == experiment_id, Experiment.attempt == attempt, Experiment.status == "running")
-        .values(warning=warning)
+        .values(**values)
         .returning(Experiment.id)
         .execution_options(synchronize_session=False)
     )
     return session.execute(statement).scalar_one_or_none() is not None
+
+
+def set_stop_reason(session: Session, experiment_id: int, attempt: int, reason: str | None) -> bool:
+    """Record why the run ends before its last epoch (early stopping), fenced by ``attempt``."""
+    return _set_fenced(session, experiment_id, attempt, stop_reason=reason)
+
+
+def set_warning(session: Session, experiment_id: int, attempt: int, warning: str | None) -> bool:
+    """Record ``warning`` on the run (None clears it), fenced by ``attempt``."""
+    return _set_fenced(session, experiment_id, attempt, warning=warning)
 
 
 def _cancel_requested(session: Session, experiment_id: int) -> bool:

@@ -174,23 +174,30 @@ def test_checkpoint_is_served_as_bytes(client, iris_split, settings):
     assert r.status_code == 200 and r.content == b"\x80weights"
 
 
-@pytest.mark.parametrize(("fmt", "stored", "filename"), [
-    (None, "model", "experiment-{}.pt2"), ("pt2", "model", "experiment-{}.pt2"),
-    ("state_dict", "final", "experiment-{}.pt"),
+@pytest.mark.parametrize(("params", "stored", "filename"), [
+    ({}, "model.pt2", "experiment-{}.pt2"), ({"format": "pt2"}, "model.pt2", "experiment-{}.pt2"),
+    ({"format": "onnx"}, "model.onnx", "experiment-{}.onnx"),
+    ({"format": "state_dict"}, "final.pt", "experiment-{}.pt"),
+    ({"which": "best"}, "model-best.pt2", "experiment-{}-best.pt2"),
+    ({"format": "onnx", "which": "best"}, "model-best.onnx", "experiment-{}-best.onnx"),
+    ({"format": "state_dict", "which": "best"}, "best.pt", "experiment-{}-best.pt"),
+    ({"format": "state_dict", "which": "last"}, "final.pt", "experiment-{}.pt"),
 ])
-def test_the_model_is_served_in_the_format_asked_for(client, iris_split, settings, fmt, stored, filename):
+def test_the_model_is_served_in_the_format_and_weights_asked_for(client, iris_split, settings, params, stored,
+                                                                  filename):
     eid = client.post(f"{API}/experiments", json=body(iris_split["id"])).json()["id"]
-    params = {} if fmt is None else {"format": fmt}
     missing = client.get(f"{API}/experiments/{eid}/model", params=params)
     assert missing.status_code == 404 and "a run stores one when it succeeds" in missing.json()["detail"]
-    path = settings.model_path(eid) if stored == "model" else settings.checkpoint_path(eid, "final")
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"\x80" + stored.encode())
+    folder = settings.checkpoint_path(eid).parent
+    folder.mkdir(parents=True)
+    for other in ("model.pt2", "model.onnx", "final.pt", "model-best.pt2", "model-best.onnx", "best.pt"):
+        (folder / other).write_bytes(b"\x80" + other.encode())  # each file its own bytes
     r = client.get(f"{API}/experiments/{eid}/model", params=params)
     assert r.status_code == 200 and r.content == b"\x80" + stored.encode()
     assert filename.format(eid) in r.headers["content-disposition"]
-    bad = client.get(f"{API}/experiments/{eid}/model", params={"format": "onnx2"})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "format"]
+    for name, value in (("format", "onnx2"), ("which", "first")):
+        bad = client.get(f"{API}/experiments/{eid}/model", params={name: value})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", name]
 
 
 def _post(client, eid, name, values):

@@ -51,3 +51,22 @@ def test_download_weights_of_a_finished_run(page, dashboard, api, finished_pair)
     # an MLP on iris's 4 features: the first layer's weight is (width, 4)
     first = next(v for k, v in state.items() if k.endswith("weight"))
     assert tuple(first.shape) == (width, 4)
+
+
+def test_an_early_stopped_run_says_why_and_offers_its_last_and_best_models(page, dashboard, api, iris_split):
+    run = submit(api, {"name": "stops-early", "split_id": iris_split["id"], "architecture": {"name": "mlp", "width": 16},
+                       "solver": {"name": "adam", "base_lr": 0.05},
+                       "training": {"epochs": 200, "batch_size": 16,
+                                    "early_stopping": {"metric": "val/loss", "patience": 2}}})
+    finished = wait_finished(api, run["id"])
+    assert finished["status"] == "succeeded" and finished["epoch"] < 200
+    open_view(page, dashboard, f"#/experiments/{run['id']}", "experiment")
+    assert page.inner_text("#experiment-stopped") == finished["stop_reason"]
+    assert finished["stop_reason"].startswith(f"stopped early at epoch {finished['epoch']} of 200: val/loss")
+    for button, which in (("#download-model", "last"), ("#download-best", "best")):
+        with page.expect_download() as download:
+            page.click(button)
+        data = open(download.value.path(), "rb").read()
+        assert data == api.get(f"/experiments/{run['id']}/model", params={"which": which}).content
+        assert torch.export.load(io.BytesIO(data)).module()(torch.zeros(3, 4)).shape == (3, 3)
+    shoot(page, "experiment-stopped-early")

@@ -215,3 +215,27 @@ def test_a_run_whose_worker_died_resumes_from_its_checkpoint(runtime):
     points = _points(runtime, experiment_id)
     assert max(Counter((n, s) for n, s, _ in points).values()) == 1
     assert sorted(s for n, s, _ in points if n == "train/loss") == list(range(1, whole.step + 1))
+
+
+def test_an_early_stopped_run_says_why_and_stores_its_best_model_beside_the_last(runtime):
+    spec = _spec(runtime, "iris", epochs=60, batch_size=16,
+                 early_stopping={"metric": "val/accuracy", "patience": 2})
+    spec = spec.model_copy(update={"solver": spec.solver.model_copy(update={"base_lr": 0.05})})
+    experiment_id = add_experiment(runtime.sessions, spec)
+    assert run_experiment(experiment_id, runtime) == "succeeded"
+    experiment = _experiment(runtime, experiment_id)
+    accuracy = [v for n, _, v in sorted(_points(runtime, experiment_id), key=lambda p: p[1]) if n == "val/accuracy"]
+    assert experiment.epoch == len(accuracy) < 60
+    best_epoch = accuracy.index(max(accuracy)) + 1
+    assert experiment.stop_reason.startswith(f"stopped early at epoch {experiment.epoch} of 60: val/accuracy")
+    assert f"(best {max(accuracy):.6g} at epoch {best_epoch})" in experiment.stop_reason
+    settings = runtime.settings
+    for which in ("last", "best"):
+        assert settings.model_path(experiment_id, "pt2", which).is_file()
+        assert settings.model_path(experiment_id, "state_dict", which).is_file()
+    # the best program scores the best epoch's val/accuracy on the raw validation features
+    split = builtin_split("iris")
+    program = torch.export.load(settings.model_path(experiment_id, "pt2", "best"))
+    with torch.no_grad():
+        predicted = program.module()(torch.as_tensor(split.x_val, dtype=torch.float32)).argmax(1).numpy()
+    assert (predicted == split.y_val).mean() == pytest.approx(max(accuracy), abs=1e-12)

@@ -93,6 +93,8 @@ export const deleteExperiment = (id) => request("DELETE", `/experiments/${id}`);
 // Each worker queue's depth and, per queued run of the user's projects, its position and why it waits.
 export const queue = () => request("GET", "/queue");
 export const checkpointUrl = (id) => `${API}/experiments/${id}/checkpoint`;
+export const modelUrl = (id, format = "pt2", which = "last") =>
+  `${API}/experiments/${id}/model?format=${format}&which=${which}`;
 export const streamUrl = (id) => `${API}/experiments/${id}/stream`;
 
 export const metrics = (id, { names, maxPoints = 1000 } = {}) =>

@@ -7,6 +7,9 @@ the end, the test pass.  One step: forward/backward (through a closure for the L
 Newton; K-FAC's hooks fire inside the same forward/backward) → gradient noise → clip → optimizer
 step → zero_grad → step schedule.
 
+At each epoch's end the watched metric (``core.spec.monitor``) decides the best checkpoint and
+early stopping, and a metric schedule (ReduceLROnPlateau) steps on the metric it names.
+
 A cancel or the time limit is checked before every step and at every closure evaluation; steps
 and evaluations run inside a region a watchdog may interrupt, so a stop is honoured within about
 a second even in one long step (``worker.engine.stopping``).
@@ -38,6 +41,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from core.spec import monitor
 from optim import catalog
 from optim.factory import build_optimizer
 from optim.grad_tools import GradientNoise, clip_grad_norm_, clip_grad_value_
@@ -75,6 +79,8 @@ class TrainResult:
     step: int
     epoch: int
     summary: dict[str, float] = field(default_factory=dict)  # last value of every metric
+    stop_reason: str | None = None  # why a run ended before its last epoch (early stopping)
+    best_epoch: int = 0  # the epoch whose weights the best checkpoint holds (0: none)
 
 
 def _never(_: Progress) -> bool:
@@ -106,6 +112,8 @@ class _Run:
     stop: StopCheck  # also asked at every closure evaluation
     diagnostics_every: int  # grad_norm and update_ratio on steps where run.step % this == 0
     l2: float  # weight decay a solver without its own takes as an L2 penalty
+    watch: monitor.Watch  # the best epoch so far, for the best checkpoint and early stopping
+    patience: int | None  # early stopping's, None without it
     epochs: int
     total_steps: int
     step: int = 0
@@ -123,6 +131,7 @@ def train(
     checkpoint_path: Path | None = None,
     on_checkpoint: Callable[[checkpoint.StorageError | None], None] = _log_checkpoint,
     resume_from: Path | None = None,
+    best_path: Path | None = None,
     on_end: Callable[[Progress], None] | None = None,
     log_every: int = 32,
 ) -> TrainResult:
@@ -138,7 +147,10 @@ def train(
     the :class:`~worker.engine.checkpoint.StorageError` when the disk refused it twice (the run
     goes on; the next epoch tries again).  ``resume_from`` continues from one (same spec) and
     reproduces the uninterrupted run exactly on CPU, and the training time it records counts
-    against ``time_limit``.  Raises :class:`~worker.engine.recorder.Diverged` on a NaN/inf loss and
+    against ``time_limit``.  With ``best_path`` the weights of every epoch that improves the
+    watched metric (``training.early_stopping.metric``, else val/loss; ``core.spec.monitor``) are
+    written there, so it ends holding the best epoch's; with early stopping the run ends, succeeded
+    with a ``stop_reason``, once that metric has not improved for ``patience`` epochs.  Raises :class:`~worker.engine.recorder.Diverged` on a NaN/inf loss and
     ``ValueError`` for a spec the data cannot take.
 
     ``on_end`` is told, once training has begun and however it ends (succeeded, cancelled, or
@@ -168,7 +180,12 @@ def train(
                         recorder.add(row)
                         if len(recorder.rows) >= log_every:
                             recorder.emit_steps()
-                    _end_of_epoch(run, recorder, epoch, epoch_start, interruptible)
+                    improved = _end_of_epoch(run, recorder, epoch, epoch_start, interruptible)
+                    if improved and best_path is not None:
+                        try:
+                            checkpoint.write_atomically(best_path, _weights(run.model))
+                        except checkpoint.StorageError as exc:
+                            on_checkpoint(exc)
                     if checkpoint_path is not None:
                         sink.flush()  # resuming re-emits only steps after the checkpoint: those before must be stored
                         try:
@@ -177,6 +194,9 @@ def train(
                             on_checkpoint(exc)
                         else:
                             on_checkpoint(None)
+                    if run.patience is not None and run.watch.bad_epochs >= run.patience and epoch < run.epochs:
+                        stopped = monitor.stop_reason(run.watch, run.patience, epoch, run.epochs)
+                        return _finish(run, recorder, interruptible, stopped)
                 return _finish(run, recorder, interruptible)
             except StopTraining:
                 interruptible.leave()
@@ -184,7 +204,8 @@ def train(
             recorder.emit_steps()
             if stop.why() == "time_limit":
                 raise stop.time_limit.error()
-            return TrainResult("cancelled", run.model, run.step, run.epoch, recorder.last)
+            return TrainResult("cancelled", run.model, run.step, run.epoch, recorder.last,
+                               best_epoch=run.watch.best_epoch)
     finally:
         if on_end is not None:
             on_end(Progress(recorder.step, run.epoch, run.total_steps))
@@ -234,6 +255,8 @@ def _set_up(spec, data: TrainingData, stop: StopCheck) -> _Run:
         stop=stop,
         diagnostics_every=training.diagnostics_every,
         l2=spec.l2_penalty(),
+        watch=spec.watch(),
+        patience=training.early_stopping.patience if training.early_stopping is not None else None,
         epochs=training.epochs,
         total_steps=len(order) * training.epochs,
     )
@@ -287,6 +310,8 @@ def _resume(run: _Run, path: Path) -> None:
         run.noise.load_state_dict(noise)
     checkpoint.set_rng_states(state["rng"])
     run.step, run.epoch = state["step"], state["epoch"]
+    if "watch" in state:  # absent in checkpoints written before the best checkpoint existed
+        run.watch.load_state_dict(state["watch"])
     run.stop.time_limit.spent_before_s = state.get("training_s", 0.0)  # absent in older checkpoints
 
 
@@ -312,6 +337,7 @@ def _checkpoint_state(run: _Run) -> dict[str, Any]:
         "rng": checkpoint.rng_states(),
         "step": run.step,
         "epoch": run.epoch,
+        "watch": run.watch.state_dict(),
         "training_s": run.stop.time_limit.spent_s(),
     }
 
@@ -389,8 +415,13 @@ def _noise_and_clip(run: _Run, grad_sq: list[torch.Tensor] | None) -> None:
             grad_sq.append(total.square())
 
 
-def _end_of_epoch(run: _Run, recorder: Recorder, epoch: int, epoch_start: float, interruptible: Interrupter) -> None:
-    """Emit the epoch's last steps and its metrics (train, speed, validation); step epoch schedules."""
+def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _end_of_epoch(run: _Run, recorder: Recorder, epoch: int, epoch_start: float, interruptible: Interrupter) -> bool:
+    """Emit the epoch's last steps and its metrics (train, speed, validation); step epoch schedules
+    (a metric schedule with the metric it watches); True when the watched metric improved."""
     recorder.emit_steps()
     values = recorder.epoch_values(time.perf_counter() - epoch_start)
     with interruptible:
@@ -398,12 +429,17 @@ def _end_of_epoch(run: _Run, recorder: Recorder, epoch: int, epoch_start: float,
     values.update({f"val/{k}": v for k, v in val.items()})
     recorder.emit(run.step, epoch, values)
     if run.scheduler is not None:
-        run.scheduler.step_epoch(val_loss=val.get("loss", values["train/epoch_loss"]))
+        # no validation part (an empty val split): a metric schedule watches the train loss instead
+        watched = getattr(run.spec.scheduler, "metric", monitor.DEFAULT_METRIC)
+        run.scheduler.step_epoch(val_loss=values.get(watched, values["train/epoch_loss"]))
     run.epoch = epoch
+    return run.watch.update(epoch, values.get(run.watch.metric))
 
 
-def _finish(run: _Run, recorder: Recorder, interruptible: Interrupter) -> TrainResult:
+def _finish(run: _Run, recorder: Recorder, interruptible: Interrupter, stop_reason: str | None = None) -> TrainResult:
+    """The test pass on the weights the run ended with (``stop_reason``: it stopped early)."""
     with interruptible:
         test = evaluate(run.model, run.data.chunks(run.data.test), run.loss_fn, run.data.info.task, run.autocast)
-    recorder.emit(run.step, run.epochs, {f"test/{k}": v for k, v in test.items()})
-    return TrainResult("succeeded", run.model, run.step, run.epochs, recorder.last)
+    recorder.emit(run.step, run.epoch, {f"test/{k}": v for k, v in test.items()})
+    return TrainResult("succeeded", run.model, run.step, run.epoch, recorder.last, stop_reason,
+                       run.watch.best_epoch)
