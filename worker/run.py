@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -209,9 +210,9 @@ def _save_weights(path: Path, model: torch.nn.Module) -> None:
 
 
 def _export(settings: Settings, experiment_id: int, which: str, model: torch.nn.Module, data) -> None:
-    """The model with its preprocessing, for torch alone (``worker.export``).  An architecture
-    ``torch.export`` cannot trace, or a refusing disk, leaves the run succeeded without it (the
-    weights are stored): the log says why and the api answers 404 for it."""
+    """The model with its preprocessing, for torch alone and as ONNX (``worker.export``).  An
+    architecture ``torch.export`` (or ONNX) cannot take, or a refusing disk, leaves the run
+    succeeded without it (the weights are stored): the log says why and the api answers 404."""
     from worker import export
 
     path = settings.model_path(experiment_id, "pt2", which)
@@ -221,6 +222,12 @@ def _export(settings: Settings, experiment_id: int, which: str, model: torch.nn.
         export.write_program(path, program, meta)
     except Exception:  # noqa: BLE001 - the run's result is its weights; the program is a convenience
         log.warning("experiment %s: could not export the model to %s", experiment_id, path, exc_info=True)
+        return
+    onnx = settings.model_path(experiment_id, "onnx", which)
+    try:
+        export.write_onnx(onnx, program, meta)
+    except Exception as exc:  # noqa: BLE001 - an operator ONNX lacks leaves the pt2 program
+        log.warning("experiment %s: no ONNX export at %s: %s", experiment_id, onnx, exc)
 
 
 def _store_models(settings: Settings, experiment_id: int, result, data) -> None:
@@ -231,6 +238,12 @@ def _store_models(settings: Settings, experiment_id: int, result, data) -> None:
     _export(settings, experiment_id, "last", result.model, data)
     best = settings.checkpoint_path(experiment_id, "best")
     if not best.is_file():
+        return
+    if result.best_epoch == result.epoch:  # the last epoch is the best: the same files under the best's names
+        for format in ("pt2", "onnx"):
+            last = settings.model_path(experiment_id, format, "last")
+            if last.is_file():
+                shutil.copyfile(last, settings.model_path(experiment_id, format, "best"))
         return
     model = copy.deepcopy(result.model)
     model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True))

@@ -233,6 +233,7 @@ def test_an_early_stopped_run_says_why_and_stores_its_best_model_beside_the_last
     for which in ("last", "best"):
         assert settings.model_path(experiment_id, "pt2", which).is_file()
         assert settings.model_path(experiment_id, "state_dict", which).is_file()
+        assert settings.model_path(experiment_id, "onnx", which).is_file()
     # the best program scores the best epoch's val/accuracy on the raw validation features
     split = builtin_split("iris")
     program = torch.export.load(settings.model_path(experiment_id, "pt2", "best"))
