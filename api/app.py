@@ -34,6 +34,8 @@ from api.metrics.router import router as metrics_router
 from api.projects.router import router as projects_router
 from api.queue.router import router as queue_router
 from api.splits.router import router as splits_router
+from api.studies import controller as studies_controller
+from api.studies.router import router as studies_router
 from api.tokens.router import router as tokens_router
 from core.periodic import Periodic
 from core.settings import Settings
@@ -102,11 +104,19 @@ def create_app(
                                           settings.stale_heartbeat_s))
             reconciler.start()
         app.state.reconciler = reconciler
+        studies = None
+        if reconcile_interval_s > 0:
+            studies = Periodic("descent-studies", min(studies_controller.PASS_S, reconcile_interval_s),
+                               partial(studies_controller.advance_all, session_factory, settings,
+                                       app.state.enqueuer), first_at_once=True)
+            studies.start()
         try:
             yield
         finally:
             if reconciler is not None:
                 reconciler.stop()
+            if studies is not None:
+                studies.stop()
             if engine is not None:
                 engine.dispose()
 
@@ -159,7 +169,7 @@ def _mount_routes(app: FastAPI) -> None:
     first; the dashboard at ``/`` when it is built."""
     api = APIRouter(prefix=API_PREFIX)
     for router in (auth_router, projects_router, tokens_router, catalog_router, datasets_router, splits_router,
-                   experiments_router, metrics_router, queue_router, audit_router, health_router):
+                   experiments_router, studies_router, metrics_router, queue_router, audit_router, health_router):
         api.include_router(router)
     app.include_router(api)
     app.add_api_route("/openapi.json", lambda: app.openapi(), include_in_schema=False)

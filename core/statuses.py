@@ -1,4 +1,5 @@
-"""An experiment's lifecycle: ``queued → running → succeeded | failed | cancelled``.
+"""An experiment's lifecycle: ``queued → running → succeeded | failed | cancelled | pruned``
+(pruned: a study's trial its pruner stopped early, ``core.studies``).
 
 A queued run may also be cancelled before it starts, and a running one goes back to running
 under a new attempt when another worker takes it over (the fencing ``attempt`` grows)."""
@@ -8,16 +9,26 @@ from __future__ import annotations
 from core.choices import choice, values_of
 
 Status = choice(
-    "Status", ("queued", "running", "succeeded", "failed", "cancelled"),
-    "Where a run is in its lifecycle: queued → running → succeeded | failed | cancelled.",
+    "Status", ("queued", "running", "succeeded", "failed", "cancelled", "pruned"),
+    "Where a run is in its lifecycle: queued → running → succeeded | failed | cancelled | pruned (a study's trial "
+    "stopped early by its pruner).",
 )
 STATUSES: tuple[Status, ...] = values_of(Status)
-FINISHED: tuple[Status, ...] = ("succeeded", "failed", "cancelled")
+FINISHED: tuple[Status, ...] = ("succeeded", "failed", "cancelled", "pruned")
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     "queued": frozenset({"running", "cancelled"}),
-    "running": frozenset({"running", "succeeded", "failed", "cancelled"}),
+    "running": frozenset({"running", "succeeded", "failed", "cancelled", "pruned"}),
     "succeeded": frozenset(),
     "failed": frozenset(),
     "cancelled": frozenset(),
+    "pruned": frozenset(),
 }
+
+StudyStatus = choice(
+    "StudyStatus", ("running", "done", "stopped"),
+    "Where a study is: running (it starts trials while its budget lasts), done (its budget is spent or its "
+    "space exhausted, every trial finished) or stopped (cancelled, or past its wall-clock limit: live trials "
+    "cancelled).",
+)
+STUDY_STATUSES: tuple[StudyStatus, ...] = values_of(StudyStatus)

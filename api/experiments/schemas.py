@@ -109,6 +109,7 @@ _EXAMPLE = {
     "started_at": "2025-03-14T09:20:11.981544Z", "finished_at": "2025-03-14T09:20:15.274903Z",
     "heartbeat_at": "2025-03-14T09:20:14.992310Z", "worker_host": "worker-7f9c2:41", "device": "cpu",
     "error": None, "warning": None, "stop_reason": None, "attempt": 1, "crashes": 0, "cancel_requested": False,
+    "study_id": None, "trial_number": None,
 }
 _EXAMPLE_ITEM = {**_EXAMPLE, "best": {"name": "val/accuracy", "value": 0.9666666666666667, "step": 189,
                                       "higher_is_better": True}}
@@ -173,6 +174,9 @@ class ExperimentPublic(BaseModel):
         description="How many times its training process died without an outcome (killed by the operating system, "
                     "most often for memory, or crashed); each is trained again from the last checkpoint until "
                     "DESCENT_MAX_ATTEMPTS, when the run fails saying why.")
+    study_id: int | None = Field(None, description="The study (GET /studies/{id}) that made it as a trial; null "
+                                                   "for an experiment submitted on its own.")
+    trial_number: int | None = Field(None, description="Its number among its study's trials; null outside a study.")
     cancel_requested: bool = Field(
         description="True once a cancel was asked for: a queued run is cancelled at once, a running one "
                     "stops within a step.")

@@ -30,6 +30,7 @@ from core.settings import Settings
 from core.spec import ExperimentSpec, budget, resolve_spec
 from core.spec.experiment import SpecError
 from core.spec.suggest import with_hints
+from core.statuses import FINISHED
 from optim import catalog
 from store.models import Experiment, MetricSummary, utcnow
 from store.repositories import audit
@@ -108,17 +109,26 @@ def validate(session: Session, settings: Settings, principal: Principal, spec: E
     if split is None or principal.role_in(split.project_id) is None:
         raise PayloadError.at(["body", "split_id"], f"split {spec.split_id} does not exist")
     access.require(principal, split.project_id, "editor", f"split {spec.split_id}")
+    checked = check(session, settings, spec, split)
+    quotas.check_active_experiments(session, settings, split.project_id)
+    return checked
+
+
+def check(session: Session, settings: Settings, spec: ExperimentCreate, split: Any,
+          loc: tuple[str | int, ...] = ("body",)) -> Validated:
+    """What the data, the instance's limits and the queue's budget say of ``spec`` on ``split``
+    (its access and the project's quota are the caller's to check); problems are a 422 at
+    ``loc`` + their path."""
     info, _ = splits_repo.dataset_of(session, split, settings)
     try:
         resolved = resolve_spec(spec, info, n_train=len(split.train_indices))
     except SpecError as exc:
-        raise PayloadError([(("body", *loc), msg) for loc, msg in exc.errors]) from None
+        raise PayloadError([((*loc, *where), msg) for where, msg in exc.errors]) from None
     queue = _queue(session, settings, resolved.training.device)
     problems = _limit_errors(resolved, settings) + _budget_errors(resolved, info, len(split.train_indices),
                                                                   settings, queue)
     if problems:
-        raise PayloadError([(("body", *loc), msg) for loc, msg in problems])
-    quotas.check_active_experiments(session, settings, split.project_id)
+        raise PayloadError([((*loc, *where), msg) for where, msg in problems])
     return Validated(resolved, queue, split.project_id, _no_worker_warning(session, settings, queue))
 
 
@@ -145,18 +155,25 @@ def create(session: Session, settings: Settings, enqueue: Enqueuer, principal: P
            action: str = "experiment.create") -> ExperimentPublic:
     """Validate (``validate``), store as ``queued`` and enqueue once the transaction commits."""
     checked = validate(session, settings, principal, spec)
-    resolved, queue = checked.spec, checked.queue
-    experiment = repo.create(
-        session, name=resolved.name, spec=resolved.model_dump(mode="json"), solver=resolved.solver.name,
-        tags=resolved.tags, split_id=resolved.split_id, queue=queue,
-    )
-    experiment.warning = checked.warning  # cleared by the worker's first checkpoint
-    experiment.enqueued_at = utcnow()  # the send below happens only if this commit succeeds
-    session.flush()
-    experiment_id = experiment.id
-    _record(session, principal, action, experiment, name=resolved.name, solver=resolved.solver.name)
+    experiment = store(session, checked)
+    _record(session, principal, action, experiment, name=checked.spec.name, solver=checked.spec.solver.name)
+    experiment_id, queue = experiment.id, checked.queue
     after_commit(session, lambda: enqueue(experiment_id, queue))
     return to_public(experiment)
+
+
+def store(session: Session, checked: Validated, **trial: Any) -> Experiment:
+    """Store a checked submission as ``queued``, marked sent (the caller sends it after commit);
+    ``trial``: a study's ``study_id``, ``trial_number`` and ``trial_params``."""
+    resolved = checked.spec
+    experiment = repo.create(
+        session, name=resolved.name, spec=resolved.model_dump(mode="json"), solver=resolved.solver.name,
+        tags=resolved.tags, split_id=resolved.split_id, queue=checked.queue, **trial,
+    )
+    experiment.warning = checked.warning  # cleared by the worker's first checkpoint
+    experiment.enqueued_at = utcnow()  # the send happens only if this commit succeeds
+    session.flush()
+    return experiment
 
 
 MAX_BEST_NAMES = 10
@@ -200,7 +217,7 @@ def list_page(session: Session, principal: Principal, best: list[str] | None = N
 
 def cancel(session: Session, principal: Principal, experiment_id: int) -> ExperimentPublic:
     experiment = load(session, principal, experiment_id, "editor")
-    if experiment.status in ("succeeded", "failed", "cancelled"):
+    if experiment.status in FINISHED:
         raise Conflict(f"experiment {experiment_id} already {experiment.status}")
     repo.request_cancel(session, experiment_id)
     _record(session, principal, "experiment.cancel", experiment)

@@ -18,7 +18,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from core.choices import choice
 from core.metrics import higher_is_better
+from core.spec.experiment import MonitorMode
 
 MAX_DEPTH = 4  # levels of `when` nesting below the top level
 MAX_TRIALS = 10_000  # the most trials a study (and so a grid) may have
@@ -159,15 +161,19 @@ def parse_space(data: Any) -> Space:
     return check_space(_SPACE.validate_python(data))
 
 
+ObjectiveUse = choice("ObjectiveUse", ("best", "final"),
+                      "Which of a trial's values counts: its best epoch's or its last epoch's.")
+
+
 class Objective(BaseModel):
     """The metric a study optimises and which of its values counts."""
 
     model_config = ConfigDict(extra="forbid")
 
     metric: str = Field(min_length=1, max_length=200, description="The metric to optimise, e.g. `val/accuracy`.")
-    mode: Literal["min", "max"] | None = Field(
+    mode: MonitorMode | None = Field(
         None, description="min or max; default from the metric's name (accuracies up, losses down).")
-    use: Literal["best", "final"] = Field("best", description="A trial's value: its best epoch's, or its last's.")
+    use: ObjectiveUse = Field("best", description="A trial's value: its best epoch's, or its last's.")
 
     @model_validator(mode="after")
     def _derive_mode(self) -> Objective:
@@ -180,7 +186,12 @@ class Objective(BaseModel):
         return "maximize" if self.mode == "max" else "minimize"
 
 
-Strategy = Literal["grid", "random", "tpe"]
+Strategy = choice("Strategy", ("grid", "random", "tpe"),
+                  "How trials are proposed: grid (every grid point once), random, or tpe (Optuna's "
+                  "tree-structured Parzen estimator).")
+PrunerName = choice("PrunerName", ("none", "median", "asha"),
+                    "How hopeless trials stop early: none, median (worse than the median of finished trials at "
+                    "the same epoch) or asha (asynchronous successive halving).")
 
 
 class PrunerSpec(BaseModel):
@@ -188,7 +199,7 @@ class PrunerSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: Literal["none", "median", "asha"] = Field(
+    name: PrunerName = Field(
         "none", description="none; median: stop a trial worse than the median of the finished ones at the same "
                             "epoch; asha: asynchronous successive halving (Li et al. 2020).")
     n_startup_trials: int = Field(5, ge=0, le=MAX_TRIALS,
@@ -213,11 +224,25 @@ class Budget(BaseModel):
                                       description="Wall-clock limit of the whole study; none: no limit.")
 
 
+EXAMPLE_STUDY: dict[str, Any] = {
+    "name": "digits: adam vs sgd", "description": "which solver and learning rate for a small MLP",
+    "base": {"name": "digits-mlp", "split_id": 1, "architecture": {"name": "mlp", "width": 64},
+             "solver": {"name": "adam"}, "training": {"epochs": 20, "batch_size": 64}},
+    "space": {"solver.name": {"type": "categorical", "values": ["adam", "sgd"], "when": {
+        "adam": {"solver.base_lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}},
+        "sgd": {"solver.base_lr": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+                "solver.momentum": {"type": "float", "low": 0.0, "high": 0.99}},
+    }}},
+    "objective": {"metric": "val/accuracy", "mode": "max", "use": "best"},
+    "strategy": "tpe", "pruner": {"name": "asha"}, "budget": {"max_trials": 30, "parallel": 4},
+}
+
+
 class StudySpec(BaseModel):
     """A hyperparameter search: trials are experiments whose spec is ``base`` with the trial's
     parameters set (``core.studies.params.apply``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_STUDY]})
 
     name: str = Field(min_length=1, max_length=200, description="A name to list the study by.")
     description: str = Field("", max_length=10_000, description="Free text: what this study asks.")

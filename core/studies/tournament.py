@@ -6,9 +6,9 @@ A grid over ``solver.name``; each solver's ``when`` holds ``solver.base_lr`` log
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from core.studies.space import Objective, StudySpec
+from core.studies.space import Objective, PrunerName, StudySpec
 
 # The ten solvers of Hasty's Model Playground documentation, "Solvers & optimizers" (SGD, Adagrad,
 # Adadelta, ASGD, Rprop, RMSprop, Adam, AdaMax, AdamW, Lion), under our catalog's names.
@@ -17,7 +17,7 @@ HASTY_SOLVERS = ("sgd", "adagrad", "adadelta", "asgd", "rprop", "rmsprop", "adam
 
 def tournament(base: dict[str, Any], solvers: list[str] | tuple[str, ...] | None = None, *,
                lr_low: float = 1e-5, lr_high: float = 1.0, points: int = 7,
-               pruner: Literal["none", "median", "asha"] = "asha", metric: str = "val/loss",
+               pruner: PrunerName = "asha", metric: str = "val/loss",
                name: str | None = None, parallel: int = 4, seed: int = 0) -> StudySpec:
     """A grid study over ``solvers`` (default :data:`HASTY_SOLVERS`) x ``points`` learning rates
     from ``lr_low`` to ``lr_high`` (log-spaced), optimising ``metric`` (its best epoch's value)."""

@@ -7,6 +7,7 @@ from store.models.idempotency import IdempotencyKey
 from store.models.identity import ApiToken, LoginLink, User, WebSession
 from store.models.metrics import ROLLUP_WIDTHS, Metric, MetricRollup, MetricSummary
 from store.models.projects import DEFAULT_PROJECT, AuditEvent, Membership, Project
+from store.models.studies import Study
 from store.models.workers import Worker
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Project",
     "ROLLUP_WIDTHS",
     "Split",
+    "Study",
     "User",
     "WebSession",
     "Worker",

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.statuses import STATUSES
@@ -47,6 +58,10 @@ class Experiment(Base):
     # times its training process died without reporting an outcome (see worker.supervisor)
     crashes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # a study's trial: its study, its number there (0, 1, …) and the parameters the study set
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id", ondelete="RESTRICT"), index=True)
+    trial_number: Mapped[int | None] = mapped_column(Integer)
+    trial_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     split: Mapped[Split] = relationship(lazy="raise")
 
@@ -55,5 +70,6 @@ class Experiment(Base):
         CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
         Index("ix_experiments_status_enqueued_at", "status", "enqueued_at"),
         Index("ix_experiments_solver", "solver"),
+        UniqueConstraint("study_id", "trial_number"),
         NEVER_REUSE_IDS,
     )

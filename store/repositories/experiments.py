@@ -37,12 +37,15 @@ def _ago(seconds: float, now: datetime | None = None) -> datetime:
 
 
 def create(session: Session, *, name: str, spec: dict[str, Any], solver: str, tags: list[str],
-           split_id: int, queue: str) -> Experiment:
-    """A queued experiment, in its split's project."""
+           split_id: int, queue: str, study_id: int | None = None, trial_number: int | None = None,
+           trial_params: dict[str, Any] | None = None) -> Experiment:
+    """A queued experiment, in its split's project (a study's trial with ``study_id``)."""
     split = session.get(Split, split_id) if valid_id(split_id) else None
     experiment = Experiment(
-        project_id=split.project_id if split is not None else None, name=name, spec=spec, solver=solver, tags=list(tags), split_id=split_id, queue=queue, status="queued",
+        project_id=split.project_id if split is not None else None, name=name, spec=spec, solver=solver,
+        tags=list(tags), split_id=split_id, queue=queue, status="queued",
         progress=0.0, epoch=0, step=0, attempt=0, cancel_requested=False, created_at=utcnow(),
+        study_id=study_id, trial_number=trial_number, trial_params=trial_params,
     )
     session.add(experiment)
     session.flush()

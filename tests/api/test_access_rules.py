@@ -77,6 +77,11 @@ RULES: dict[tuple[str, str], tuple[str, int]] = {
     ("get", "/experiments/{experiment_id}/stream"): ("read", 200),
     ("get", "/audit"): ("own", 200),
     ("get", "/queue"): ("user", 200),
+    ("post", "/studies"): ("create", 201),
+    ("post", "/studies/tournament"): ("create", 201),
+    ("get", "/studies"): ("user", 200),
+    ("get", "/studies/{study_id}"): ("read", 200),
+    ("post", "/studies/{study_id}/cancel"): ("edit", 200),
 }
 NEEDS = {"read": "viewer", "edit": "editor", "own": "owner", "create": "editor", "report": "editor"}
 
@@ -126,6 +131,15 @@ class World:
                 s.execute(update(Experiment).where(Experiment.id == eid).values(status=status))
                 s.commit()
         return eid
+
+    def study_body(self, project: int) -> dict:
+        return {"name": "cell", "base": {"name": "cell", "split_id": self.splits[project],
+                                         "architecture": {"name": "linear"}, "solver": {"name": "sgd"}},
+                "space": {"solver.base_lr": {"type": "float", "low": 0.01, "high": 0.1, "points": 2}},
+                "objective": {"metric": "val/loss"}, "strategy": "grid"}
+
+    def study(self, project: int) -> int:
+        return _created(self.admin.post(f"{API}/studies", json=self.study_body(project)))
 
     def member(self, project: int) -> str:
         name = f"member{self.n()}"
@@ -190,6 +204,12 @@ def request_for(world: World, method: str, path: str, caller: str, project: int)
     if method == "delete" and path == "/splits/{split_id}":
         fresh = {"dataset": "iris", "project_id": pid, "seed": 1000 + world.n()}  # not the world's split
         return {"path": f"/splits/{_created(world.admin.post(f'{API}/splits', json=fresh))}"}
+    if "{study_id}" in path:
+        return {"path": path.format(study_id=world.study(project))}
+    if path == "/studies" and method == "post":
+        return {"json": world.study_body(project)}
+    if path == "/studies/tournament":
+        return {"json": {"base": world.study_body(project)["base"], "solvers": ["sgd"], "points": 2}}
     if path == "/projects/{project_id}/members/{username}":
         return {"path": path.format(project_id=pid, username=world.member(project)),
                 "json": {"role": "editor"} if method == "put" else None}

@@ -36,9 +36,10 @@ def _endpoint_names() -> list[str]:
     from api.projects import router as projects
     from api.queue import router as queue
     from api.splits import router as splits
+    from api.studies import router as studies
     from api.tokens import router as tokens
 
-    modules = (auth, projects, tokens, catalog, datasets, experiments, metrics, splits, queue, audit, health)
+    modules = (auth, projects, tokens, catalog, datasets, experiments, studies, metrics, splits, queue, audit, health)
     return [route.endpoint.__name__ for module in modules for route in module.router.routes]
 
 

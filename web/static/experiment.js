@@ -11,7 +11,7 @@ import { deleteButton, editPanel } from "./run_edit.js";
 import { stateNotice } from "./run_state.js";
 import { summaryCard } from "./run_summary.js";
 
-const TERMINAL = ["succeeded", "failed", "cancelled"];
+const TERMINAL = ["succeeded", "failed", "cancelled", "pruned"];
 // Which recorded series each panel draws.
 const PANELS = [
   { id: "loss", title: "Loss", pick: (n) => n.endsWith("/loss") },

@@ -7,7 +7,7 @@ import { formatNumber } from "./charts.js";
 import { h } from "./forms.js";
 import * as session from "./session.js";
 
-export const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"];
+export const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "pruned"];
 // The validation metric shown in the list: the first one a run has (the api picks it, with the
 // page, from `?best=`, and sends which way the metric improves).
 const VALIDATION = ["val/accuracy", "val/r2", "val/loss"];
