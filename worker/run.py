@@ -44,6 +44,7 @@ from store.repositories import experiments, metrics, splits
 from worker.data import prepare
 from worker.engine import Diverged, Progress, checkpoint, train
 from worker.engine.stopping import TimeLimit, TimeLimitExceeded
+from worker.pruning import TrialPruning
 from worker.sink import BatchingSink, MetricPoint
 
 log = logging.getLogger(__name__)
@@ -325,18 +326,20 @@ def _train(experiment_id: int, stored_spec: dict, split_id: int, runtime: Runtim
         log.info("experiment %s: resuming from %s", experiment_id, resume)
     sink = BatchingSink(partial(_write_points, runtime.sessions, experiment_id))
     warning = CheckpointWarning(runtime.sessions, experiment_id, heartbeat.attempt)
+    pruning = TrialPruning(runtime.sessions, experiment_id, sink.flush)
     try:
         result = train(spec, data, sink=sink, should_cancel=heartbeat, cancel_requested=heartbeat.stop_requested,
                        time_limit=limit, checkpoint_path=last, on_checkpoint=warning, resume_from=resume,
-                       best_path=settings.checkpoint_path(experiment_id, "best"), on_end=heartbeat.end)
+                       best_path=settings.checkpoint_path(experiment_id, "best"),
+                       on_epoch=pruning if pruning.active else None, on_end=heartbeat.end)
     finally:
         sink.close()
     if result.status == "succeeded":
         _store_models(settings, experiment_id, result, data)
-        if result.stop_reason is not None:
-            retrying(partial(_set_stop_reason, runtime, experiment_id, heartbeat.attempt, result.stop_reason),
-                     experiment_id, "recording why it stopped")
-        warning(None)  # the weights are stored: a checkpoint missed on the way no longer matters
+        warning(None)
+    if result.stop_reason is not None:  # early stopping, or a study's pruner
+        retrying(partial(_set_stop_reason, runtime, experiment_id, heartbeat.attempt, result.stop_reason),
+                 experiment_id, "recording why it stopped")  # the weights are stored: a checkpoint missed on the way no longer matters
     return result.status
 
 

@@ -74,12 +74,12 @@ class Progress:
 
 @dataclass
 class TrainResult:
-    status: Literal["succeeded", "cancelled"]
+    status: Literal["succeeded", "cancelled", "pruned"]
     model: nn.Module
     step: int
     epoch: int
     summary: dict[str, float] = field(default_factory=dict)  # last value of every metric
-    stop_reason: str | None = None  # why a run ended before its last epoch (early stopping)
+    stop_reason: str | None = None  # why a run ended before its last epoch (early stopping, a pruner)
     best_epoch: int = 0  # the epoch whose weights the best checkpoint holds (0: none)
 
 
@@ -132,6 +132,7 @@ def train(
     on_checkpoint: Callable[[checkpoint.StorageError | None], None] = _log_checkpoint,
     resume_from: Path | None = None,
     best_path: Path | None = None,
+    on_epoch: Callable[[int, dict[str, float]], str | None] | None = None,
     on_end: Callable[[Progress], None] | None = None,
     log_every: int = 32,
 ) -> TrainResult:
@@ -150,7 +151,10 @@ def train(
     against ``time_limit``.  With ``best_path`` the weights of every epoch that improves the
     watched metric (``training.early_stopping.metric``, else val/loss; ``core.spec.monitor``) are
     written there, so it ends holding the best epoch's; with early stopping the run ends, succeeded
-    with a ``stop_reason``, once that metric has not improved for ``patience`` epochs.  Raises :class:`~worker.engine.recorder.Diverged` on a NaN/inf loss and
+    with a ``stop_reason``, once that metric has not improved for ``patience`` epochs.
+    ``on_epoch(epoch, latest values)`` is asked after every epoch but the last (after its
+    checkpoint): a text back ends the run ``pruned`` with that reason, without a test pass (a
+    study's pruner, ``worker.pruning``).  Raises :class:`~worker.engine.recorder.Diverged` on a NaN/inf loss and
     ``ValueError`` for a spec the data cannot take.
 
     ``on_end`` is told, once training has begun and however it ends (succeeded, cancelled, or
@@ -194,6 +198,10 @@ def train(
                             on_checkpoint(exc)
                         else:
                             on_checkpoint(None)
+                    pruned = on_epoch(epoch, dict(recorder.last)) if on_epoch is not None and epoch < run.epochs else None
+                    if pruned is not None:
+                        return TrainResult("pruned", run.model, run.step, run.epoch, recorder.last, pruned,
+                                           run.watch.best_epoch)
                     if run.patience is not None and run.watch.bad_epochs >= run.patience and epoch < run.epochs:
                         stopped = monitor.stop_reason(run.watch, run.patience, epoch, run.epochs)
                         return _finish(run, recorder, interruptible, stopped)

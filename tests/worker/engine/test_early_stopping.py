@@ -142,3 +142,24 @@ def test_an_epoch_records_exactly_the_metrics_a_spec_may_watch(dataset):
     per_step = {"train/loss"}
     assert names - per_step - TIMING == set(EPOCH_METRICS[split.info.task])
     assert isinstance(Progress(0, 0, 0).fraction, float)
+
+
+def test_on_epoch_ends_a_run_pruned_at_the_epoch_it_answers(tmp_path):
+    split = builtin_split("iris")
+    spec = make_spec(split, epochs=5, batch_size=16)
+    asked = []
+
+    def on_epoch(epoch, values):
+        asked.append((epoch, values["val/loss"]))
+        return "not promising" if epoch == 2 else None
+
+    result, sink = _run(spec, split, on_epoch=on_epoch, checkpoint_path=tmp_path / "last.pt")
+    per_epoch = math.ceil(len(split.x_train) / 16)
+    assert (result.status, result.epoch, result.step, result.stop_reason) == ("pruned", 2, 2 * per_epoch,
+                                                                              "not promising")
+    assert asked == [(1, _by_epoch(sink, "val/loss")[0]), (2, _by_epoch(sink, "val/loss")[1])]
+    assert not [p for p in sink.points if p.name.startswith("test/")], "a pruned run has no test pass"
+    # never asked after the last epoch: a run that trains them all is not pruned
+    asked.clear()
+    whole, _ = _run(spec, split, on_epoch=lambda e, v: asked.append(e) or None)
+    assert whole.status == "succeeded" and asked == [1, 2, 3, 4]
