@@ -32,6 +32,9 @@ COMMANDS = {
     "rename": ("descent.commands.client_cmds", "rename an experiment"),
     "datasets": ("descent.commands.client_cmds", "list, upload, show and delete datasets (ls|upload|show|rm)"),
     "splits": ("descent.commands.client_cmds", "list, create, show and delete train/val/test splits (ls|create|show|rm)"),
+    "study": ("descent.commands.client_cmds",
+              "hyperparameter searches and solver tournaments: start one and follow it, list, show, cancel "
+              "(create|ls|show|cancel)"),
 }
 # set to 1 for the traceback behind a one-line error
 DEBUG_ENV = "DESCENT_DEBUG"

@@ -17,7 +17,8 @@ the torch- and SQL-free ``core.statuses``), so a laptop can drive a remote GPU b
 Every request carries ``Authorization: Bearer <token>``: the token passed, else
 ``$DESCENT_TOKEN``, else the one saved for that address (``descent.credentials``).
 
-Each submission (``submit``, ``clone``, ``create_split``, ``upload_dataset``) carries an
+Each submission (``submit``, ``clone``, ``create_split``, ``upload_dataset``, ``create_study``,
+``create_tournament``) carries an
 ``Idempotency-Key`` of its own and is sent again with that key when the connection fails or a
 proxy answers 502/503/504, so a lost response never makes a second run: the api answers the
 repeat with the first answer.
@@ -47,6 +48,8 @@ from descent.client_types import (
     Queue,
     SolverItem,
     Split,
+    Study,
+    StudyPage,
 )
 from descent.credentials import resolve_token
 
@@ -426,6 +429,38 @@ class Client:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"experiment {experiment_id} still {run['status']} after {timeout} s")
             time.sleep(poll_s)
+
+    # -- studies ----------------------------------------------------------------------------
+
+    def create_study(self, spec: Mapping[str, Any]) -> Study:
+        """Start a hyperparameter search: ``spec`` is a study spec (``core.studies.space.StudySpec``:
+        name, base, space, objective, strategy, pruner, budget, seed); its trials are experiments."""
+        body = dict(spec)
+        return self._submission(lambda headers: self._http.post("/studies", json=body, headers=headers))
+
+    def create_tournament(self, base: Mapping[str, Any], solvers: Iterable[str] | None = None,
+                          **options: Any) -> Study:
+        """Start a solver tournament on ``base`` (an experiment spec): a grid of ``solvers`` (default:
+        the api's ten) x log-spaced learning rates.  ``options`` are the api's other fields (lr_low,
+        lr_high, points, pruner, metric, name, parallel, seed); one that is None is left to its default,
+        so ``create_tournament(**file_body)`` sends a file's body as it is."""
+        body: JSON = {"base": dict(base), **{k: v for k, v in options.items() if v is not None}}
+        if solvers is not None:
+            body["solvers"] = list(solvers)
+        return self._submission(lambda headers: self._http.post("/studies/tournament", json=body, headers=headers))
+
+    def studies(self, limit: int = 50, offset: int = 0, project_id: int | None = None) -> StudyPage:
+        """``{"items": [...], "total": N, "limit": L, "offset": O}``, newest first."""
+        return self._json("GET", "/studies", params=self._params(limit=limit, offset=offset, project_id=project_id))
+
+    def study(self, study_id: int) -> Study:
+        """One study with its trials, best trial and parameter importance."""
+        return self._json("GET", f"/studies/{study_id}")
+
+    def cancel_study(self, study_id: int) -> Study:
+        """Stop a study: it starts no more trials and its live ones are cancelled (``ApiError`` 409
+        when it has already finished)."""
+        return self._json("POST", f"/studies/{study_id}/cancel")
 
 
 def _retry_after(response: httpx.Response) -> float:

@@ -41,6 +41,9 @@ class Experiment(TypedDict):
     attempt: int
     crashes: int  # times its training process died without an outcome (killed for memory, crashed)
     cancel_requested: bool
+    stop_reason: NotRequired[str | None]  # why early stopping ended a succeeded run
+    study_id: NotRequired[int | None]  # the study that made it as a trial; None outside a study
+    trial_number: NotRequired[int | None]  # its number among that study's trials
 
 
 class ExperimentListItem(Experiment):
@@ -138,16 +141,51 @@ class Queue(TypedDict):
     queues: dict[str, QueueDepth]  # by queue name
     waiting: list[Waiting]  # the caller's projects' queued runs, by queue then position
 
+class StudyTrial(TypedDict):
+    number: int  # 0, 1, ... in the order the study made them
+    experiment_id: int
+    status: str  # the experiment's: queued | running | succeeded | failed | cancelled | pruned
+    params: dict[str, Any]  # dotted spec path -> the value this trial tried
+    label: str  # the params in a few words: "adam lr=0.001"
+    value: float | None  # the objective (its best or final epoch's), None before its first epoch
+    epoch: int
+
+
+class Study(TypedDict):
+    id: int
+    project_id: int
+    name: str
+    kind: str  # search | tournament
+    status: str  # running | done | stopped
+    spec: dict[str, Any]  # the study spec as stored (core.studies.space.StudySpec), defaults filled
+    split_id: int
+    created_at: str
+    finished_at: str | None
+    note: str | None  # why it stopped, or what keeps it waiting
+    counts: dict[str, int]  # its trials by experiment status
+    max_trials: int
+    trials: list[StudyTrial]  # empty in list pages
+    best: StudyTrial | None
+    importance: dict[str, float]  # parameter -> its share of the objective's variation; empty until known
+
+
+class StudyPage(TypedDict):
+    items: list[Study]
+    total: int
+    limit: int
+    offset: int
+
 
 # the api's OpenAPI component each shape mirrors
 OPENAPI_COMPONENTS = {
     Experiment: "ExperimentPublic", ExperimentListItem: "ExperimentListItem", ExperimentPage: "ExperimentPage",
     Split: "SplitPublic", Dataset: "DatasetPublic", CatalogItem: "CatalogItemPublic",
     SolverItem: "SolverItemPublic", Health: "HealthPublic", QueueDepth: "QueueDepthPublic", Waiting: "WaitingPublic",
-    Queue: "QueuePublic",
+    Queue: "QueuePublic", Study: "StudyPublic", StudyTrial: "TrialPublic", StudyPage: "StudyPage",
 }
 
 __all__ = [
     "Best", "CatalogItem", "CompareExperiment", "Comparison", "Dataset", "Experiment", "ExperimentListItem",
-    "ExperimentPage", "Health", "Queue", "QueueDepth", "SeriesJSON", "SolverItem", "Split", "SummaryRow", "Waiting",
+    "ExperimentPage", "Health", "Queue", "QueueDepth", "SeriesJSON", "SolverItem", "Split", "Study", "StudyPage",
+    "StudyTrial", "SummaryRow", "Waiting",
 ]

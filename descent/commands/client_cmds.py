@@ -1,11 +1,12 @@
 """The client subcommands: ``submit``, ``ls``, ``show``, ``compare``, ``cancel``, ``logs``, ``queue``,
-``rm``, ``tag``, ``note``, ``rename``, ``datasets``, ``splits``.
+``rm``, ``tag``, ``note``, ``rename``, ``datasets``, ``splits``, ``study``.
 
 They talk to a running api over HTTP through ``descent.client`` (``--url``, or ``DESCENT_URL``,
 default http://127.0.0.1:8000; ``--token``, or ``DESCENT_TOKEN``, else the token ``descent login``
 saved for that address) and import nothing of the server.  Each family lives in its own
-module (``submit``, ``listing``, ``show``, ``compare``, ``cancel``, ``queue``, ``edit``, ``data``); this one
-registers their arguments and runs them with one client; ``descent.cli.main`` tells their errors."""
+module (``submit``, ``listing``, ``show``, ``compare``, ``cancel``, ``queue``, ``edit``, ``data``,
+``study``); this one registers their arguments and runs them with one client; ``descent.cli.main``
+tells their errors."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import argparse
 from collections.abc import Callable
 
 from descent.client import DEFAULT_URL, Client
-from descent.commands import cancel, compare, data, edit, listing, queue, show, submit
+from descent.commands import cancel, compare, data, edit, listing, queue, show, study, submit
 
 
 def register(name: str, parser: argparse.ArgumentParser) -> None:
@@ -58,6 +59,7 @@ _ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 _WITH_ACTIONS: dict[str, Callable[[argparse.ArgumentParser, Callable[[argparse.ArgumentParser], None]], None]] = {
     "datasets": data.datasets_arguments,
     "splits": data.splits_arguments,
+    "study": study.arguments,
 }
 _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "submit": submit.submit,
@@ -73,4 +75,5 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
     "rename": edit.rename,
     "datasets": data.datasets,
     "splits": data.splits,
+    "study": study.study,
 }
