@@ -175,19 +175,25 @@ def _fast_exporter() -> tuple[Any, Any]:
     return _core.export, _registration.ONNXRegistry().from_torchlib(opset_version=ONNX_OPSET)
 
 
+# the converter's loggers: its passes log every step at INFO, which a worker's INFO log would show
+_CHATTY = ("torch.onnx", "onnxscript", "onnx_ir")
+
+
 @contextlib.contextmanager
 def _quiet():
-    """torch.onnx prints its steps to stdout, logs through ``torch.onnx`` loggers (e.g. that
+    """torch.onnx prints its steps to stdout, logs through its loggers (e.g. that
     torchvision's operators are skipped) and warns (deprecations); none of it is the caller's."""
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(name) for name in _CHATTY]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _reason(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ with onnxruntime and numpy alone (torch unimportable too), matching the pt2 prog
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -224,3 +225,14 @@ def test_the_fast_conversion_gives_the_public_exporters_model():
     assert [i.name for i in fast.graph.initializer] == [i.name for i in public.graph.initializer]
     assert [o.name for o in fast.graph.output] == [ONNX_OUTPUT] and fast.opset_import == public.opset_import
     assert {e.key: e.value for e in fast.metadata_props} == {METADATA: '{"a": 1}'}
+
+
+def test_the_conversion_is_silent_in_a_workers_info_log(caplog, capfd):
+    """A worker logs at INFO: the converter's own passes (onnxscript, onnx_ir) must not fill it."""
+    program = export_program(torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU()), np.zeros(3), np.ones(3),
+                             None)
+    with caplog.at_level(logging.INFO):
+        onnx_bytes(program, {})
+    assert [r.name for r in caplog.records if r.name.startswith(("onnx", "torch.onnx"))] == []
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
