@@ -25,4 +25,5 @@ BENCHMARKS = {
     "broker": "bench.broker",
     "auth": "bench.auth",
     "streams": "bench.streams",
+    "tournament": "bench.tournament",
 }
