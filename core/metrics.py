@@ -45,6 +45,9 @@ def is_diagnostic(name: str) -> bool:
 
 Direction = Annotated[bool, Field(description="true: the largest value is the best (accuracy, r2, ...); "
                                               "false: the smallest (losses)")]
+Diagnostic = Annotated[bool, Field(description="true for a metric about the optimisation itself (lr, grad_norm, "
+                                               "update_ratio, timings): it has a latest value but no best, and no "
+                                               "run wins on it (`core.metrics.is_diagnostic`)")]
 
 
 class SeriesPublic(TypedDict):
@@ -56,6 +59,7 @@ class SeriesPublic(TypedDict):
     values: Annotated[list[float | None], Field(description="The value at each of `steps` (same length); "
                                                             "null where the value was not finite")]
     higher_is_better: Direction
+    diagnostic: Diagnostic
 
 
 class SummaryRow(TypedDict):
@@ -77,6 +81,7 @@ class SummaryRow(TypedDict):
         description="seconds from the metric's first point to its best (by the points' wall times); null "
                     "when `best_value` is")]
     higher_is_better: Direction
+    diagnostic: Diagnostic
 
 
 class BestPublic(TypedDict):
@@ -106,17 +111,17 @@ _COMPARE_EXAMPLE = {
         {"id": 21, "name": "iris-adam", "status": "succeeded", "series": {"val/accuracy": {
             "steps": [7, 14, 21, 28, 35],
             "values": [0.6333333333333333, 0.8, 0.9, 0.9666666666666667, 0.9333333333333333],
-            "higher_is_better": True}}},
+            "higher_is_better": True, "diagnostic": False}}},
         {"id": 22, "name": "iris-sgd", "status": "running", "series": {"val/accuracy": {
             "steps": [7, 14, 21], "values": [0.3333333333333333, 0.5666666666666667, 0.7],
-            "higher_is_better": True}}},
+            "higher_is_better": True, "diagnostic": False}}},
     ],
     "summary": [
         {"experiment_id": 21, "name": "val/accuracy", "count": 5, "best_value": 0.9666666666666667,
          "best_step": 28, "final_value": 0.9333333333333333, "final_step": 35, "time_to_best_s": 0.41,
-         "higher_is_better": True},
+         "higher_is_better": True, "diagnostic": False},
         {"experiment_id": 22, "name": "val/accuracy", "count": 3, "best_value": 0.7, "best_step": 21,
-         "final_value": 0.7, "final_step": 21, "time_to_best_s": 0.27, "higher_is_better": True},
+         "final_value": 0.7, "final_step": 21, "time_to_best_s": 0.27, "higher_is_better": True, "diagnostic": False},
     ],
 }
 

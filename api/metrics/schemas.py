@@ -22,9 +22,9 @@ class MetricsPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"series": {
         "val/accuracy": {"steps": [7, 14, 21, 28],
                          "values": [0.6333333333333333, 0.7666666666666667, 0.8, 0.9],
-                         "higher_is_better": True},
+                         "higher_is_better": True, "diagnostic": False},
         "val/loss": {"steps": [7, 14, 21, 28], "values": [0.9113, 0.6248, 0.4807, 0.3921],
-                     "higher_is_better": False},
+                     "higher_is_better": False, "diagnostic": False},
     }}]})
 
     series: dict[str, SeriesPublic] = Field(

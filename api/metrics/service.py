@@ -22,7 +22,7 @@ from api.metrics.schemas import (
     SeriesPublic,
     SummaryRow,
 )
-from core.metrics import higher_is_better
+from core.metrics import higher_is_better, is_diagnostic
 from core.statuses import FINISHED
 from store.models import Experiment, MetricSummary
 from store.repositories import MAX_ID
@@ -52,7 +52,8 @@ def _existing(session: Session, principal: Principal, ids: list[int]) -> dict[in
 
 
 def series_public(name: str, steps: list[int], values: list[float | None]) -> SeriesPublic:
-    return SeriesPublic(steps=steps, values=values, higher_is_better=higher_is_better(name))
+    return SeriesPublic(steps=steps, values=values, higher_is_better=higher_is_better(name),
+                        diagnostic=is_diagnostic(name))
 
 
 def summary_row(s: MetricSummary) -> SummaryRow:
@@ -60,7 +61,7 @@ def summary_row(s: MetricSummary) -> SummaryRow:
         experiment_id=s.experiment_id, name=s.name, count=s.count, best_value=s.best_value,
         best_step=s.best_step, final_value=s.last_value, final_step=s.last_step,
         time_to_best_s=None if s.best_wall_time is None else max(0.0, s.best_wall_time - s.first_wall_time),
-        higher_is_better=higher_is_better(s.name),
+        higher_is_better=higher_is_better(s.name), diagnostic=is_diagnostic(s.name),
     )
 
 

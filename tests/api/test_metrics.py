@@ -105,7 +105,7 @@ def test_stream_sends_metrics_and_status_then_ends(client, experiment_ids, sessi
     events = [(block.split("\n")[0][len("event: "):], json.loads(block.split("\n")[1][len("data: "):]))
               for block in text.strip().split("\n\n")]
     assert events[0] == ("metrics", {"train/loss": {"steps": [0, 1, 2], "values": [1.0, 0.5, 0.25],
-                                                    "higher_is_better": False}})
+                                                    "higher_is_better": False, "diagnostic": False}})
     assert events[1][0] == "status" and events[1][1]["status"] == "succeeded"
 
 
@@ -168,7 +168,8 @@ def test_streamed_events_conform_to_the_schemas_the_document_names(client, exper
         validator_for(document, schemas[kind]).validate(data)
     with pytest.raises(Exception, match="not of type"):
         validator_for(document, schemas["metrics"]).validate({"train/loss": {"steps": "x", "values": [],
-                                                                           "higher_is_better": True}})
+                                                                           "higher_is_better": True,
+                                                                           "diagnostic": False}})
 
 
 def test_an_experiment_records_a_bounded_number_of_distinct_metric_names(client, experiment_ids, settings):
@@ -200,3 +201,16 @@ def test_an_experiment_records_a_bounded_number_of_points_over_http(client, expe
     assert client.post(f"{API}/experiments/{eid}/metrics", json=first).status_code == 200  # a re-send
     fits = {"points": [{"name": "loss", "step": i, "value": 1.0} for i in range(8, 10)]}
     assert client.post(f"{API}/experiments/{eid}/metrics", json=fits).status_code == 200
+
+
+@pytest.mark.parametrize(("name", "diagnostic"), [
+    ("train/loss", False), ("val/accuracy", False), ("test/r2", False), ("lr", True), ("grad_norm", True),
+    ("update_ratio", True), ("epoch_time", True), ("val/mse", False),
+])
+def test_series_and_summaries_say_whether_a_metric_is_a_diagnostic(client, experiment_ids, name, diagnostic):
+    eid = experiment_ids[0]
+    assert _post_points(client, eid, name, [1, 2], [0.5, 0.25]).status_code == 200
+    series = client.get(f"{API}/experiments/{eid}/metrics").json()["series"][name]
+    summary = client.get(f"{API}/compare", params={"ids": str(eid)}).json()["summary"]
+    assert series["diagnostic"] is diagnostic
+    assert [r["diagnostic"] for r in summary if r["name"] == name] == [diagnostic]

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import pytest
 
+from core.metrics import is_diagnostic
 from tests.web.harness import chart_data, open_view, shoot, submit
 
 pytestmark = pytest.mark.browser
@@ -85,9 +86,14 @@ def test_summary_card_latest_best_and_duration(page, dashboard, api, finished_pa
         values = finite(series["values"])
         best = max(values) if series["higher_is_better"] else min(values)
         row = page.locator(f"#run-summary tr[data-metric='{name}']")
-        assert row.locator("th").inner_text().endswith("↑" if series["higher_is_better"] else "↓")
         assert shown_number(row.locator("td[data-kind='latest']").inner_text()) == pytest.approx(values[-1], rel=1e-3, abs=1e-12)
+        if series["diagnostic"]:  # lr, grad_norm, timings: a latest value, no best and no direction
+            assert is_diagnostic(name) and row.locator("th").inner_text() == name
+            assert row.locator("td[data-kind='best']").inner_text() == "–"
+            continue
+        assert row.locator("th").inner_text().endswith("↑" if series["higher_is_better"] else "↓")
         assert shown_number(row.locator("td[data-kind='best']").inner_text()) == pytest.approx(best, rel=1e-3, abs=1e-12)
+    assert {"lr", "val/loss"} <= set(raw_series(api, run["id"])), "the run shows both kinds"
     took = datetime.fromisoformat(run["finished_at"]) - datetime.fromisoformat(run["started_at"])
     assert page.inner_text("#run-timing dd[data-fact='duration']") == duration(took.total_seconds())
     assert page.locator("#run-timing dd[data-fact='ETA']").count() == 0, "a finished run has nothing left"

@@ -28,7 +28,7 @@ export function timing(experiment, now = Date.now()) {
   return { elapsed, remaining, finished };
 }
 
-// Each series' latest finite point and its best one.
+// Each series' latest finite point and its best one (none for a diagnostic: lr, grad_norm, timings).
 export function latestAndBest(series) {
   return Object.entries(series).sort(([a], [b]) => a.localeCompare(b)).map(([name, s]) => {
     let latest = null;
@@ -38,7 +38,7 @@ export function latestAndBest(series) {
       latest = { value: v, step: s.steps[i] };
       if (!best || (s.higher_is_better ? v > best.value : v < best.value)) best = { value: v, step: s.steps[i] };
     });
-    return { name, higher: s.higher_is_better, latest, best };
+    return { name, higher: s.higher_is_better, diagnostic: Boolean(s.diagnostic), latest, best: s.diagnostic ? null : best };
   }).filter((row) => row.latest);
 }
 
@@ -58,7 +58,8 @@ export function summaryCard(experiment, series, now = Date.now()) {
     rows.length ? h("table", { class: "list summary" },
       h("thead", {}, h("tr", {}, h("th", {}, "metric"), h("th", {}, "latest"), h("th", {}, "best"))),
       h("tbody", {}, rows.map((r) => h("tr", { dataset: { metric: r.name } },
-        h("th", {}, `${r.name} ${r.higher ? "↑" : "↓"}`),
+        h("th", {}, r.diagnostic ? r.name : `${r.name} ${r.higher ? "↑" : "↓"}`),
         h("td", { class: "num", dataset: { kind: "latest" }, title: `at step ${r.latest.step}` }, formatNumber(r.latest.value)),
-        h("td", { class: "num", dataset: { kind: "best" }, title: `at step ${r.best.step}` }, formatNumber(r.best.value)))))) : null);
+        r.best ? h("td", { class: "num", dataset: { kind: "best" }, title: `at step ${r.best.step}` }, formatNumber(r.best.value))
+          : h("td", { class: "num muted", dataset: { kind: "best" }, title: "a diagnostic has no best" }, "–"))))) : null);
 }
