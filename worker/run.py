@@ -43,6 +43,7 @@ from store.db import make_engine, make_sessionmaker, session_scope, unreachable
 from store.repositories import experiments, metrics, splits
 from worker.data import prepare
 from worker.engine import Diverged, Progress, checkpoint, train
+from worker.engine.range_test import range_test
 from worker.engine.stopping import TimeLimit, TimeLimitExceeded
 from worker.pruning import TrialPruning
 from worker.sink import BatchingSink, MetricPoint
@@ -318,6 +319,17 @@ def _train(experiment_id: int, stored_spec: dict, split_id: int, runtime: Runtim
     with session_scope(runtime.sessions) as session:
         arrays = splits.load_split_arrays(session, split_id, settings)
     data = prepare(arrays, device)
+    if (test := spec.training.range_test) is not None:
+        # Smith's LR range test instead of training: its metrics are the result, so no checkpoint, no
+        # resume (a retried attempt starts it over) and no weights; divergence is its normal end (succeeded)
+        sink = BatchingSink(partial(_write_points, runtime.sessions, experiment_id))
+        try:
+            return range_test(spec, data, sink=sink, min_lr=test.min_lr, max_lr=test.max_lr,
+                              num_steps=test.num_steps, beta=test.beta, diverge_factor=test.diverge_factor,
+                              should_cancel=heartbeat, cancel_requested=heartbeat.stop_requested,
+                              time_limit=limit, on_end=heartbeat.end).status
+        finally:
+            sink.close()
     last = settings.checkpoint_path(experiment_id, "last")
     resume = last if last.exists() else None
     if resume is None:  # a best checkpoint without a resume point belongs to nothing this attempt continues

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.choices import choice
 from core.datasets.builtin import DatasetInfo
@@ -124,12 +124,41 @@ class EarlyStopping(BaseModel):
                              description="The smallest change that counts as an improvement.")
 
 
+class RangeTest(BaseModel):
+    """Smith's learning-rate range test (Smith 2017, §3.3; fastai's ``lr_find``): ``num_steps``
+    training steps while the learning rate rises geometrically from ``min_lr`` to ``max_lr``,
+    stopping once the smoothed loss diverges; the run records ``lr``, ``train/loss`` and
+    ``range/smoothed_loss`` per step and ``range/suggested_lr``, ``range/steepest_lr`` and
+    ``range/min_loss_lr`` at its end (``core.studies.range_test``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_lr: float = Field(1e-7, gt=0, allow_inf_nan=False, description="The learning rate of the first step.")
+    max_lr: float = Field(10.0, gt=0, allow_inf_nan=False,
+                          description="The learning rate of the last step; must exceed min_lr.")
+    num_steps: int = Field(100, ge=10, le=10_000,
+                           description="Steps from min_lr to max_lr, evenly spaced in log lr; the batches cycle over "
+                                       "as many passes over the train part as they need.")
+    diverge_factor: float = Field(4.0, gt=1, allow_inf_nan=False,
+                                  description="The test stops once the smoothed loss exceeds this many times its "
+                                              "best so far (or is not finite).")
+    beta: float = Field(0.98, ge=0, lt=1,
+                        description="β of the bias-corrected exponential moving average that smooths the loss; "
+                                    "0 takes the raw loss.")
+
+    @model_validator(mode="after")
+    def _check(self) -> RangeTest:
+        if not self.min_lr < self.max_lr:
+            raise ValueError(f"max_lr ({self.max_lr:g}) must exceed min_lr ({self.min_lr:g})")
+        return self
+
+
 class TrainingSpec(BaseModel):
     """How to train: length, batching, loss, seed, numerics and the gradient tools."""
 
     model_config = ConfigDict(extra="forbid")
 
-    epochs: int = Field(20, ge=1, le=100_000, description="Passes over the train part.")
+    epochs: int = Field(20, ge=1, le=100_000, description="Passes over the train part (a range test ignores it).")
     batch_size: int | None = Field(
         64, ge=1, le=MAX_BATCH_SIZE,
         description="Samples per step; null trains full batch (plain gradient descent).",
@@ -158,6 +187,13 @@ class TrainingSpec(BaseModel):
         None, gt=0, allow_inf_nan=False,
         description="Wall-clock limit: a run still training after this many minutes stops and fails, saying so. "
                     "Default and upper bound: the instance's DESCENT_MAX_RUN_MINUTES.",
+    )
+    range_test: RangeTest | None = Field(
+        None,
+        description="Run Smith's LR range test instead of training: num_steps steps with the learning rate rising "
+                    "geometrically from min_lr to max_lr, stopping when the smoothed loss diverges (that is a "
+                    "success). The scheduler and epochs are ignored and no model is stored; the run's summary "
+                    "suggests a base_lr (range/suggested_lr).",
     )
 
 
@@ -194,7 +230,8 @@ class ExperimentSpec(BaseModel):
                     "fields its hyperparameters (torch's names).")
     scheduler: Annotated[SchedulerSpec | None, Field(
         default_factory=_default_scheduler,
-        description="How the learning rate changes over the run (GET /schedulers); default constant, null for none.",
+        description="How the learning rate changes over the run (GET /schedulers); default constant, null for none. "
+                    "A range test (training.range_test) ignores it: the test sets the rate itself.",
     )]
     training: TrainingSpec = Field(default_factory=TrainingSpec,
                                    description="Length, batching, loss, seed, numerics and gradient tools.")

@@ -46,6 +46,12 @@ def show(client: Client, args: argparse.Namespace) -> int:
     if summary:
         print()
         print(metrics_table(summary))
+    final = {r["name"]: r.get("final_value") for r in summary}
+    if final.get("range/suggested_lr") is not None:  # an LR range test (training.range_test)
+        low = final.get("range/min_loss_lr")
+        how = "steepest descent of the smoothed loss" if final.get("range/steepest_lr") is not None else "no descent"
+        print(f"suggested base_lr: {num(final['range/suggested_lr'])} ({how}; minimum at {num(low)}, "
+              f"{num(low)}/10 = {num(None if low is None else low / 10)})")
     return 0
 
 

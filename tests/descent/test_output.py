@@ -175,3 +175,14 @@ def test_the_progress_line_shows_train_loss_then_val_then_test_metrics(metrics, 
     assert line.startswith("#3 r   25%  epoch 1/4  step 30") and line.endswith("  running")
     assert [w for w in line.split() if "/" in w and not w[0].isdigit()] == shown
 
+
+
+def test_show_of_a_range_test_prints_its_suggested_base_lr(api, capsys):
+    client, post = api
+    eid = _run(client, post, "range", {"train/loss": [1.0, 0.5, 3.0], "range/suggested_lr": [0.003],
+                                       "range/steepest_lr": [0.003], "range/min_loss_lr": [0.05]})
+    lines = _command(show.show_arguments, show.show, client, [str(eid)], capsys).splitlines()
+    assert lines[-1] == ("suggested base_lr: 0.003 (steepest descent of the smoothed loss; minimum at 0.05, "
+                         "0.05/10 = 0.005)")
+    plain = _command(show.show_arguments, show.show, client, [str(_run(client, post, "plain"))], capsys)
+    assert "suggested base_lr" not in plain

@@ -240,3 +240,24 @@ def test_an_early_stopped_run_says_why_and_stores_its_best_model_beside_the_last
     with torch.no_grad():
         predicted = program.module()(torch.as_tensor(split.x_val, dtype=torch.float32)).argmax(1).numpy()
     assert (predicted == split.y_val).mean() == pytest.approx(max(accuracy), abs=1e-12)
+
+
+def test_a_range_test_run_records_its_lr_sweep_and_a_suggestion_and_stores_no_weights(runtime):
+    from core.studies.range_test import lr_at
+
+    bounds = {"min_lr": 1e-5, "max_lr": 10.0, "num_steps": 40}
+    spec = _spec(runtime, epochs=3, batch_size=32, range_test=bounds)
+    experiment_id = add_experiment(runtime.sessions, spec)
+    assert run_experiment(experiment_id, runtime) == "succeeded"
+
+    assert _experiment(runtime, experiment_id).status == "succeeded"
+    points = _points(runtime, experiment_id)
+    lrs = sorted((s, v) for n, s, v in points if n == "lr")
+    assert [s for s, _ in lrs] == list(range(1, len(lrs) + 1)) and len(lrs) >= 10
+    assert [v for _, v in lrs] == [lr_at(s - 1, 1e-5, 10.0, 40) for s, _ in lrs]
+    assert sorted(s for n, s, _ in points if n == "train/loss") == [s for s, _ in lrs]
+    [suggested] = [v for n, _, v in points if n == "range/suggested_lr"]
+    assert 1e-5 <= suggested <= 10.0
+    for name in ("final", "best", "last"):
+        assert not runtime.settings.checkpoint_path(experiment_id, name).exists()
+    assert not runtime.settings.model_path(experiment_id, "pt2", "last").exists()

@@ -140,3 +140,20 @@ def test_every_solver_section_takes_a_weight_decay(name):
     assert spec(solver={**body, "weight_decay": 0.0}).l2_penalty() == 0.0
     with pytest.raises(ValidationError):
         spec(solver={**body, "weight_decay": -1.0})
+
+
+def test_a_range_test_section_has_defaults_and_refuses_an_empty_range_naming_the_fields():
+    test = spec(training={"range_test": {}}).training.range_test
+    assert (test.min_lr, test.max_lr, test.num_steps, test.diverge_factor, test.beta) == (1e-7, 10.0, 100, 4.0, 0.98)
+    assert spec().training.range_test is None
+    for bounds in ({"min_lr": 1.0, "max_lr": 1.0}, {"min_lr": 2.0, "max_lr": 1.0}):
+        with pytest.raises(ValidationError) as exc:
+            spec(training={"range_test": bounds})
+        assert error_locs(exc.value) == [("training", "range_test")]
+        assert "max_lr" in str(exc.value) and "min_lr" in str(exc.value)
+    for bad, field in (({"num_steps": 9}, "num_steps"), ({"beta": 1.0}, "beta"), ({"diverge_factor": 1.0},
+                       "diverge_factor"), ({"min_lr": 0.0}, "min_lr"), ({"max_lr": float("inf")}, "max_lr"),
+                       ({"lr": 1.0}, "lr")):
+        with pytest.raises(ValidationError) as exc:
+            spec(training={"range_test": bad})
+        assert error_locs(exc.value) == [("training", "range_test", field)]
