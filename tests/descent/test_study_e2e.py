@@ -94,3 +94,13 @@ def test_a_tournament_runs_to_its_end_and_a_long_search_is_cancelled(tmp_path):
         assert up.interrupt() == 0, up.output()
     finally:
         up.kill()
+
+
+def test_the_readme_runs_this_tournament():
+    """The README's studies section creates the tournament this test follows."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Studies"):text.index("## Users, tokens")]
+    commands = [line.split("  #", 1)[0].strip() for block in section.split("```bash\n")[1:]
+                for line in block.split("```", 1)[0].splitlines()]
+    assert commands[0] == f"descent study create {TOURNAMENT.relative_to(ROOT)}"
+    assert {c.split()[2] for c in commands} == {"create", "show", "ls"}
