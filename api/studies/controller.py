@@ -85,17 +85,18 @@ def _store_trial(session: Session, settings: Settings, spec: StudySpec, study: S
     try:
         checked = experiments.check(session, settings, ExperimentSpec.model_validate(body), split, loc=())
     except (ValidationError, PayloadError) as exc:
-        return _failed_trial(session, study, body, trial, _problems(exc))
+        return _failed_trial(session, study, body, trial, problems(exc))
     return experiments.store(session, checked, **trial)
 
 
-def _problems(exc: ValidationError | PayloadError) -> str:
+def problems(exc: ValidationError | PayloadError) -> str:
+    """What a trial's spec is refused for, in one line (the paths and messages)."""
     if isinstance(exc, ValidationError):
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     return exc.detail
 
 
-def _failed_trial(session: Session, study: Study, body: dict, trial: dict, problems: str) -> Experiment:
+def _failed_trial(session: Session, study: Study, body: dict, trial: dict, why: str) -> Experiment:
     """A trial that cannot run, stored failed.  Its spec is the trial's where that is a valid spec
     (the data or a limit refused it), else the study's base under the trial's name: a stored spec
     is always one the schema describes; the parameters are in ``trial_params`` and the error."""
@@ -108,7 +109,7 @@ def _failed_trial(session: Session, study: Study, body: dict, trial: dict, probl
         session, name=spec.name, spec=spec.model_dump(mode="json"), solver=spec.solver.name, tags=spec.tags,
         split_id=study.split_id, queue="cpu", **trial)
     experiment.status, experiment.finished_at = "failed", utcnow()
-    experiment.error = f"trial {trial['trial_number']} ({label(trial['trial_params'])}) cannot run: {problems}"
+    experiment.error = f"trial {trial['trial_number']} ({label(trial['trial_params'])}) cannot run: {why}"
     session.flush()
     return experiment
 

@@ -23,7 +23,7 @@ from api.studies import trials as trial_rows
 from api.studies.schemas import StudyCreate, StudyPage, StudyPublic, TournamentCreate, TrialPublic
 from core.settings import Settings
 from core.spec import ExperimentSpec, monitor
-from core.studies import StudySpec, TrialRecord, best, enumerate_grid, importance, label, tournament
+from core.studies import StudySpec, TrialRecord, apply, best, enumerate_grid, importance, label, tournament
 from store.models import Study
 from store.repositories import audit
 from store.repositories import experiments as experiments_repo
@@ -64,14 +64,12 @@ def _check(session: Session, settings: Settings, principal: Principal, spec: Stu
         raise PayloadError(problems)
     if spec.strategy == "grid":
         for params in enumerate_grid(spec.space)[:MAX_CHECKED_GRID]:
-            from core.studies import apply
-
             try:
                 trial = ExperimentSpec.model_validate(apply(spec.base, params))
                 experiments.check(session, settings, trial, split, loc=())
             except ValidationError as exc:
                 raise PayloadError.at(["body", "space"], f"the trial {label(params)} cannot run: "
-                                      f"{controller._problems(exc)}") from None
+                                      f"{controller.problems(exc)}") from None
             except PayloadError as exc:
                 raise PayloadError.at(["body", "space"], f"the trial {label(params)} cannot run: {exc.detail}") from None
     return split
