@@ -16,7 +16,8 @@ complete trial with the highest ``val/accuracy``; its test accuracy is that tria
 ASHA within 40% of the worker time, its best trial's test accuracy within 1 point.
 
 An arm is a pruner name, optionally with ASHA's settings: ``asha:rf=4`` (reduction_factor),
-``asha:min=2`` (min_resource), ``asha:rf=4:min=2``.
+``asha:min=2`` (min_resource), ``asha:by=solver.name`` (each solver judged against its own
+trials only), ``asha:rf=4:min=2``.
 """
 
 from __future__ import annotations
@@ -97,8 +98,11 @@ def parse_arm(text: str) -> tuple[str, dict[str, Any]]:
     pruner: dict[str, Any] = {"name": name}
     for setting in settings:
         key, _, value = setting.partition("=")
+        if key == "by" and value:
+            pruner["group_by"] = value
+            continue
         if key not in _SETTINGS or not value.isdigit():
-            raise ValueError(f"arm {text!r}: settings are rf=N and min=N, got {setting!r}")
+            raise ValueError(f"arm {text!r}: settings are rf=N, min=N and by=PARAM, got {setting!r}")
         pruner[_SETTINGS[key]] = int(value)
     return text.strip(), pruner
 

@@ -193,10 +193,15 @@ def rung_values(spec: StudySpec, intermediate: dict[int, float]) -> dict[str, fl
 def should_prune(spec: StudySpec, trials: list[TrialRecord], trial_number: int,
                  intermediate: dict[int, float]) -> bool:
     """Whether the pruner stops trial ``trial_number`` after its last epoch in ``intermediate``,
-    judged against every other stored trial.  The trial is replayed live, asked at each epoch
+    judged against every other stored trial (with ``pruner.group_by``, those sharing its value of
+    that parameter).  The trial is replayed live, asked at each epoch
     as a worker would ask; the answer at the last epoch counts."""
     if spec.pruner.name == "none" or not intermediate:
         return False
+    group = spec.pruner.group_by
+    if group is not None:  # only the trials sharing this one's value of the grouping parameter count
+        own = next((t.params.get(group) for t in trials if t.number == trial_number), None)
+        trials = [t for t in trials if t.params.get(group) == own]
     with _quiet():
         study = _study(spec, pruner=pruner(spec))
         _replay(study, spec, [t for t in trials if t.number != trial_number],

@@ -209,6 +209,11 @@ class PrunerSpec(BaseModel):
     reduction_factor: int = Field(3, ge=2, le=100,
                                   description="asha: rung r is at min_resource * reduction_factor**r epochs; the "
                                               "top 1/reduction_factor of a rung go on.")
+    group_by: str | None = Field(
+        None, min_length=1, max_length=200,
+        description="A categorical parameter of the space (e.g. `solver.name`): judge a trial only against the "
+                    "trials with its value of it, so each value keeps its own best trials (a tournament's "
+                    "per-solver map); none: against every trial.")
 
 
 class Budget(BaseModel):
@@ -272,4 +277,8 @@ class StudySpec(BaseModel):
                 self.budget.max_trials = size
         elif self.budget.max_trials is None:
             self.budget.max_trials = DEFAULT_TRIALS
+        group = self.pruner.group_by
+        if group is not None and not isinstance(self.space.get(group), CategoricalParam):
+            raise ValueError(f"pruner.group_by: {group!r} is not a categorical parameter at the top of the space "
+                             f"(one of: {', '.join(p for p, v in self.space.items() if isinstance(v, CategoricalParam)) or 'none'})")
         return self

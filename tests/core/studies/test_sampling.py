@@ -253,3 +253,32 @@ def test_optuna_is_quiet_only_during_a_call():
     before = optuna.logging.get_verbosity()
     next_params(study("tpe"), [], 2)
     assert optuna.logging.get_verbosity() == before
+
+
+def _solver_trial(number, solver, curve, state="complete"):
+    params = {**P, "solver.name": solver}
+    return TrialRecord(number, params, state, curve[-1] if state == "complete" else None,
+                       dict(enumerate(curve, start=1)))
+
+
+# finished: two adam trials far better than the one sgd trial; the trial judged is an sgd one
+GROUPED = [_solver_trial(0, "adam", [0.1, 0.1]), _solver_trial(1, "adam", [0.2, 0.2]),
+           _solver_trial(2, "sgd", [0.9, 0.9])]
+
+
+@pytest.mark.parametrize(("pruner", "curve", "prune"), [
+    ({"name": "median", "n_startup_trials": 1}, [0.5], True),   # median of 0.1, 0.2, 0.9 is 0.2: pruned
+    ({"name": "median", "n_startup_trials": 1, "group_by": "solver.name"}, [0.5], False),  # only sgd's 0.9
+    ({"name": "median", "n_startup_trials": 1, "group_by": "solver.name"}, [0.95], True),
+    ({**ASHA}, [0.5], True),                                     # rung 0: 4 values, the best 1 goes on
+    ({**ASHA, "group_by": "solver.name"}, [0.5], False),        # against sgd's 0.9 alone: the best
+])
+def test_group_by_judges_a_trial_against_its_own_groups_trials(pruner, curve, prune):
+    spec = study(pruner=pruner)
+    mine = _solver_trial(9, "sgd", curve, "running")
+    assert should_prune(spec, GROUPED + [mine], 9, dict(enumerate(curve, start=1))) is prune
+
+
+def test_group_by_must_name_a_top_level_categorical():
+    with pytest.raises(ValueError, match="pruner.group_by: 'solver.base_lr' is not a categorical"):
+        study(pruner={"name": "asha", "group_by": "solver.base_lr"})
