@@ -109,3 +109,12 @@ export const createSplit = (body) => request("POST", "/splits", body);
 export const getSplit = (id) => request("GET", `/splits/${id}`);
 
 export const listSplits = (projectId) => request("GET", `/splits${query({ project_id: projectId })}`);
+
+// Studies: hyperparameter searches whose trials are experiments.  A list page's studies carry
+// counts and the best trial but no trial list; GET /studies/{id} has every trial and importance.
+export const listStudies = (filters) => request("GET", `/studies${query(filters)}`);
+export const getStudy = (id) => request("GET", `/studies/${id}`);
+export const createStudy = (spec) => request("POST", "/studies", spec);
+// The solver tournament: {base, solvers?, lr_low?, lr_high?, points?, pruner?, metric?, name?, parallel?, seed?}.
+export const createTournament = (body) => request("POST", "/studies/tournament", body);
+export const cancelStudy = (id) => request("POST", `/studies/${id}/cancel`);
