@@ -14,7 +14,10 @@ import * as experiment from "./experiment.js";
 import * as experiments from "./experiments.js";
 import * as login from "./login.js";
 import * as newExperiment from "./new.js";
+import * as newStudy from "./new_study.js";
 import * as session from "./session.js";
+import * as studies from "./studies.js";
+import * as study from "./study.js";
 import * as tokens from "./tokens.js";
 
 const ROUTES = [
@@ -22,6 +25,9 @@ const ROUTES = [
   [/^\/experiments$/, "experiments", experiments],
   [/^\/new$/, "new", newExperiment],
   [/^\/compare$/, "compare", compare],
+  [/^\/studies\/new$/, "new-study", newStudy],
+  [/^\/studies\/(\d+)$/, "study", study],
+  [/^\/studies$/, "studies", studies],
   [/^\/datasets$/, "datasets", datasets],
   [/^\/tokens$/, "tokens", tokens],
   [/^\/login$/, "login", login],
