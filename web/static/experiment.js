@@ -7,6 +7,7 @@ import * as api from "./api.js";
 import { formatNumber, lineChart, spansDecades } from "./charts.js";
 import { progressBar, statusBadge } from "./experiments.js";
 import { h } from "./forms.js";
+import { isRangeTest, rangeTestCard } from "./range_test.js";
 import { deleteButton, editPanel } from "./run_edit.js";
 import { stateNotice } from "./run_state.js";
 import { summaryCard } from "./run_summary.js";
@@ -68,6 +69,8 @@ export async function render(root, params, id) {
   }
   const notice = h("div", { id: "run-notice" });
   const summary = h("div", { id: "run-summary-slot" });
+  const rangeSlot = h("div", { id: "range-test-slot" }); // an LR range test's loss against LR
+  let range = null;
   let edit = null;
   let waiting = null; // the run's entry in GET /queue while it is queued
   let stream = null;
@@ -93,6 +96,8 @@ export async function render(root, params, id) {
         h("a", { class: "button", href: `#/new?from=${e.id}` }, "Clone with changes"),
         live ? null : deleteButton(e, (error) => { refused = error.message; drawHeader(); })),
       refused ? h("p", { class: "error", id: "delete-refused" }, `Not deleted: ${refused}`) : null,
+      e.study_id ? h("p", { id: "experiment-study" }, h("a", { href: `#/studies/${e.study_id}` },
+        `trial ${e.trial_number} of study ${e.study_id}`)) : null,
       h("p", { id: "experiment-tags" }, e.tags.map((t) => h("span", { class: "tag" }, t))),
       e.spec?.description ? h("p", { id: "experiment-notes" }, e.spec.description) : null,
       e.error ? h("pre", { class: "error", id: "experiment-error" }, e.error) : null,
@@ -128,6 +133,7 @@ export async function render(root, params, id) {
     drawNotice();
     drawSummary();
     if (grid.hidden) return;
+    if (!range && isRangeTest(series)) range = rangeTestCard(rangeSlot, experiment.id, series);
     for (const panel of PANELS) {
       const names = Object.keys(series).filter(panel.pick).sort();
       const lines = names.map((n) => ({ label: n, xs: series[n].steps, ys: series[n].values }));
@@ -164,7 +170,7 @@ export async function render(root, params, id) {
   };
 
   drawEdit();
-  root.replaceChildren(header, notice, summary, grid, edit);
+  root.replaceChildren(header, notice, summary, rangeSlot, grid, edit);
   drawHeader();
   drawCharts();
   if (experiment.status === "queued") await askQueue();
@@ -198,5 +204,6 @@ export async function render(root, params, id) {
     clearTimeout(queueTimer);
     clearInterval(ticker);
     for (const slot of Object.values(panels)) if (slot.chart) slot.chart.destroy();
+    if (range) range.destroy();
   };
 }

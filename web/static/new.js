@@ -33,6 +33,12 @@ export async function render(root, params) {
     trainingSchema(), fromId ? api.getExperiment(fromId) : null,
   ]);
   const spec = source ? source.spec : {};
+  // ?base_lr= (an LR range test's "Use this LR"): the solver starts at that rate, and the clone
+  // trains instead of testing rates again
+  if (params.get("base_lr")) {
+    spec.solver = { ...spec.solver, base_lr: Number(params.get("base_lr")) };
+    if (spec.training) spec.training = { ...spec.training, range_test: null };
+  }
   const wanted = Number(spec.split_id ?? params.get("split"));
   if (wanted && !splits.some((s) => s.id === wanted)) {
     // another project's split (a clone, or "New experiment on this split"): offer it too
