@@ -42,6 +42,8 @@ class TournamentCreate(BaseModel):
     name: str | None = Field(None, min_length=1, max_length=200, description="Default: '<base name> solver tournament'.")
     parallel: int = Field(4, ge=1, le=1000, description="Trials running at once.")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seeds the sampler.")
+    per_solver: bool = Field(False, description="Prune each trial against its own solver's trials only, so every "
+                                                "solver keeps its best trials (more worker time).")
 
 
 class TrialPublic(BaseModel):

@@ -94,7 +94,7 @@ def create_tournament(session: Session, settings: Settings, enqueue: Enqueuer, p
     try:
         spec = tournament(body.base, body.solvers, lr_low=body.lr_low, lr_high=body.lr_high, points=body.points,
                           pruner=body.pruner, metric=body.metric, name=body.name, parallel=body.parallel,
-                          seed=body.seed)
+                          seed=body.seed, per_solver=body.per_solver)
     except ValidationError as exc:
         raise _validation(exc, ("body",)) from None
     return create(session, settings, enqueue, principal, spec, kind="tournament")

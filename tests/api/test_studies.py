@@ -103,6 +103,7 @@ def test_the_tournament_is_solvers_times_learning_rates(client, session_factory,
     study = client.post(f"{API}/studies/tournament", json=body).json()
     assert study["kind"] == "tournament" and study["max_trials"] == 9
     assert study["spec"]["pruner"]["name"] == "asha" and study["spec"]["strategy"] == "grid"
+    assert study["spec"]["pruner"]["group_by"] is None
     done = _run_to_the_end(client, session_factory, settings, enqueued, study["id"])
     pairs = sorted((t["params"]["solver.name"], t["params"]["solver.base_lr"]) for t in done["trials"])
     lrs = [1e-3, 1e-2, 1e-1]
@@ -207,3 +208,9 @@ def test_pruned_and_failed_trials_count_but_only_finished_values_rank(client, se
     assert read["best"]["experiment_id"] == a and read["best"]["value"] == 0.6
     listed = client.get(f"{API}/studies").json()
     assert listed["total"] == 1 and listed["items"][0]["trials"] == [] and listed["items"][0]["best"]["value"] == 0.6
+
+
+def test_a_per_solver_tournament_prunes_within_each_solver(client, iris_split):
+    body = {"base": _base(iris_split["id"]), "solvers": ["adam", "sgd"], "points": 2, "per_solver": True}
+    study = client.post(f"{API}/studies/tournament", json=body).json()
+    assert study["spec"]["pruner"] == {**study["spec"]["pruner"], "name": "asha", "group_by": "solver.name"}
