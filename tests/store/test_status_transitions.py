@@ -15,6 +15,7 @@ OPERATIONS = {
     "finish succeeded": lambda s, eid: repo.finish(s, eid, 1, "succeeded"),
     "finish failed": lambda s, eid: repo.finish(s, eid, 1, "failed", error="boom"),
     "finish cancelled": lambda s, eid: repo.finish(s, eid, 1, "cancelled"),
+    "finish pruned": lambda s, eid: repo.finish(s, eid, 1, "pruned"),
     "request cancel": lambda s, eid: repo.request_cancel(s, eid),
     "cancel abandoned": lambda s, eid: repo.cancel_abandoned(s, 60),
 }
