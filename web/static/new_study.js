@@ -124,7 +124,8 @@ export async function render(root, params) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors(form);
-    const name = form.elements.name.value.trim();
+    // not form.elements.name: the search's pruner field is a "name" too
+    const name = shared.querySelector(".field[data-field=name] input").value.trim();
     const architecture = form.elements["architecture-name"].value;
     const base = {
       name: name || "study",

@@ -281,8 +281,9 @@ function bestCard(study) {
 
 function pruner(p) {
   if (!p || p.name === "none") return "none";
-  if (p.name === "asha") return `asha (min ${p.min_resource} epoch, ×${p.reduction_factor})`;
-  return `median (after ${p.n_startup_trials} trials, from epoch ${p.n_warmup_steps})`;
+  const within = p.group_by ? `, within each ${p.group_by}` : "";
+  if (p.name === "asha") return `asha (min ${p.min_resource} epoch, ×${p.reduction_factor}${within})`;
+  return `median (after ${p.n_startup_trials} trials, from epoch ${p.n_warmup_steps}${within})`;
 }
 
 function header(study, onCancel) {
