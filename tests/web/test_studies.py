@@ -55,7 +55,8 @@ def test_the_form_shows_the_apis_error_then_creates_a_tournament(page, dashboard
     for name in ("adam", "sgd"):
         page.check(f"#tournament-solvers input[value={name}]")
     _field(page, "points").fill("2")
-    _field(page, "pruner").select_option("none")
+    _field(page, "pruner").select_option("median")
+    page.check(".field[data-field='per_solver'] input")
     _field(page, "parallel").fill("1")
     _field(page, "lr_low").fill("0")
     page.click("#new-study button[type=submit]")
@@ -80,7 +81,8 @@ def test_the_form_shows_the_apis_error_then_creates_a_tournament(page, dashboard
     assert sorted(stored["spec"]["space"]["solver.name"]["values"]) == ["adam", "sgd"]
     assert stored["spec"]["space"]["solver.name"]["when"]["adam"]["solver.base_lr"] == {
         "type": "float", "low": 0.001, "high": 1.0, "log": True, "points": 2}
-    assert stored["spec"]["pruner"]["name"] == "none" and stored["spec"]["budget"]["parallel"] == 1
+    assert stored["spec"]["pruner"]["name"] == "median" and stored["spec"]["pruner"]["group_by"] == "solver.name"
+    assert stored["spec"]["budget"]["parallel"] == 1
     assert stored["spec"]["base"]["training"] == {"epochs": 1, "batch_size": 32}
     assert stored["spec"]["base"]["architecture"]["width"] == 16
     assert stored["spec"]["objective"]["metric"] == "val/accuracy"

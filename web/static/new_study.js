@@ -27,6 +27,8 @@ const TOURNAMENT_FIELDS = [
   ["lr_high", "highest LR", { type: "number", exclusiveMinimum: 0, description: "The largest base_lr tried." }, 1],
   ["points", "LRs per solver", int(2, "Log-spaced from the lowest to the highest.", { maximum: 50 }), 5],
   ["pruner", "pruner", { enum: PRUNERS, description: "How hopeless trials stop early." }, "asha"],
+  ["per_solver", "per solver", { type: "boolean", description: "Prune a trial against its own solver's trials only: "
+    + "every solver keeps its best trials, for a complete sensitivity map." }, false],
   ["metric", "metric", { type: "string", description: "The objective: its best epoch's value." }, "val/accuracy"],
   ["parallel", "parallel", int(1, "Trials running at once."), 4],
   ["seed", "seed", int(0, "Seeds the sampler."), 0],
