@@ -28,7 +28,7 @@ const TICK_MS = 1000; // the elapsed time and ETA of a live run
 // from a downsampled read).
 export function mergePoints(series, added) {
   for (const [name, points] of Object.entries(added)) {
-    const target = (series[name] ??= { steps: [], values: [], higher_is_better: points.higher_is_better });
+    const target = (series[name] ??= { steps: [], values: [], higher_is_better: points.higher_is_better, diagnostic: points.diagnostic });
     const last = target.steps.length ? target.steps[target.steps.length - 1] : -1;
     points.steps.forEach((step, i) => {
       if (step > last) { target.steps.push(step); target.values.push(points.values[i]); }
