@@ -4,6 +4,7 @@ with changes."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -143,3 +144,31 @@ def test_clone_with_changes_starts_from_the_original(page, dashboard, api, finis
     assert original["spec"]["scheduler"]["T_max"] == TINY_TRAINING["epochs"]
     assert clone["spec"]["scheduler"]["T_max"] == 2
     wait_finished(api, clone_id)
+
+
+def test_a_nested_training_section_is_set_as_json_and_kept_by_a_clone(page, dashboard, api, iris_split):
+    open_view(page, dashboard, "#/new", "new")
+    page.select_option("select[name=architecture-name]", "mlp")
+    page.select_option("select[name=solver-name]", "adam")
+    fill_form(page, iris_split["id"], "form-early-stopping", {("training.epochs", None): "3"})
+    box = page.locator(".field[data-field='training.early_stopping'] textarea")
+    assert box.input_value() == "", "none by default"
+    box.fill('{"metric": "val/accuracy", "patience": 2}')
+    page.click("#new-experiment button[type=submit]")
+    page.wait_for_url(re.compile(r"#/experiments/\d+$"))
+    run_id = int(page.url.rsplit("/", 1)[1])
+    stored = api.get(f"/experiments/{run_id}").json()["spec"]["training"]
+    assert stored["early_stopping"] == {"metric": "val/accuracy", "mode": "max", "patience": 2, "min_delta": 0.0}
+    assert stored["range_test"] is None
+    api.post(f"/experiments/{run_id}/cancel")
+
+    page.goto(f"{dashboard}/#/new?from={run_id}")
+    page.wait_for_selector("#view[data-rendered='new']")
+    kept = page.locator(".field[data-field='training.early_stopping'] textarea").input_value()
+    assert json.loads(kept) == stored["early_stopping"]
+    box = page.locator(".field[data-field='training.early_stopping'] textarea")
+    box.fill('{"metric": "val/acuracy"}')  # a typo: the api's hint lands beside the field
+    page.click("#new-experiment button[type=submit]")
+    error = page.locator(".field[data-field='training.early_stopping'] .field-error")
+    error.wait_for(state="visible")
+    assert "did you mean val/accuracy" in error.inner_text()

@@ -66,7 +66,18 @@ function control(key, s, value) {
       name: key, dataset: { kind: s.type }, placeholder: derived ? `derived from ${derived}` : s.nullable ? "none" : "",
     });
   }
+  if (s.$ref || s.type === "object") {
+    // a nested section (training.early_stopping, training.range_test): its JSON, empty for none
+    return h("textarea", {
+      name: key, rows: 2, dataset: { kind: "json" }, placeholder: s.nullable ? "none (JSON object to set it)" : "JSON object",
+    }, value === null || value === undefined ? "" : JSON.stringify(value));
+  }
   return h("input", { type: "text", name: key, value: value ?? "", dataset: { kind: "string" } });
+}
+
+// JSON text that does not parse goes to the api as it is, so the api names the problem.
+function parseJson(text) {
+  try { return JSON.parse(text); } catch { return text; }
 }
 
 // One labelled field; `path` ("solver.base_lr") is where the api's errors for it land.
@@ -115,6 +126,7 @@ export function readFields(container) {
       }
       if (kind === "integer" || kind === "number") value = parseNumber(text);
       else if (kind === "list") value = text.split(",").map((t) => parseNumber(t.trim()));
+      else if (kind === "json") value = parseJson(text);
       else value = text;
     }
     out[name] = value;
