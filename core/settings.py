@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         2, ge=1, le=100,
         description="Times a run's training process may die (killed by the operating system, most often for memory, "
                     "or crashed) before the run fails with the reason instead of being tried again.")
+    export_onnx: bool = Field(
+        True, description="Also export each succeeded run's model as ONNX (GET /experiments/{id}/model?format=onnx); "
+                          "the conversion costs a training process ~1-3 s of CPU at the end of every run.")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(LOOPBACK_HOSTS),
         description="Host names the api answers to (the Host header), comma-separated; others get 400. "

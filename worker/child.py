@@ -58,7 +58,6 @@ def main() -> int:
     from worker.run import Runtime, train_claimed
 
     export.warm()
-    export.warm_onnx()
 
     text = sys.stdin.read()
     if not text.strip():

@@ -225,6 +225,8 @@ def _export(settings: Settings, experiment_id: int, which: str, model: torch.nn.
     except Exception:  # noqa: BLE001 - the run's result is its weights; the program is a convenience
         log.warning("experiment %s: could not export the model to %s", experiment_id, path, exc_info=True)
         return
+    if not settings.export_onnx:
+        return
     onnx = settings.model_path(experiment_id, "onnx", which)
     try:
         export.write_onnx(onnx, program, meta)

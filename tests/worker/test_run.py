@@ -37,7 +37,7 @@ def database_url():
 
 @pytest.fixture
 def runtime(database_url, tmp_path):
-    settings = Settings(data_dir=tmp_path, database_url=database_url, stale_heartbeat_s=30)
+    settings = Settings(data_dir=tmp_path, database_url=database_url, stale_heartbeat_s=30, export_onnx=True)
     return Runtime(settings, sessions_for(database_url), host="test-host:1")
 
 
@@ -261,3 +261,11 @@ def test_a_range_test_run_records_its_lr_sweep_and_a_suggestion_and_stores_no_we
     for name in ("final", "best", "last"):
         assert not runtime.settings.checkpoint_path(experiment_id, name).exists()
     assert not runtime.settings.model_path(experiment_id, "pt2", "last").exists()
+
+
+def test_an_instance_may_turn_the_onnx_export_off(runtime):
+    runtime.settings = runtime.settings.model_copy(update={"export_onnx": False})
+    experiment_id = add_experiment(runtime.sessions, _spec(runtime, "iris", epochs=2, batch_size=32))
+    assert run_experiment(experiment_id, runtime) == "succeeded"
+    assert runtime.settings.model_path(experiment_id, "pt2").is_file()
+    assert not runtime.settings.model_path(experiment_id, "onnx").exists()
