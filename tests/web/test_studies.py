@@ -37,7 +37,7 @@ def tournament(api, iris_split) -> dict:
 
 
 def _field(tab, path: str):
-    return tab.locator(f".field[data-field='{path}'] input, .field[data-field='{path}'] select").first
+    return tab.locator(f".field[data-field='{path}'] :is(input, select, textarea)").first
 
 
 def test_the_form_shows_the_apis_error_then_creates_a_tournament(page, dashboard, api, iris_split, tournament):

@@ -185,19 +185,18 @@ def train(
                         if len(recorder.rows) >= log_every:
                             recorder.emit_steps()
                     improved = _end_of_epoch(run, recorder, epoch, epoch_start, interruptible)
-                    if improved and best_path is not None:
-                        try:
-                            checkpoint.write_atomically(best_path, _weights(run.model))
-                        except checkpoint.StorageError as exc:
-                            on_checkpoint(exc)
+                    # the best weights before the resume point that records them as the best
+                    best_error = _save_best(best_path, run.model) if improved and best_path is not None else None
                     if checkpoint_path is not None:
                         sink.flush()  # resuming re-emits only steps after the checkpoint: those before must be stored
                         try:
                             checkpoint.save(checkpoint_path, _checkpoint_state(run))
                         except checkpoint.StorageError as exc:
-                            on_checkpoint(exc)
+                            on_checkpoint(exc)  # the resume point's failure is the one to tell
                         else:
-                            on_checkpoint(None)
+                            on_checkpoint(best_error)
+                    elif best_error is not None:
+                        on_checkpoint(best_error)
                     pruned = on_epoch(epoch, dict(recorder.last)) if on_epoch is not None and epoch < run.epochs else None
                     if pruned is not None:
                         return TrainResult("pruned", run.model, run.step, run.epoch, recorder.last, pruned,
@@ -425,6 +424,18 @@ def _noise_and_clip(run: _Run, grad_sq: list[torch.Tensor] | None) -> None:
 
 def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _save_best(path: Path, model: nn.Module) -> checkpoint.StorageError | None:
+    """Write the best epoch's weights; when the disk refuses, remove the older best instead (a
+    best checkpoint that is not the best epoch's would be served as if it were) and return why."""
+    try:
+        checkpoint.write_atomically(path, _weights(model))
+    except checkpoint.StorageError as exc:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+        return exc
+    return None
 
 
 def _end_of_epoch(run: _Run, recorder: Recorder, epoch: int, epoch_start: float, interruptible: Interrupter) -> bool:

@@ -163,3 +163,36 @@ def test_on_epoch_ends_a_run_pruned_at_the_epoch_it_answers(tmp_path):
     asked.clear()
     whole, _ = _run(spec, split, on_epoch=lambda e, v: asked.append(e) or None)
     assert whole.status == "succeeded" and asked == [1, 2, 3, 4]
+
+
+def test_a_refused_best_write_removes_the_older_best_and_is_told_once(tmp_path, monkeypatch):
+    import errno
+
+    from worker.engine import checkpoint, loop
+
+    split = builtin_split("iris")
+    spec = make_spec(split, solver={"name": "adam", "base_lr": 0.01}, epochs=4, batch_size=16)
+    best, last = tmp_path / "best.pt", tmp_path / "last.pt"
+    real = checkpoint.write_atomically
+    epochs_done = []
+
+    def refusing_after_the_first(path, obj, **kwargs):
+        if path == best and epochs_done:
+            raise checkpoint.StorageError(path, errno.ENOSPC, "full")
+        return real(path, obj, **kwargs)
+
+    monkeypatch.setattr(loop.checkpoint, "write_atomically", refusing_after_the_first)
+    told = []
+
+    def on_checkpoint(error):
+        told.append(None if error is None else error.path)
+        epochs_done.append(1)
+
+    result, sink = _run(spec, split, best_path=best, checkpoint_path=last, on_checkpoint=on_checkpoint)
+    losses = _by_epoch(sink, "val/loss")
+    improved_later = [e for e in range(2, 5) if losses[e - 1] < min(losses[:e - 1])]
+    assert improved_later, "the case needs a later improvement to refuse"
+    # epoch 1 wrote it; a later improvement was refused: the stale best is gone, and the refusal told
+    assert not best.exists()
+    assert told[0] is None and best in told
+    assert all(t in (None, best) for t in told) and len(told) == 4, "one report per epoch"
