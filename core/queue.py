@@ -17,6 +17,12 @@ from core.settings import Settings
 
 TRAIN_TASK = "descent.train"
 QUEUES = ("gpu", "cpu")
+# the optimizer lab's short jobs (races on 2-D test functions, loss landscapes) have a queue of their
+# own, served by a lab worker (``descent worker --queue lab``), so they never wait behind a training
+LAB_QUEUE = "lab"
+RACE_TASK = "descent.lab.race"
+LANDSCAPE_TASK = "descent.lab.landscape"
+LAB_TASKS = (RACE_TASK, LANDSCAPE_TASK)
 # seconds a publish waits to connect, and again for the broker's reply (a module constant until a setting exists)
 PUBLISH_TIMEOUT_S = 1.0
 
@@ -98,3 +104,17 @@ def send_training(app, experiment_id: int, queue: str) -> None:
         app.send_task(TRAIN_TASK, args=[experiment_id], queue=queue, retry=False)
     except (OperationalError, OSError) as exc:  # kombu wraps the transport's connection errors in OperationalError
         raise BrokerUnavailable(f"the broker did not take experiment {experiment_id}'s message: {exc}") from exc
+
+
+def send_lab_job(app, task: str, job_id: int) -> None:
+    """Enqueue an optimizer-lab job (a race or a landscape) by task name and row id, after the
+    transaction that created the row has committed.  Raises :class:`BrokerUnavailable` as
+    :func:`send_training` does; the row stays ``queued``."""
+    if task not in LAB_TASKS:
+        raise ValueError(f"unknown lab task {task!r}; known: {LAB_TASKS}")
+    from kombu.exceptions import OperationalError
+
+    try:
+        app.send_task(task, args=[job_id], queue=LAB_QUEUE, retry=False)
+    except (OperationalError, OSError) as exc:
+        raise BrokerUnavailable(f"the broker did not take lab job {task} {job_id}: {exc}") from exc

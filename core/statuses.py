@@ -32,3 +32,11 @@ StudyStatus = choice(
     "cancelled).",
 )
 STUDY_STATUSES: tuple[StudyStatus, ...] = values_of(StudyStatus)
+
+LabStatus = choice(
+    "LabStatus", ("queued", "running", "done", "failed"),
+    "Where an optimizer-lab job (a race on a 2-D test function, a trained run's loss landscape) is: queued for "
+    "the lab worker, running, done (its result is stored) or failed (its error says why).",
+)
+LAB_STATUSES: tuple[LabStatus, ...] = values_of(LabStatus)
+LAB_FINISHED: tuple[LabStatus, ...] = ("done", "failed")

@@ -20,7 +20,7 @@ from core.settings import Settings
 # the worker process reads its settings once; the task and the presence thread share them
 settings = Settings()
 app = make_celery(settings, name="descent-worker")
-app.conf.update(include=["worker.tasks"], worker_cancel_long_running_tasks_on_connection_loss=False)
+app.conf.update(include=["worker.tasks", "worker.lab.tasks"], worker_cancel_long_running_tasks_on_connection_loss=False)
 
 _presence = None
 

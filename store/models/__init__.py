@@ -5,6 +5,7 @@ from store.models.datasets import Dataset, Split
 from store.models.experiments import Experiment
 from store.models.idempotency import IdempotencyKey
 from store.models.identity import ApiToken, LoginLink, User, WebSession
+from store.models.lab import Landscape, Race
 from store.models.metrics import ROLLUP_WIDTHS, Metric, MetricRollup, MetricSummary
 from store.models.projects import DEFAULT_PROJECT, AuditEvent, Membership, Project
 from store.models.studies import Study
@@ -18,12 +19,14 @@ __all__ = [
     "Dataset",
     "Experiment",
     "IdempotencyKey",
+    "Landscape",
     "LoginLink",
     "Membership",
     "Metric",
     "MetricRollup",
     "MetricSummary",
     "Project",
+    "Race",
     "ROLLUP_WIDTHS",
     "Split",
     "Study",
