@@ -8,13 +8,13 @@ beats the ``workers`` table (the api routes ``device: auto`` to ``gpu`` only whi
 is alive) and re-sends experiments whose message may have been lost (a broker restarted
 without persistence, a worker killed mid-run), and the process that runs tasks starts a spare
 training process (``worker.supervisor.Spare``) so that its first run starts without waiting for torch
-to import."""
+to import (a worker serving only the ``lab`` queue does not: its jobs run in the process itself)."""
 
 from __future__ import annotations
 
 from celery import signals
 
-from core.queue import make_celery
+from core.queue import LAB_QUEUE, make_celery
 from core.settings import Settings
 
 # the worker process reads its settings once; the task and the presence thread share them
@@ -23,6 +23,7 @@ app = make_celery(settings, name="descent-worker")
 app.conf.update(include=["worker.tasks", "worker.lab.tasks"], worker_cancel_long_running_tasks_on_connection_loss=False)
 
 _presence = None
+_trains = True
 
 
 @signals.worker_ready.connect
@@ -32,13 +33,16 @@ def _start_presence(sender=None, **_) -> None:
 
     queues = sorted(q.name for q in sender.task_consumer.queues) if sender is not None else ["cpu"]
     _presence = Presence.start(app, queues, settings)
-    if type(getattr(sender, "pool", None)).__module__.endswith(".solo"):  # tasks run in this process
+    global _trains
+    _trains = set(queues) != {LAB_QUEUE}  # a lab-only worker runs short jobs in-process: no spare to warm
+    if _trains and type(getattr(sender, "pool", None)).__module__.endswith(".solo"):  # tasks run in this process
         _warm_spare()
 
 
 @signals.worker_process_init.connect
 def _warm_pool_process(**_) -> None:
-    _warm_spare()  # a prefork pool process runs tasks: its own spare training process
+    if _trains:
+        _warm_spare()  # a prefork pool process runs tasks: its own spare training process
 
 
 def _warm_spare() -> None:

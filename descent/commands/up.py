@@ -1,13 +1,13 @@
 """``descent up``: the embedded default on one machine, with no server to install.
 
 An SQLite file, and kombu's SQLAlchemy broker over a second one, in the data folder
-(``./descent-data``); the migrations applied, then the api and one worker as two separate
-child processes (``descent api`` and ``descent worker``, exactly the production commands,
-configured by environment).
+(``./descent-data``); the migrations applied, then the api, one worker and one optimizer-lab worker
+as separate child processes (``descent api``, ``descent worker`` and ``descent worker --queue lab``,
+exactly the production commands, configured by environment).
 Before serving, ``descent user bootstrap-local`` (``descent.commands.bootstrap``) creates the
 admin on a new instance and a token the local CLI finds, and makes a one-time sign-in link.
 It prints the addresses and the link once the api answers ``/health``; Ctrl-C (or SIGTERM)
-stops both and exits 0.  A worker that exits is started again (a run that killed it resumes
+stops them all and exits 0.  A worker that exits is started again (a run that killed it resumes
 from its checkpoint), unless it keeps exiting; if the api dies, it says so and stops the worker.
 
 It listens on a non-loopback ``--host`` only with the host names clients use
@@ -126,9 +126,13 @@ def run(args: argparse.Namespace) -> int:
         children["api"] = subprocess.Popen(
             _descent("api", "--host", args.host, "--port", str(args.port)), env=env, start_new_session=True
         )
-        if not args.no_worker:
-            queue = ["--queue", args.queue] if args.queue else []
-            children["worker"] = subprocess.Popen(_descent("worker", *queue), env=env, start_new_session=True)
+        queue = ["--queue", args.queue] if args.queue else []
+        # the optimizer lab's short jobs have a worker of their own, so a race never waits behind a training
+        worker_args = {} if args.no_worker else {
+            "worker": ("worker", *queue), "lab worker": ("worker", "--queue", "lab"),
+        }
+        for name, argv in worker_args.items():
+            children[name] = subprocess.Popen(_descent(*argv), env=env, start_new_session=True)
         base = urls[0]
         if not _wait_healthy(base, children):
             return _fail(children, "the api did not answer /health")
@@ -143,17 +147,17 @@ def run(args: argparse.Namespace) -> int:
             f"{login}  data       {data_dir}\nPress Ctrl-C to stop.\n",
             flush=True,
         )
-        restarts = WorkerRestarts()
+        restarts = {name: WorkerRestarts() for name in worker_args}
         while True:
             for name, child in list(children.items()):
                 code = child.poll()
                 if code is None:
                     continue
-                if name != "worker" or not restarts.allow(time.monotonic()):
+                if name not in worker_args or not restarts[name].allow(time.monotonic()):
                     return _fail(children, f"the {name} exited with code {code}")
-                print(f"descent up: the worker exited with code {code} (its output is above); starting a new one. "
+                print(f"descent up: the {name} exited with code {code} (its output is above); starting a new one. "
                       "A run it was training resumes from its last checkpoint.", file=sys.stderr, flush=True)
-                children["worker"] = subprocess.Popen(_descent("worker", *queue), env=env, start_new_session=True)
+                children[name] = subprocess.Popen(_descent(*worker_args[name]), env=env, start_new_session=True)
             time.sleep(0.5)
     except _Stop as stop:
         for s in previous:

@@ -5,6 +5,8 @@
   restarted (its experiment is re-sent and resumes from its checkpoint).
 * ``descent worker``: one worker on the ``gpu`` queue when this machine has a GPU, else ``cpu``
   (``--queue`` chooses); ``--concurrency N`` trains N experiments at once in a process pool.
+* ``descent worker --queue lab``: the optimizer lab's short jobs (races, loss landscapes); with
+  ``--concurrency N`` they run in N threads of one process (each takes well under a second of torch).
 
 Each worker is ``celery -A worker.celery_app worker`` configured by the ``DESCENT_*`` variables."""
 
@@ -18,13 +20,16 @@ import subprocess
 import sys
 import time
 
+from core.queue import LAB_QUEUE
+
 RESTART_DELAY_S = 2.0
 STOP_TIMEOUT_S = 30.0
 
 
 def register(name: str, parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--queue", choices=("gpu", "cpu"), default=None,
-                        help="queue to consume (default: gpu when a GPU is visible, else cpu)")
+    parser.add_argument("--queue", choices=("gpu", "cpu", LAB_QUEUE), default=None,
+                        help="queue to consume (default: gpu when a GPU is visible, else cpu; "
+                             "lab: the optimizer lab's races and landscapes)")
     parser.add_argument("--gpus", default=None,
                         help="comma-separated GPU indices, or all: one worker process per card on the gpu queue")
     parser.add_argument("--concurrency", type=int, default=1,
@@ -50,7 +55,10 @@ def parse_gpus(text: str, visible: int | None = None) -> list[str]:
 
 
 def celery_argv(queue: str, concurrency: int, name: str, loglevel: str) -> list[str]:
-    pool = ["--pool", "solo"] if concurrency == 1 else ["--pool", "prefork", "--concurrency", str(concurrency)]
+    if concurrency == 1:
+        pool = ["--pool", "solo"]
+    else:  # lab jobs are short and share one imported torch; trainings each get a process
+        pool = ["--pool", "threads" if queue == LAB_QUEUE else "prefork", "--concurrency", str(concurrency)]
     return [
         sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "-Q", queue, *pool,
         "-n", name, "--loglevel", loglevel, "--without-gossip", "--without-mingle",

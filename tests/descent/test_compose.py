@@ -60,7 +60,8 @@ def compose_config():
 
 def test_services_and_profiles(compose_config):
     services = compose_config("cpu")["services"]
-    assert set(services) == {"postgres", "redis", "api", "worker", "worker-cpu"}
+    assert set(services) == {"postgres", "redis", "api", "worker", "worker-cpu", "worker-lab"}
+    assert services["worker-lab"]["command"][:4] == ["descent", "worker", "--queue", "lab"]
     # only the CPU worker is opt-in (v1 lists every service with its profiles, v2 filters them)
     assert {name for name, s in services.items() if s.get("profiles")} == {"worker-cpu"}
     assert services["worker-cpu"]["profiles"] == ["cpu"]
