@@ -38,9 +38,12 @@ from api.studies import controller as studies_controller
 from api.studies.router import router as studies_router
 from api.tokens.router import router as tokens_router
 from core.periodic import Periodic
+from core.queue import LANDSCAPE_TASK, RACE_TASK
 from core.settings import Settings
 from store.db import make_engine, make_sessionmaker, session_scope
 from store.migrate import current_revision, current_revision_is_head, head_revision
+from store.models import Landscape, Race
+from store.repositories import lab_jobs
 from store.repositories.requeue import UNSENT_RESEND_S, mark_unsent, requeue_stale
 
 API_PREFIX = "/api/v1"
@@ -57,6 +60,30 @@ def default_enqueuer(settings: Settings) -> Callable[[int, str], None]:
 
     celery_app = make_celery(settings)
     return partial(send_training, celery_app)
+
+
+def default_lab_sender(settings: Settings) -> Callable[[str, int], None]:
+    from core.queue import make_celery, send_lab_job
+
+    return partial(send_lab_job, make_celery(settings))
+
+
+def failing_unsent_lab_jobs(session_factory: sessionmaker[Session], send: Callable[[str, int], None]
+                            ) -> Callable[[str, int], None]:
+    """``send`` for the after-commit hook: a lab job the broker did not take is marked failed
+    with what to do (asking again makes a new one) instead of waiting queued for nobody."""
+    models = {RACE_TASK: Race, LANDSCAPE_TASK: Landscape}
+
+    def send_or_fail(task: str, job_id: int) -> None:
+        try:
+            send(task, job_id)
+        except Exception as exc:  # noqa: BLE001 - the request is answered; the job says why it will not run
+            log.warning("lab job %s %s was not sent (%s); marked failed", task, job_id, exc)
+            with session_scope(session_factory) as session:
+                lab_jobs.fail(session, models[task], job_id, f"the broker did not take it ({exc}); ask again once "
+                                                             "the broker answers")
+
+    return send_or_fail
 
 
 def marking_unsent(session_factory: sessionmaker[Session], enqueue: Callable[[int, str], None]
@@ -82,6 +109,7 @@ def create_app(
     enqueuer: Callable[[int, str], None] | None = None,
     reconcile_interval_s: float | None = None,
     broker_check: Callable[[], None] | None = None,
+    lab_sender: Callable[[str, int], None] | None = None,
 ) -> FastAPI:
     """The app.  ``reconcile_interval_s``: seconds between reconciler passes (default a quarter
     of ``settings.requeue_after_s``, at most ``UNSENT_RESEND_S`` so a run whose send failed goes
@@ -130,6 +158,7 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = session_factory
     app.state.enqueuer = marking_unsent(session_factory, enqueue)
+    app.state.send_lab = failing_unsent_lab_jobs(session_factory, lab_sender or default_lab_sender(settings))
     app.state.broker_check = broker_check or partial(check_broker, settings)
     errors.install(app)
     openapi.install(app)

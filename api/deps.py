@@ -16,6 +16,8 @@ from store.db import read_only
 log = logging.getLogger(__name__)
 AFTER_COMMIT = "descent.after_commit"
 Enqueuer = Callable[[int, str], None]
+# sends an optimizer-lab job (task name, row id) after commit (``core.queue.send_lab_job``)
+LabSender = Callable[[str, int], None]
 
 
 def after_commit(session: Session, hook: Callable[[], None]) -> None:
@@ -52,7 +54,12 @@ def _enqueuer(request: Request) -> Enqueuer:
     return request.app.state.enqueuer
 
 
+def _lab_sender(request: Request) -> LabSender:
+    return request.app.state.send_lab
+
+
 # scope="function": commit before the response is sent, so a 201 means the record is stored
 SessionDep = Annotated[Session, Depends(_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EnqueuerDep = Annotated[Enqueuer, Depends(_enqueuer)]
+LabSenderDep = Annotated[LabSender, Depends(_lab_sender)]
