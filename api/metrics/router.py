@@ -11,8 +11,10 @@ from api.deps import SessionDep, SettingsDep
 from api.errors import ErrorPublic, PayloadError, responses
 from api.experiments import service as experiments_service
 from api.metrics import service
+from api.metrics.diagnosis import experiment_diagnosis
 from api.metrics.hub import hub_for
 from api.metrics.schemas import ComparePublic, MetricsPublic, PointsAccepted, PointsCreate
+from core.diagnosis import DiagnosisPublic
 from core.spec.text import NulFreeStr
 from store.db import read_only, session_scope
 
@@ -29,6 +31,16 @@ def get_metrics(experiment_id: int, principal: UserDep, session: SessionDep, nam
     experiments_service.load(session, principal, experiment_id)
     return service.experiment_series(session, experiment_id, service.parse_list(names, ["query", "names"]),
                                      max_points)
+
+
+@router.get("/experiments/{experiment_id}/diagnosis", response_model=DiagnosisPublic,
+            responses=responses(401, 403, 404))
+def get_diagnosis(experiment_id: int, principal: UserDep, session: SessionDep) -> DiagnosisPublic:
+    """What the convergence rules (diverging, oscillating, plateau, lr_too_small, overfitting,
+    dead_warmup; docs/diagnosis.md) see in the experiment's metrics, each finding with its
+    evidence and a suggestion; computed from the stored metrics on every read."""
+    experiments_service.load(session, principal, experiment_id)
+    return experiment_diagnosis(session, experiment_id)
 
 
 @router.post("/experiments/{experiment_id}/metrics", response_model=PointsAccepted,

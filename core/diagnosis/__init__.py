@@ -6,7 +6,7 @@ diagnosis too and a running one's updates as its epochs land."""
 from __future__ import annotations
 
 from core.diagnosis import rules
-from core.diagnosis.findings import RULES, DiagnosisRule, DiagnosisSeverity, Finding
+from core.diagnosis.findings import RULES, DiagnosisPublic, DiagnosisRule, DiagnosisSeverity, Finding
 from core.diagnosis.series import NAMES, Aggregates, Epochs, EpochStats, aggregate, epoch_series
 
 
@@ -20,7 +20,13 @@ def diagnose_aggregates(aggregates: Aggregates) -> list[Finding]:
     return diagnose(epoch_series(aggregates))
 
 
+def diagnosis(aggregates: Aggregates) -> DiagnosisPublic:
+    """The api's answer for a run whose metrics reduce to ``aggregates``."""
+    run = epoch_series(aggregates)
+    return DiagnosisPublic(epochs=len(run.epochs), findings=diagnose(run))
+
+
 __all__ = [
-    "NAMES", "RULES", "Aggregates", "DiagnosisRule", "DiagnosisSeverity", "EpochStats", "Epochs", "Finding",
-    "aggregate", "diagnose", "diagnose_aggregates", "epoch_series",
+    "NAMES", "RULES", "Aggregates", "DiagnosisPublic", "DiagnosisRule", "DiagnosisSeverity", "EpochStats", "Epochs", "Finding",
+    "aggregate", "diagnose", "diagnose_aggregates", "diagnosis", "epoch_series",
 ]

@@ -72,6 +72,7 @@ RULES: dict[tuple[str, str], tuple[str, int]] = {
     ("get", "/experiments/{experiment_id}/checkpoint"): ("read", 200),
     ("get", "/experiments/{experiment_id}/model"): ("read", 200),
     ("get", "/experiments/{experiment_id}/metrics"): ("read", 200),
+    ("get", "/experiments/{experiment_id}/diagnosis"): ("read", 200),
     ("post", "/experiments/{experiment_id}/metrics"): ("report", 200),
     ("get", "/compare"): ("read", 200),
     ("get", "/experiments/{experiment_id}/stream"): ("read", 200),
