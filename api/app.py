@@ -30,6 +30,7 @@ from api.datasets.router import router as datasets_router
 from api.experiments.router import router as experiments_router
 from api.health import check_broker
 from api.health import router as health_router
+from api.landscapes.router import router as landscapes_router
 from api.metrics.router import router as metrics_router
 from api.projects.router import router as projects_router
 from api.queue.router import router as queue_router
@@ -198,7 +199,8 @@ def _mount_routes(app: FastAPI) -> None:
     first; the dashboard at ``/`` when it is built."""
     api = APIRouter(prefix=API_PREFIX)
     for router in (auth_router, projects_router, tokens_router, catalog_router, datasets_router, splits_router,
-                   experiments_router, studies_router, metrics_router, queue_router, audit_router, health_router):
+                   experiments_router, studies_router, metrics_router, queue_router, audit_router, health_router,
+                   landscapes_router):
         api.include_router(router)
     app.include_router(api)
     app.add_api_route("/openapi.json", lambda: app.openapi(), include_in_schema=False)

@@ -83,6 +83,9 @@ RULES: dict[tuple[str, str], tuple[str, int]] = {
     ("get", "/studies"): ("user", 200),
     ("get", "/studies/{study_id}"): ("read", 200),
     ("post", "/studies/{study_id}/cancel"): ("edit", 200),
+    ("post", "/experiments/{experiment_id}/landscapes"): ("edit", 201),
+    ("get", "/experiments/{experiment_id}/landscapes"): ("read", 200),
+    ("get", "/landscapes/{landscape_id}"): ("read", 200),
 }
 NEEDS = {"read": "viewer", "edit": "editor", "own": "owner", "create": "editor", "report": "editor"}
 
@@ -131,6 +134,14 @@ class World:
             with self.session_factory() as s:
                 s.execute(update(Experiment).where(Experiment.id == eid).values(status=status))
                 s.commit()
+        return eid
+
+    def trained(self, project: int) -> int:
+        """A succeeded run with stored weights (the bytes are never read: only the lab worker loads them)."""
+        eid = self.experiment(project, "succeeded")
+        weights = self.settings.checkpoint_path(eid, "final")
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        weights.write_bytes(b"weights")
         return eid
 
     def study_body(self, project: int) -> dict:
@@ -188,6 +199,11 @@ def request_for(world: World, method: str, path: str, caller: str, project: int)
         eid = world.experiment(project, "running")
         return {"path": path.format(experiment_id=eid),
                 "json": {"points": [{"name": "train/loss", "step": 0, "value": 1.0}]}}
+    if path == "/experiments/{experiment_id}/landscapes" and method == "post":
+        return {"path": path.format(experiment_id=world.trained(project)), "json": {}}
+    if path == "/landscapes/{landscape_id}":
+        made = world.admin.post(f"{API}/experiments/{world.trained(project)}/landscapes", json={"dims": 1})
+        return {"path": f"/landscapes/{_created(made)}"}
     if "{experiment_id}" in path:
         status = "succeeded" if method == "delete" or path.endswith(("/stream", "/checkpoint", "/model")) else "queued"
         eid = world.experiment(project, status)

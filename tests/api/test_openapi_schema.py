@@ -32,6 +32,7 @@ def _endpoint_names() -> list[str]:
     from api.catalog import router as catalog
     from api.datasets import router as datasets
     from api.experiments import router as experiments
+    from api.landscapes import router as landscapes
     from api.metrics import router as metrics
     from api.projects import router as projects
     from api.queue import router as queue
@@ -39,7 +40,8 @@ def _endpoint_names() -> list[str]:
     from api.studies import router as studies
     from api.tokens import router as tokens
 
-    modules = (auth, projects, tokens, catalog, datasets, experiments, studies, metrics, splits, queue, audit, health)
+    modules = (auth, projects, tokens, catalog, datasets, experiments, studies, metrics, splits, queue, audit, health,
+               landscapes)
     return [route.endpoint.__name__ for module in modules for route in module.router.routes]
 
 
