@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from optim import quantization
 from optim._base import (
     Optimizer,
     dense_grad,
@@ -59,6 +60,7 @@ def foreach_decayed_grads(params, grads, *, lr, weight_decay, decoupled_weight_d
 # --- Adam -----------------------------------------------------------------------------------
 
 
+@quantization.with_state_bits_doc
 @with_arg_docs
 class Adam(Optimizer):
     r"""Adam, with optional AMSGrad and decoupled (AdamW) weight decay.
@@ -91,6 +93,10 @@ class Adam(Optimizer):
         fused (bool, optional): accepted for torch compatibility; must be None or False.
         decoupled_weight_decay (bool, optional): decay the weights directly, as AdamW, instead of
             adding :math:`\lambda\theta` to the gradient (default: False).
+
+    A parameter group may set ``state_bits`` (32 or 8; the constructor keeps torch's signature):
+    {state_bits}
+    :class:`Adam8bit` and :class:`AdamW8bit` set it for every group.
 
     Example:
         >>> opt = Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
@@ -125,6 +131,7 @@ class Adam(Optimizer):
             lr=lr, betas=float_betas(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
             fused=fused, decoupled_weight_decay=decoupled_weight_decay,
+            **quantization.state_bits_default(self._state_bits),
         )
         super().__init__(params, defaults)
 
@@ -133,21 +140,45 @@ class Adam(Optimizer):
         decoupled_weight_decay=False,
     )
     _counters = ("step",)
+    _state_bits = 32  # every group's, unless the group says otherwise
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        quantization.restore_dtypes(self.state.values())
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One optimization step: parameters with 32-bit state through the update paths
+        ``foreach`` picks, then those with 8-bit state (:func:`_eightbit_adam`)."""
+        loss = super().step(closure)
+        for group in self.param_groups:
+            params, grads, states = quantization.quantized_members(self, group, "exp_avg")
+            if params:
+                _eightbit_adam(params, grads, states, **self._hyperparameters(group))
+        return loss
 
     def _init_group(self, group):
+        """The lists of the parameters whose state is 32-bit; creates every missing state."""
         params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
         for p in group["params"]:
             if p.grad is None:
                 continue
-            params.append(p)
-            grads.append(dense_grad(p, "Adam"))
+            grad = dense_grad(p, "Adam")
             state = self.state[p]
             if not state:
                 state["step"] = new_step()
-                state["exp_avg"] = zeros_like(p)
-                state["exp_avg_sq"] = zeros_like(p)
-                if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = zeros_like(p)
+                if quantization.wants_quantized_state(p, group):
+                    for name, signed in _moments(group["amsgrad"]):
+                        quantization.init_moment(state, name, p, signed=signed)
+                else:
+                    state["exp_avg"] = zeros_like(p)
+                    state["exp_avg_sq"] = zeros_like(p)
+                    if group["amsgrad"]:
+                        state["max_exp_avg_sq"] = zeros_like(p)
+            if quantization.is_quantized(state, "exp_avg"):
+                continue
+            params.append(p)
+            grads.append(grad)
             exp_avgs.append(state["exp_avg"])
             exp_avg_sqs.append(state["exp_avg_sq"])
             if group["amsgrad"]:
@@ -195,6 +226,8 @@ class AdamW(Adam):
         {differentiable}
         fused (bool, optional): accepted for torch compatibility; must be None or False.
 
+    A parameter group may set ``state_bits``, as for :class:`Adam`.
+
     Example:
         >>> opt = AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
         >>> loss_fn(model(x), y).backward()
@@ -231,6 +264,34 @@ class AdamW(Adam):
             group["decoupled_weight_decay"] = True
 
 
+class Adam8bit(Adam):
+    """:class:`Adam` whose moments are 8-bit (``state_bits=8`` in every parameter group): block-wise
+    quantized uint8 codes with one float32 absmax per block of 2048, about 2 bytes of state per
+    parameter instead of 8; tensors under 4096 elements keep 32-bit moments.  Arguments as
+    :class:`Adam`'s.
+
+    Example:
+        >>> opt = Adam8bit(model.parameters(), lr=1e-3)
+
+    Reference: Dettmers, Lewis, Shleifer & Zettlemoyer, "8-bit Optimizers via Block-wise
+    Quantization", ICLR 2022 (https://arxiv.org/abs/2110.02861).
+    """
+
+    _state_bits = 8
+
+
+class AdamW8bit(AdamW):
+    """:class:`AdamW` with 8-bit moments, as :class:`Adam8bit`.  Arguments as :class:`AdamW`'s.
+
+    Example:
+        >>> opt = AdamW8bit(model.parameters(), lr=1e-3, weight_decay=1e-2)
+
+    Reference: Dettmers et al., ICLR 2022 (https://arxiv.org/abs/2110.02861).
+    """
+
+    _state_bits = 8
+
+
 def _single_tensor_adam(
     params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps,
     *, amsgrad, beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay,
@@ -257,6 +318,29 @@ def _single_tensor_adam(
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
         denom = second_moment.sqrt().add_(eps * bias_correction2_sqrt)
         param.addcdiv_(exp_avg, denom, value=-lr * bias_correction2_sqrt / bias_correction1)
+
+
+def _moments(amsgrad: bool) -> tuple[tuple[str, bool], ...]:
+    """Adam's moments and whether each is signed (the first) or never negative (the second)."""
+    moments = (("exp_avg", True), ("exp_avg_sq", False))
+    return (*moments, ("max_exp_avg_sq", False)) if amsgrad else moments
+
+
+def _eightbit_adam(params, grads, states, *, amsgrad, **hyperparameters) -> None:
+    """Adam on 8-bit moments (``optim.quantization``), one parameter at a time: dequantize them,
+    take :func:`_single_tensor_adam`'s step in float32 (float64 for a float64 parameter),
+    quantize them again."""
+    for param, grad, state in zip(params, grads, states):
+        work = torch.promote_types(param.dtype, torch.float32)
+        moments = [
+            quantization.load_moment(state, name, signed=signed).to(work) for name, signed in _moments(amsgrad)
+        ]
+        _single_tensor_adam(
+            [param], [grad.to(work)], [moments[0]], [moments[1]], moments[2:], [state["step"]],
+            amsgrad=amsgrad, **hyperparameters,
+        )
+        for (name, signed), value in zip(_moments(amsgrad), moments):
+            quantization.store_moment(state, name, value, signed=signed)
 
 
 def _multi_tensor_adam(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import torch
 
+from optim import quantization
 from optim._base import Optimizer, dense_grad, group_tensors, zeros_like
 from optim._docs import with_arg_docs
 from optim._validate import check_betas, check_ge
 
-__all__ = ["Lion"]
+__all__ = ["Lion", "Lion8bit"]
 
 
+@quantization.with_state_bits_doc
 @with_arg_docs
 class Lion(Optimizer):
     r"""Lion (EvoLved Sign Momentum), Algorithm 2 of the paper.
@@ -33,7 +35,10 @@ class Lion(Optimizer):
         {maximize}
         {foreach}
 
-    State per parameter: ``exp_avg`` (:math:`m`).
+    State per parameter: ``exp_avg`` (:math:`m`).  A parameter group may set ``state_bits``:
+    {state_bits}
+    With 8 the state is ``exp_avg`` as uint8 codes and ``exp_avg_absmax``; :class:`Lion8bit` sets it
+    for every group.
 
     Example:
         >>> opt = Lion(model.parameters(), lr=1e-4, weight_decay=1e-2)
@@ -59,18 +64,45 @@ class Lion(Optimizer):
         check_ge("lr", lr)
         check_betas(betas)
         check_ge("weight_decay", weight_decay)
-        defaults = dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay, maximize=maximize, foreach=foreach)
+        defaults = dict(
+            lr=lr, betas=tuple(betas), weight_decay=weight_decay, maximize=maximize, foreach=foreach,
+            **quantization.state_bits_default(self._state_bits),
+        )
         super().__init__(params, defaults)
 
+    _state_bits = 32  # every group's, unless the group says otherwise
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        quantization.restore_dtypes(self.state.values())
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One optimization step: parameters with 32-bit state through the update paths
+        ``foreach`` picks, then those with 8-bit state (:func:`_eightbit_lion`)."""
+        loss = super().step(closure)
+        for group in self.param_groups:
+            params, grads, states = quantization.quantized_members(self, group, "exp_avg")
+            if params:
+                _eightbit_lion(params, grads, states, **self._hyperparameters(group))
+        return loss
+
     def _init_group(self, group):
+        """The lists of the parameters whose state is 32-bit; creates every missing state."""
         params, grads, exp_avgs = [], [], []
         for p in group["params"]:
             if p.grad is None:
                 continue
-            grads.append(dense_grad(p, "Lion"))
+            grad = dense_grad(p, "Lion")
             state = self.state[p]
             if "exp_avg" not in state:
-                state["exp_avg"] = zeros_like(p)
+                if quantization.wants_quantized_state(p, group):
+                    quantization.init_moment(state, "exp_avg", p, signed=True)
+                else:
+                    state["exp_avg"] = zeros_like(p)
+            if quantization.is_quantized(state, "exp_avg"):
+                continue
+            grads.append(grad)
             params.append(p)
             exp_avgs.append(state["exp_avg"])
         return params, grads, exp_avgs
@@ -83,6 +115,22 @@ class Lion(Optimizer):
 
     def _update_functions(self):
         return _single_tensor_lion, _multi_tensor_lion
+
+
+class Lion8bit(Lion):
+    """:class:`Lion` whose momentum is 8-bit (``state_bits=8`` in every parameter group): block-wise
+    quantized uint8 codes with one float32 absmax per block of 2048, about 1 byte of state per
+    parameter instead of 4; tensors under 4096 elements keep a 32-bit momentum.  Arguments as
+    :class:`Lion`'s.
+
+    Example:
+        >>> opt = Lion8bit(model.parameters(), lr=1e-4, weight_decay=1e-2)
+
+    Reference: Dettmers, Lewis, Shleifer & Zettlemoyer, "8-bit Optimizers via Block-wise
+    Quantization", ICLR 2022 (https://arxiv.org/abs/2110.02861).
+    """
+
+    _state_bits = 8
 
 
 def _single_tensor_lion(params, grads, exp_avgs, *, lr, beta1, beta2, weight_decay, maximize):
@@ -108,3 +156,14 @@ def _multi_tensor_lion(params, grads, exp_avgs, *, lr, beta1, beta2, weight_deca
         torch._foreach_add_(device_params, directions, alpha=-lr)
         torch._foreach_mul_(device_exp_avgs, beta2)
         torch._foreach_add_(device_exp_avgs, device_grads, alpha=1 - beta2)
+
+
+def _eightbit_lion(params, grads, states, **hyperparameters):
+    """Lion on an 8-bit momentum (``optim.quantization``), one parameter at a time: dequantize it,
+    take :func:`_single_tensor_lion`'s step in float32 (float64 for a float64 parameter),
+    quantize it again."""
+    for param, grad, state in zip(params, grads, states):
+        work = torch.promote_types(param.dtype, torch.float32)
+        exp_avg = quantization.load_moment(state, "exp_avg", signed=True).to(work)
+        _single_tensor_lion([param], [grad.to(work)], [exp_avg], **hyperparameters)
+        quantization.store_moment(state, "exp_avg", exp_avg, signed=True)

@@ -10,12 +10,12 @@ Adding a solver is one entry in one of the ``solvers_*`` modules.
 from __future__ import annotations
 
 from optim.catalog import schedulers as _schedulers
-from optim.catalog import solvers_adam, solvers_classic, solvers_paper, solvers_second_order
+from optim.catalog import solvers_adam, solvers_classic, solvers_eightbit, solvers_paper, solvers_second_order
 from optim.catalog.schema import Hyperparameter, SchedulerEntry, SolverEntry
 
 SOLVERS: dict[str, SolverEntry] = {
     e.name: e
-    for module in (solvers_classic, solvers_adam, solvers_paper, solvers_second_order)
+    for module in (solvers_classic, solvers_adam, solvers_eightbit, solvers_paper, solvers_second_order)
     for e in module.ENTRIES
 }
 SCHEDULERS: dict[str, SchedulerEntry] = {e.name: e for e in _schedulers.ENTRIES}
