@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from core.diagnosis.findings import DiagnosisPublic
 from core.statuses import FINISHED
 from descent.client_types import (
     CatalogItem,
@@ -397,6 +398,11 @@ class Client:
         best_value, best_step, final_value, final_step, time_to_best_s, higher_is_better}]}``."""
         params = self._params(ids=list(ids), names=list(names) if names is not None else None, max_points=max_points)
         return self._json("GET", "/compare", params=params)
+
+    def diagnosis(self, experiment_id: int) -> DiagnosisPublic:
+        """``{"epochs": n, "findings": [{rule, severity, epoch, message, suggestion, evidence}]}``: what
+        the convergence rules see in the run's metrics (docs/diagnosis.md)."""
+        return self._json("GET", f"/experiments/{experiment_id}/diagnosis")
 
     def checkpoint(self, experiment_id: int) -> bytes:
         """The trained model's ``state_dict`` as ``torch.save`` bytes (``torch.load(io.BytesIO(b))``)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.metrics import is_diagnostic
 from descent.client import Client
+from descent.commands.diagnosis import short as diagnosis_short
 from descent.commands.formatting import direction, num, table
 
 # what decides the winner, first present wins
@@ -31,6 +32,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
                    help="print a JSON summary: each run's id, name, status, solver, scheduler and the latest "
                         "and best value of each metric")
     p.add_argument("--series", action="store_true", help="with --json: print the api's JSON, every series in full")
+    p.add_argument("--diagnosis", action="store_true",
+                   help="add a row naming what the convergence rules see in each run (rule@epoch, or ok)")
 
 
 def compare(client: Client, args: argparse.Namespace) -> int:
@@ -39,16 +42,19 @@ def compare(client: Client, args: argparse.Namespace) -> int:
         return 0
     rows = summary_rows(client, args.ids, names=args.metrics)
     experiments = {i: client.experiment(i) for i in args.ids}
+    diagnoses = {i: client.diagnosis(i) for i in args.ids} if args.json or args.diagnosis else None
     if args.json:
-        print(json.dumps(json_summary(rows, experiments), indent=2))
+        print(json.dumps(json_summary(rows, experiments, diagnoses), indent=2))
         return 0
-    print(render_compare(rows, experiments, by=args.by, diagnostics=args.all))
+    print(render_compare(rows, experiments, by=args.by, diagnostics=args.all, diagnoses=diagnoses))
     return 0
 
 
-def json_summary(rows: list[Row], experiments: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
+def json_summary(rows: list[Row], experiments: Mapping[int, Mapping[str, Any]],
+                 diagnoses: Mapping[int, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Per run, in the order asked: what it is and, per metric, its latest value and (for losses and
-    scores, not diagnostics) its best, each with its step."""
+    scores, not diagnostics) its best, each with its step; with ``diagnoses``, the convergence
+    findings' rule names."""
     out = []
     for i, e in experiments.items():
         spec = e.get("spec") or {}
@@ -63,6 +69,8 @@ def json_summary(rows: list[Row], experiments: Mapping[int, Mapping[str, Any]]) 
             }
         out.append({"id": e["id"], "name": e["name"], "status": e["status"], "solver": spec.get("solver"),
                     "scheduler": spec.get("scheduler"), "metrics": metrics})
+        if diagnoses is not None:
+            out[-1]["diagnosis"] = [f["rule"] for f in diagnoses[i].get("findings") or []]
     return out
 
 
@@ -112,13 +120,15 @@ def render_compare(
     *,
     by: str | None = None,
     diagnostics: bool = False,
+    diagnoses: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> str:
     """A table: a row per metric (↑ best is highest, ↓ lowest, as the api says), a (best @step,
     final) column pair per experiment under its id and name.  ``*`` marks each quality metric's
     best run; diagnostics (lr, grad_norm, timings) are left out unless ``diagnostics``, and then
     show only their final value.  The last
     line names the winner: the best run on ``by`` (default: the first of val/loss, val/accuracy,
-    val/r2, test/loss, train/loss that every run has)."""
+    val/r2, test/loss, train/loss that every run has).  With ``diagnoses`` a last row names what the
+    convergence rules see in each run."""
     ids = list(experiments)
     by_metric: dict[str, dict[int, Row]] = {}
     for r in rows:
@@ -138,4 +148,6 @@ def render_compare(
         arrow = direction(next(iter(cells.values())).get("higher_is_better")) if ranked else ""
         body.append([f"{metric} {arrow}".rstrip()]
                     + [t for i in ids for t in _cell_text(cells.get(i, {}), i == winner, ranked)])
+    if diagnoses is not None:
+        body.append(["diagnosis"] + [t for i in ids for t in (diagnosis_short(diagnoses[i]), "")])
     return table(header, body) + _winner_line(by_metric, winners, ids, experiments, by)

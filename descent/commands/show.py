@@ -10,6 +10,7 @@ from core.metrics import is_diagnostic
 from core.statuses import FINISHED
 from descent.client import Client
 from descent.commands.compare import summary_rows
+from descent.commands.diagnosis import block as diagnosis_block
 from descent.commands.formatting import direction, inline, num, table
 
 
@@ -42,6 +43,8 @@ def show(client: Client, args: argparse.Namespace) -> int:
     sections = [(s, inline(spec[s])) for s in ("architecture", "solver", "scheduler", "training") if spec.get(s)]
     if sections:
         print("spec:\n" + "\n".join("  " + line for line in table(None, sections).splitlines()))
+    for line in diagnosis_block(client.diagnosis(e["id"])):  # before the metrics table's blank line
+        print(line)
     summary = summary_rows(client, [e["id"]])
     if summary:
         print()
