@@ -22,7 +22,11 @@ def bucket_width(first: int, last: int, max_points: int) -> int:
     """Step width of the buckets a series over ``[first, last]`` is cut into.  Buckets start at
     multiples of the width (not at ``first``) and the width is a multiple of a rollup level, so
     every rollup block lies inside one bucket and the bucket extremes are exact.  At most
-    ``max_points // 2`` buckets overlap the range."""
+    ``max_points // 2`` buckets overlap the range.
+
+    With ``raw = ceil(length / buckets)`` and ``grid`` the largest level ``<= 2 raw``, levels four
+    apart give ``grid > raw / 2`` (below the top level), so the width ``ceil(raw / grid) * grid``
+    is one or two blocks of ``grid``: a read touches at most ``max_points`` blocks per series."""
     buckets = max(1, max_points // 2 - 1)
     raw = max(1, math.ceil((last - first + 1) / buckets))
     # a grid up to twice the ideal width: at least half the buckets asked for, from far fewer blocks
@@ -39,17 +43,8 @@ def group_extremes(groups: np.ndarray, keys: np.ndarray, steps: np.ndarray) -> t
 
 def downsample(steps: np.ndarray, values: np.ndarray, width: int) -> Series:
     """Keep each bucket's (``step // width``) smallest and largest value, earliest step on ties;
-    NaN is skipped."""
-    keep = ~np.isnan(values)
-    steps, values = steps[keep], values[keep]
-    if len(steps) == 0:
-        return Series([], [])
-    bucket = steps // width
-    _, imin = group_extremes(bucket, values, steps)
-    _, imax = group_extremes(bucket, -values, steps)
-    chosen = np.concatenate([imin, imax])
-    kept_steps, first = np.unique(steps[chosen], return_index=True)  # a flat bucket keeps one point
-    return Series(kept_steps.tolist(), values[chosen][first].tolist())
+    NaN is skipped.  ``steps`` ascending: each point is a block of one step."""
+    return Blocks(steps, steps, values, steps, values).downsample(1, width)
 
 
 @dataclass

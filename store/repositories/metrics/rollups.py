@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 import numpy as np
-from sqlalchemy import case, select, text, tuple_
+from sqlalchemy import case, select, tuple_
 from sqlalchemy.orm import Session
 
 from store.models import ROLLUP_WIDTHS, MetricRollup
@@ -108,31 +108,33 @@ def upsert_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
 
 # -- reads -------------------------------------------------------------------------------------
 
-_PG_BLOCKS = text(
-    """
-    SELECT experiment_id, name,
-           string_agg(int8send(block), ''::bytea ORDER BY block),
-           string_agg(int8send(COALESCE(min_step, 0)), ''::bytea ORDER BY block),
-           string_agg(float8send(COALESCE(min_value, 'NaN')), ''::bytea ORDER BY block),
-           string_agg(int8send(COALESCE(max_step, 0)), ''::bytea ORDER BY block),
-           string_agg(float8send(COALESCE(max_value, 'NaN')), ''::bytea ORDER BY block)
-    FROM metric_rollups
-    WHERE width = :width AND experiment_id = ANY(:ids) AND name = ANY(:names)
-    GROUP BY experiment_id, name
-    """
-)
+# Joined to the exact (experiment, name) pairs asked for: another series of the same experiments
+# and names may be read from another level or from its points.  No ORDER BY inside the
+# aggregates (it sorts every group): both see the rows in the same order, numpy sorts blocks.
+_PG_BLOCKS = """
+    SELECT r.experiment_id, r.name,
+           string_agg(int8send(r.block), ''::bytea),
+           string_agg(int8send(COALESCE(r.min_step, 0)), ''::bytea),
+           string_agg(float8send(COALESCE(r.min_value, 'NaN')), ''::bytea),
+           string_agg(int8send(COALESCE(r.max_step, 0)), ''::bytea),
+           string_agg(float8send(COALESCE(r.max_value, 'NaN')), ''::bytea)
+    FROM unnest(CAST(%(ids)b AS integer[]), CAST(%(names)b AS varchar[])) AS k(experiment_id, name)
+    JOIN metric_rollups AS r
+      ON r.experiment_id = k.experiment_id AND r.name = k.name AND r.width = CAST(%(width)b AS integer)
+    GROUP BY r.experiment_id, r.name
+"""
 
 
 def _read_blocks_postgresql(session: Session, level: int, keys: list[Key]) -> dict[Key, Blocks]:
-    ids = sorted({k[0] for k in keys})
-    names = sorted({k[1] for k in keys})
-    wanted = set(keys)
+    params = {"width": level, "ids": [k[0] for k in keys], "names": [k[1] for k in keys]}
     out = {}
-    for eid, name, *packed in session.execute(_PG_BLOCKS, {"width": level, "ids": ids, "names": names}):
-        if (eid, name) in wanted:
-            ints = [np.frombuffer(packed[i], dtype=">i8").astype(np.int64) for i in (0, 1, 3)]
-            floats = [np.frombuffer(packed[i], dtype=">f8").astype(np.float64) for i in (2, 4)]
-            out[(eid, name)] = Blocks(ints[0], ints[1], floats[0], ints[2], floats[1])
+    for eid, name, *packed in execute_arrays(session, _PG_BLOCKS, params):
+        ints = [np.frombuffer(packed[i], dtype=">i8").astype(np.int64) for i in (0, 1, 3)]
+        floats = [np.frombuffer(packed[i], dtype=">f8").astype(np.float64) for i in (2, 4)]
+        order = np.argsort(ints[0], kind="stable")
+        block, min_step, max_step = (a[order] for a in ints)
+        min_value, max_value = (a[order] for a in floats)
+        out[(eid, name)] = Blocks(block, min_step, min_value, max_step, max_value)
     return out
 
 

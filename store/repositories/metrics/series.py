@@ -14,8 +14,9 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from store.models import ROLLUP_WIDTHS, Metric, MetricSummary
+from store.repositories.metrics._sql import execute_arrays, is_postgresql
 from store.repositories.metrics.downsample import Series, bucket_width, downsample
-from store.repositories.metrics.rollups import read_blocks
+from store.repositories.metrics.rollups import Key, read_blocks
 from store.repositories.metrics.summaries import summaries
 
 MIN_MAX_POINTS = 4
@@ -37,9 +38,9 @@ def raw_points(session: Session, experiment_id: int, name: str, after_step: int 
     return [tuple(r) for r in session.execute(query)]
 
 
-def _group_rows(rows: Sequence[Sequence[Any]]) -> dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]:
+def _group_rows(rows: Sequence[Sequence[Any]]) -> dict[Key, tuple[np.ndarray, np.ndarray]]:
     """``(experiment_id, name, step, value)`` rows sorted by series → per series (steps, values)."""
-    grouped: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+    grouped: dict[Key, tuple[np.ndarray, np.ndarray]] = {}
     start = 0
     for end in range(1, len(rows) + 1):
         if end == len(rows) or rows[end][0] != rows[start][0] or rows[end][1] != rows[start][1]:
@@ -52,15 +53,43 @@ def _group_rows(rows: Sequence[Sequence[Any]]) -> dict[tuple[int, str], tuple[np
     return grouped
 
 
-def _from_points(session: Session, found: list[MetricSummary], max_points: int, result: Result) -> None:
-    """Read these series' points in one query; downsample the ones longer than ``max_points``."""
-    keys = [(s.experiment_id, s.name) for s in found]
+# One row per series: its steps and values packed in big-endian binary (see ``read_blocks``),
+# in the order the rows were read (both aggregates see the rows in the same order; an ORDER BY
+# inside them sorted every group and took two thirds of the time), sorted by numpy.
+_PG_POINTS = """
+    SELECT m.experiment_id, m.name,
+           string_agg(int8send(m.step), ''::bytea),
+           string_agg(float8send(COALESCE(m.value, 'NaN')), ''::bytea)
+    FROM unnest(CAST(%(ids)b AS integer[]), CAST(%(names)b AS varchar[])) AS k(experiment_id, name)
+    JOIN metrics AS m ON m.experiment_id = k.experiment_id AND m.name = k.name
+    GROUP BY m.experiment_id, m.name
+"""
+
+
+def _in_step_order(steps: bytes, values: bytes) -> tuple[np.ndarray, np.ndarray]:
+    step_array = np.frombuffer(steps, dtype=">i8").astype(np.int64)
+    order = np.argsort(step_array, kind="stable")
+    return step_array[order], np.frombuffer(values, dtype=">f8").astype(np.float64)[order]
+
+
+def read_points(session: Session, keys: list[Key]) -> dict[Key, tuple[np.ndarray, np.ndarray]]:
+    """Every point of each series in ``keys``: (steps, values) in step order, NaN for a missing
+    value.  PostgreSQL sends one packed row per series, not a Python tuple per point."""
+    if is_postgresql(session):
+        params = {"ids": [k[0] for k in keys], "names": [k[1] for k in keys]}
+        return {(eid, name): _in_step_order(steps, values)
+                for eid, name, steps, values in execute_arrays(session, _PG_POINTS, params)}
     query = (
         select(Metric.experiment_id, Metric.name, Metric.step, Metric.value)
         .where(tuple_(Metric.experiment_id, Metric.name).in_(keys))
         .order_by(Metric.experiment_id, Metric.name, Metric.step)
     )
-    grouped = _group_rows(session.connection().execute(query).fetchall())
+    return _group_rows(session.connection().execute(query).fetchall())
+
+
+def _from_points(session: Session, found: list[MetricSummary], max_points: int, result: Result) -> None:
+    """Read these series' points in one query; downsample the ones longer than ``max_points``."""
+    grouped = read_points(session, [(s.experiment_id, s.name) for s in found])
     for s in found:
         steps, values = grouped.get((s.experiment_id, s.name), (np.empty(0, np.int64), np.empty(0)))
         if s.count <= max_points:
