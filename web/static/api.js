@@ -118,3 +118,8 @@ export const createStudy = (spec) => request("POST", "/studies", spec);
 // The solver tournament: {base, solvers?, lr_low?, lr_high?, points?, pruner?, metric?, name?, parallel?, seed?}.
 export const createTournament = (body) => request("POST", "/studies/tournament", body);
 export const cancelStudy = (id) => request("POST", `/studies/${id}/cancel`);
+
+// Loss landscapes of a succeeded run: the same request again answers the stored one (200).
+export const createLandscape = (experimentId, body) => request("POST", `/experiments/${experimentId}/landscapes`, body);
+export const listLandscapes = (experimentId) => request("GET", `/experiments/${experimentId}/landscapes`);
+export const getLandscape = (id) => request("GET", `/landscapes/${id}`);

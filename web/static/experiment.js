@@ -6,7 +6,9 @@
 import * as api from "./api.js";
 import { formatNumber, lineChart, spansDecades } from "./charts.js";
 import { progressBar, statusBadge } from "./experiments.js";
+import { diagnosisPanel } from "./diagnosis.js";
 import { h } from "./forms.js";
+import { landscapePanel } from "./landscape.js";
 import { isRangeTest, rangeTestCard } from "./range_test.js";
 import { deleteButton, editPanel } from "./run_edit.js";
 import { stateNotice } from "./run_state.js";
@@ -71,6 +73,8 @@ export async function render(root, params, id) {
   const summary = h("div", { id: "run-summary-slot" });
   const rangeSlot = h("div", { id: "range-test-slot" }); // an LR range test's loss against LR
   let range = null;
+  const diagnosis = diagnosisPanel(id); // what the convergence rules see, asked again as epochs land
+  const landscape = landscapePanel(id); // a succeeded run's loss landscape
   let edit = null;
   let waiting = null; // the run's entry in GET /queue while it is queued
   let stream = null;
@@ -105,6 +109,7 @@ export async function render(root, params, id) {
       details(e),
       h("details", {}, h("summary", {}, "Resolved spec"), h("pre", {}, JSON.stringify(e.spec, null, 2))),
     ].filter(Boolean));
+    landscape.show(e);
   };
 
   const hasPoints = () => Object.values(series).some((s) => s.values.some((v) => v !== null));
@@ -164,15 +169,17 @@ export async function render(root, params, id) {
     stream = null;
     experiment = await api.getExperiment(id);
     Object.assign(series, (await api.metrics(id)).series); // the whole run, downsampled once
+    await diagnosis.load();
     drawHeader();
     drawCharts();
     root.dataset.finished = "1";
   };
 
   drawEdit();
-  root.replaceChildren(header, notice, summary, rangeSlot, grid, edit);
+  root.replaceChildren(header, notice, summary, diagnosis.el, rangeSlot, grid, landscape.el, edit);
   drawHeader();
   drawCharts();
+  await diagnosis.load();
   if (experiment.status === "queued") await askQueue();
   if (TERMINAL.includes(experiment.status)) {
     root.dataset.finished = "1";
@@ -183,6 +190,7 @@ export async function render(root, params, id) {
       counted();
       mergePoints(series, JSON.parse(event.data));
       scheduleRedraw();
+      diagnosis.refresh();
     });
     stream.addEventListener("status", async (event) => {
       counted();
@@ -205,5 +213,7 @@ export async function render(root, params, id) {
     clearInterval(ticker);
     for (const slot of Object.values(panels)) if (slot.chart) slot.chart.destroy();
     if (range) range.destroy();
+    diagnosis.destroy();
+    landscape.destroy();
   };
 }
