@@ -1,7 +1,10 @@
 """``descent bench api``: the store and api on a real PostgreSQL.  Metric ingest in batches
 (``store.repositories.metrics.add_points``) against one INSERT per point, and ``GET /compare``
-for 20 experiments x 5 metrics x 100,000 steps at max_points=500 against reading the raw points;
-both baselines are measured in the same run.
+for 20 experiments x 5 metrics at max_points=500 at every series length in ``--steps`` (1,000 to
+1,000,000 steps) against reading the raw points; both baselines are measured in the same run.
+Series of ``--rollups-only-from`` steps or more (100 million points at 1,000,000 steps, hours of
+ingest) get their rollup blocks and summaries written directly, exactly as ingest would write
+them (a compare of such series reads nothing else), and have no raw baseline.
 
 It creates a scratch database on the server ``--postgres-url`` names (an admin url; default
 ``DESCENT_TEST_POSTGRES_URL``), applies the migrations and drops it at the end.  ``/compare``
@@ -82,11 +85,61 @@ def fill_compare(factory, split_id: int, n_experiments: int, steps: int) -> list
     ids = []
     rng = _rng(2)
     for i in range(n_experiments):
-        eid = _experiment(factory, split_id, f"compare-{i}")
+        eid = _experiment(factory, split_id, f"compare-{steps}-{i}")
         for name in NAMES:
             for start in range(0, steps, 50_000):
                 with session_scope(factory) as s:
                     metrics.add_points(s, eid, _points(name, start, min(50_000, steps - start), rng))
+        ids.append(eid)
+    return ids
+
+
+def dense_rollup_rows(experiment_id: int, name: str, values) -> list[dict]:
+    """The rollup blocks ``rollups.rollup_rows`` makes of a series at steps ``0 .. len(values)-1``
+    with no missing value, from a reshape per level instead of a sort (argmin and argmax take the
+    first, i.e. earliest, of equal values)."""
+    import numpy as np
+
+    from store.models import ROLLUP_WIDTHS
+
+    rows = []
+    n = len(values)
+    for width in ROLLUP_WIDTHS:
+        blocks = -(-n // width)
+        padded = np.full(blocks * width, np.nan)
+        padded[:n] = values
+        grid = padded.reshape(blocks, width)
+        low = np.argmin(np.where(np.isnan(grid), np.inf, grid), axis=1)
+        high = np.argmax(np.where(np.isnan(grid), -np.inf, grid), axis=1)
+        counts = np.minimum(width, n - np.arange(blocks) * width)
+        for block, count, i, j in zip(range(blocks), counts.tolist(), low.tolist(), high.tolist()):
+            start = block * width
+            rows.append({"experiment_id": experiment_id, "name": name, "width": width, "block": block, "count": count,
+                         "min_step": start + i, "min_value": float(grid[block, i]),
+                         "max_step": start + j, "max_value": float(grid[block, j])})
+    return rows
+
+
+def fill_rollups_only(factory, split_id: int, n_experiments: int, steps: int) -> list[int]:
+    """Experiments whose series have the blocks and summaries ingest of ``steps`` points would
+    leave, without the points themselves."""
+    import numpy as np
+
+    from store.db import session_scope
+    from store.repositories.metrics.rollups import upsert_rollups
+    from store.repositories.metrics.summaries import summary_row, upsert_summaries
+
+    ids = []
+    rng = _rng(3)
+    step_array = np.arange(steps)
+    walls = np.full(steps, time.time())
+    for i in range(n_experiments):
+        eid = _experiment(factory, split_id, f"compare-{steps}-{i}")
+        for name in NAMES:
+            values = np.cumsum(rng.normal(size=steps))
+            with session_scope(factory) as s:
+                upsert_rollups(s, dense_rollup_rows(eid, name, values))
+                upsert_summaries(s, [summary_row(eid, name, step_array, values, walls)])
         ids.append(eid)
     return ids
 
@@ -128,12 +181,13 @@ def _compare_ms(url: str, factory, ids: list[int], repeats: int) -> list[float]:
         def compare():
             r = client.get("/api/v1/compare", params=params)
             assert r.status_code == 200, r.text
-            assert all(len(s["steps"]) <= 500 for e in r.json()["experiments"] for s in e["series"].values())
+            series = [s for e in r.json()["experiments"] for s in e["series"].values()]
+            assert len(series) == len(ids) * len(NAMES) and all(0 < len(s["steps"]) <= 500 for s in series)
 
         return timed(compare, repeats)
 
 
-def _raw_fetch_ms(factory, ids: list[int]) -> list[float]:
+def _raw_fetch_ms(factory, ids: list[int], repeats: int) -> list[float]:
     """The baseline: read every point of ``ids`` from the table."""
     from sqlalchemy import select
 
@@ -144,7 +198,7 @@ def _raw_fetch_ms(factory, ids: list[int]) -> list[float]:
             s.execute(select(Metric.experiment_id, Metric.name, Metric.step, Metric.value)
                       .where(Metric.experiment_id.in_(ids))).all()
 
-    return timed(raw_fetch, 3)
+    return timed(raw_fetch, repeats)
 
 
 def run(args: argparse.Namespace) -> Table:
@@ -152,9 +206,10 @@ def run(args: argparse.Namespace) -> Table:
 
     from store.db import make_engine, make_sessionmaker
 
-    size = f"{args.experiments}×{len(NAMES)}×{args.steps:,}"
-    out = Table(f"PostgreSQL scratch database; ingest of {args.ingest_points:,} points, GET /compare of {size} "
-                f"points, {args.repeats} timed requests", COLUMNS)
+    lengths = ", ".join(f"{n:,}" for n in args.steps)
+    out = Table(f"PostgreSQL scratch database; ingest of {args.ingest_points:,} points, GET /compare of "
+                f"{args.experiments}×{len(NAMES)} series of {lengths} steps, {args.repeats} timed requests each",
+                COLUMNS)
     from store.scratch import scratch_database  # a database driver only when it runs
 
     with scratch_database(args.postgres_url, prefix="descent_bench") as url:
@@ -166,17 +221,29 @@ def run(args: argparse.Namespace) -> Table:
             naive = bench_naive_ingest(factory, split_id, args.naive_points)
             out.add(f"ingest, batches of {args.batch:,}", f"{batched:,.0f} points/s", f"{batched / naive:,.1f}x")
             out.add("ingest, one INSERT per point (baseline)", f"{naive:,.0f} points/s", "")
-            print(f"filling {size} points ...", file=sys.stderr)
-            ids = fill_compare(factory, split_id, args.experiments, args.steps)
+            filled = {}
+            for steps in args.steps:
+                direct = steps >= args.rollups_only_from
+                print(f"filling {args.experiments}×{len(NAMES)}×{steps:,}{' (blocks only)' if direct else ''} ...",
+                      file=sys.stderr)
+                fill = fill_rollups_only if direct else fill_compare
+                filled[steps] = fill(factory, split_id, args.experiments, steps), direct
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE")
-            ms, raw_ms = _compare_ms(url, factory, ids, args.repeats), _raw_fetch_ms(factory, ids)
+            for steps, (ids, direct) in filled.items():
+                size = f"{args.experiments}×{len(NAMES)}×{steps:,}"
+                ms = _compare_ms(url, factory, ids, args.repeats)
+                median = statistics.median(ms)
+                result = f"median {median:.1f} ms, p95 {np.percentile(ms, 95):.1f} ms"
+                if direct:
+                    out.add(f"GET /compare {size}, max_points=500 (blocks written directly)", result, "")
+                    continue
+                points = len(ids) * len(NAMES) * steps  # tens of seconds past a few million: timed once
+                raw = statistics.median(_raw_fetch_ms(factory, ids, 3 if points <= 2_000_000 else 1))
+                out.add(f"GET /compare {size}, max_points=500", result, f"{raw / median:,.1f}x")
+                out.add("raw fetch of the same points (baseline)", f"median {raw:.0f} ms", "")
         finally:
             engine.dispose()
-    median, raw = statistics.median(ms), statistics.median(raw_ms)
-    out.add(f"GET /compare {size}, max_points=500", f"median {median:.1f} ms, p95 {np.percentile(ms, 95):.1f} ms",
-            f"{raw / median:,.1f}x")
-    out.add("raw fetch of the same points (baseline)", f"median {raw:.0f} ms", "")
     return out
 
 
@@ -184,7 +251,7 @@ def run(args: argparse.Namespace) -> Table:
 
 TITLE = "API and store"
 HELP = "metric ingest and GET /compare on a scratch PostgreSQL database, against naive baselines"
-QUICK = {"ingest_points": 20_000, "batch": 5_000, "naive_points": 2_000, "experiments": 3, "steps": 5_000,
+QUICK = {"ingest_points": 20_000, "batch": 5_000, "naive_points": 2_000, "experiments": 3, "steps": [5_000],
          "repeats": 3}
 COLUMNS = ("measure", "result", "speed-up over the baseline")
 
@@ -195,7 +262,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=10_000, help="points per add_points call")
     p.add_argument("--naive-points", type=int, default=20_000, help="points of the one-INSERT-per-point baseline")
     p.add_argument("--experiments", type=int, default=20, help="experiments compared")
-    p.add_argument("--steps", type=int, default=100_000, help="steps of each of their 5 metrics")
+    p.add_argument("--steps", type=lambda t: [int(n) for n in t.split(",") if n.strip()],
+                   default=[1_000, 20_000, 100_000, 1_000_000],
+                   help="series lengths, comma-separated: steps of each of their 5 metrics (default: %(default)s)")
+    p.add_argument("--rollups-only-from", type=int, default=1_000_000,
+                   help="from this length on, write the series' blocks and summaries instead of ingesting "
+                        "their points (default: %(default)s)")
     p.add_argument("--repeats", type=int, default=30, help="timed /compare requests after a warm-up")
 
 
