@@ -34,6 +34,7 @@ from api.landscapes.router import router as landscapes_router
 from api.metrics.router import router as metrics_router
 from api.projects.router import router as projects_router
 from api.queue.router import router as queue_router
+from api.races.router import router as races_router
 from api.splits.router import router as splits_router
 from api.studies import controller as studies_controller
 from api.studies.router import router as studies_router
@@ -200,7 +201,7 @@ def _mount_routes(app: FastAPI) -> None:
     api = APIRouter(prefix=API_PREFIX)
     for router in (auth_router, projects_router, tokens_router, catalog_router, datasets_router, splits_router,
                    experiments_router, studies_router, metrics_router, queue_router, audit_router, health_router,
-                   landscapes_router):
+                   landscapes_router, races_router):
         api.include_router(router)
     app.include_router(api)
     app.add_api_route("/openapi.json", lambda: app.openapi(), include_in_schema=False)

@@ -86,6 +86,10 @@ RULES: dict[tuple[str, str], tuple[str, int]] = {
     ("post", "/experiments/{experiment_id}/landscapes"): ("edit", 201),
     ("get", "/experiments/{experiment_id}/landscapes"): ("read", 200),
     ("get", "/landscapes/{landscape_id}"): ("read", 200),
+    ("post", "/races"): ("create", 201),
+    ("get", "/races"): ("user", 200),
+    ("get", "/races/functions"): ("user", 200),
+    ("get", "/races/{race_id}"): ("read", 200),
 }
 NEEDS = {"read": "viewer", "edit": "editor", "own": "owner", "create": "editor", "report": "editor"}
 
@@ -152,6 +156,10 @@ class World:
 
     def study(self, project: int) -> int:
         return _created(self.admin.post(f"{API}/studies", json=self.study_body(project)))
+
+    def race_body(self, project: int) -> dict:
+        return {"function": "booth", "steps": 5, "racers": [{"solver": {"name": "sgd"}}],
+                "project_id": self.projects[project]}
 
     def member(self, project: int) -> str:
         name = f"member{self.n()}"
@@ -221,6 +229,10 @@ def request_for(world: World, method: str, path: str, caller: str, project: int)
     if method == "delete" and path == "/splits/{split_id}":
         fresh = {"dataset": "iris", "project_id": pid, "seed": 1000 + world.n()}  # not the world's split
         return {"path": f"/splits/{_created(world.admin.post(f'{API}/splits', json=fresh))}"}
+    if path == "/races" and method == "post":
+        return {"json": world.race_body(project)}
+    if path == "/races/{race_id}":
+        return {"path": f"/races/{_created(world.admin.post(f'{API}/races', json=world.race_body(project)))}"}
     if "{study_id}" in path:
         return {"path": path.format(study_id=world.study(project))}
     if path == "/studies" and method == "post":

@@ -36,12 +36,13 @@ def _endpoint_names() -> list[str]:
     from api.metrics import router as metrics
     from api.projects import router as projects
     from api.queue import router as queue
+    from api.races import router as races
     from api.splits import router as splits
     from api.studies import router as studies
     from api.tokens import router as tokens
 
     modules = (auth, projects, tokens, catalog, datasets, experiments, studies, metrics, splits, queue, audit, health,
-               landscapes)
+               landscapes, races)
     return [route.endpoint.__name__ for module in modules for route in module.router.routes]
 
 

@@ -1,0 +1,1 @@
+"""Races: up to eight solver configurations on one 2-D test function, run by the lab worker."""
