@@ -26,4 +26,5 @@ BENCHMARKS = {
     "auth": "bench.auth",
     "streams": "bench.streams",
     "tournament": "bench.tournament",
+    "landscape": "bench.landscape",
 }

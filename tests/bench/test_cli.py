@@ -28,9 +28,10 @@ QUICK_ROWS = {
     "auth": ["PostgreSQL", "PostgreSQL", "SQLite", "SQLite"],
     "streams": ["this tree"] * 3,
     "tournament": ["none", "asha"],
+    "landscape": ["9×9"],
 }
 EXTRA = {"optim": ["--device", "cpu", "--threads", "1"], "solvers": ["--threads", "1"],
-         "engine": ["--threads", "1", "--skip-latency"]}
+         "engine": ["--threads", "1", "--skip-latency"], "landscape": ["--threads", "1"]}
 
 
 def test_help_lists_every_benchmark(capsys):
@@ -43,8 +44,8 @@ def test_help_lists_every_benchmark(capsys):
 
 
 def _marked(name: str):
-    """The api and auth benchmarks need PostgreSQL."""
-    return pytest.param(name, marks=pytest.mark.integration) if name in ("api", "auth") else name
+    """The api, auth and landscape benchmarks need PostgreSQL."""
+    return pytest.param(name, marks=pytest.mark.integration) if name in ("api", "auth", "landscape") else name
 
 
 @pytest.mark.parametrize("name", [_marked(name) for name in sorted(BENCHMARKS)])
