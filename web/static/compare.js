@@ -1,10 +1,11 @@
 // Compare (#/compare?ids=1,2&metric=val/loss&more=train/loss,lr&x=step|epoch|wall&log=1&smooth=0.6):
 // one metric overlaid for every selected run, more metrics ticked each in a chart of its own, the
 // learning-rate schedules side by side, a table of best and final values with each metric's
-// winner marked, and what differs between the runs' specs.
+// winner marked, each run's convergence diagnosis, and what differs between the runs' specs.
 
 import * as api from "./api.js";
 import { color, formatNumber, lineChart, smooth } from "./charts.js";
+import { getDiagnosis, shortDiagnosis } from "./diagnosis.js";
 import { statusBadge } from "./experiments.js";
 import { h } from "./forms.js";
 import { specDiffTable } from "./spec_diff.js";
@@ -57,7 +58,8 @@ function lineFor(experiment, name, mode, weight, index) {
   };
 }
 
-function summaryTable(data) {
+// `diagnoses`: each run's GET /experiments/{id}/diagnosis (null where it could not be read).
+function summaryTable(data, diagnoses = {}) {
   const names = [...new Set(data.summary.map((r) => r.name))].filter((n) => QUALITY.test(n)).sort();
   const cell = {};
   const higher = {}; // which way each metric improves, as the api says on every summary row
@@ -77,7 +79,8 @@ function summaryTable(data) {
   const overall = winners[winnerBy]?.size === 1 ? data.experiments.find((e) => winners[winnerBy].has(e.id)) : null;
   const table = h("table", { class: "list summary", id: "compare-summary" },
     h("thead", {},
-      h("tr", {}, h("th", { rowspan: 2 }, "experiment"), names.map((n) => h("th", { colspan: 2 }, `${n} ${higher[n] ? "↑" : "↓"}`))),
+      h("tr", {}, h("th", { rowspan: 2 }, "experiment"), names.map((n) => h("th", { colspan: 2 }, `${n} ${higher[n] ? "↑" : "↓"}`)),
+        h("th", { rowspan: 2 }, "diagnosis")),
       h("tr", {}, names.flatMap(() => [h("th", {}, "best"), h("th", {}, "final")]))),
     h("tbody", {}, data.experiments.map((e) => h("tr", { dataset: { id: e.id } },
       h("td", {}, h("a", { href: `#/experiments/${e.id}` }, `#${e.id} ${e.name}`), " ", statusBadge(e.status)),
@@ -89,7 +92,9 @@ function summaryTable(data) {
             title: r ? `at step ${r.best_step}` : "" }, r ? formatNumber(r.best_value) : "–", won ? " ★" : ""),
           h("td", { class: "num", dataset: { metric: n, kind: "final" } }, r ? formatNumber(r.final_value) : "–"),
         ];
-      })))));
+      }),
+      h("td", { dataset: { kind: "diagnosis" }, title: (diagnoses[e.id]?.findings ?? []).map((f) => f.message).join("\n") },
+        shortDiagnosis(diagnoses[e.id]))))));
   return h("div", { class: "card" },
     h("h2", {}, "Best and final values"),
     overall ? h("p", { id: "compare-winner" }, `Winner by ${winnerBy}: `, h("strong", {}, `#${overall.id} ${overall.name}`), " ★") : null,
@@ -102,7 +107,9 @@ export async function render(root, params) {
     root.replaceChildren(h("h1", {}, "Compare"), h("p", {}, "Select experiments in the ", h("a", { href: "#/experiments" }, "list"), " first."));
     return undefined;
   }
-  const [data, full] = await Promise.all([api.compare(ids), Promise.all(ids.map((id) => api.getExperiment(id)))]);
+  const [data, full, diagnosed] = await Promise.all([api.compare(ids), Promise.all(ids.map((id) => api.getExperiment(id))),
+    Promise.all(ids.map((id) => getDiagnosis(id).catch(() => null)))]);
+  const diagnoses = Object.fromEntries(ids.map((id, i) => [id, diagnosed[i]]));
   const names = [...new Set(data.experiments.flatMap((e) => Object.keys(e.series)))].sort();
   const state = {
     metric: params.get("metric") || [WINNER_BY, "train/loss", names[0]].find((n) => names.includes(n)),
@@ -171,7 +178,7 @@ export async function render(root, params) {
     h("div", { class: "card" }, main),
     extra,
     h("div", { class: "card" }, h("h2", {}, "Learning-rate schedules"), schedules),
-    summaryTable(data),
+    summaryTable(data, diagnoses),
     specDiffTable(full));
 
   charts.push(lineChart(main, { title: state.metric, xLabel: X_LABELS[state.x], yLabel: "", logY: state.log, series: mainLines(), height: 320 }));

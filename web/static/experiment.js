@@ -6,6 +6,7 @@
 import * as api from "./api.js";
 import { formatNumber, lineChart, spansDecades } from "./charts.js";
 import { progressBar, statusBadge } from "./experiments.js";
+import { diagnosisPanel } from "./diagnosis.js";
 import { h } from "./forms.js";
 import { landscapePanel } from "./landscape.js";
 import { isRangeTest, rangeTestCard } from "./range_test.js";
@@ -72,6 +73,7 @@ export async function render(root, params, id) {
   const summary = h("div", { id: "run-summary-slot" });
   const rangeSlot = h("div", { id: "range-test-slot" }); // an LR range test's loss against LR
   let range = null;
+  const diagnosis = diagnosisPanel(id); // what the convergence rules see, asked again as epochs land
   const landscape = landscapePanel(id); // a succeeded run's loss landscape
   let edit = null;
   let waiting = null; // the run's entry in GET /queue while it is queued
@@ -167,15 +169,17 @@ export async function render(root, params, id) {
     stream = null;
     experiment = await api.getExperiment(id);
     Object.assign(series, (await api.metrics(id)).series); // the whole run, downsampled once
+    await diagnosis.load();
     drawHeader();
     drawCharts();
     root.dataset.finished = "1";
   };
 
   drawEdit();
-  root.replaceChildren(header, notice, summary, rangeSlot, grid, landscape.el, edit);
+  root.replaceChildren(header, notice, summary, diagnosis.el, rangeSlot, grid, landscape.el, edit);
   drawHeader();
   drawCharts();
+  await diagnosis.load();
   if (experiment.status === "queued") await askQueue();
   if (TERMINAL.includes(experiment.status)) {
     root.dataset.finished = "1";
@@ -186,6 +190,7 @@ export async function render(root, params, id) {
       counted();
       mergePoints(series, JSON.parse(event.data));
       scheduleRedraw();
+      diagnosis.refresh();
     });
     stream.addEventListener("status", async (event) => {
       counted();
@@ -208,6 +213,7 @@ export async function render(root, params, id) {
     clearInterval(ticker);
     for (const slot of Object.values(panels)) if (slot.chart) slot.chart.destroy();
     if (range) range.destroy();
+    diagnosis.destroy();
     landscape.destroy();
   };
 }
