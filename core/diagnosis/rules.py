@@ -59,6 +59,12 @@ def _all_ok(values: Sequence[float | None]) -> bool:
     return all(_ok(v) for v in values)
 
 
+def _measured(values) -> list[float]:
+    """The finite values among ``values`` (an epoch shorter than ``training.diagnostics_every``
+    steps may measure no update ratio or grad norm)."""
+    return [v for v in values if _ok(v)]
+
+
 def _g(x: float) -> str:
     return f"{x:.4g}"
 
@@ -86,46 +92,62 @@ def _finding(rule: str, severity: str, run: Epochs, i: int, message: str, sugges
 _DIVERGE_HINT = "lower the LR (a range test finds the largest stable one), or clip the gradient norm"
 
 
-def diverging(run: Epochs) -> Finding | None:
-    """The loss runs away: a non-finite train or val loss; or the train loss L rising in each of
-    k = ``DIVERGE_EPOCHS`` consecutive epochs with L_e ≥ (1 + ``DIVERGE_MIN_RISE``)·L_{e−k}; or the
-    mean grad norm G growing geometrically, G_j / G_{j−1} ≥ ``GRAD_GROWTH`` for each of the k
-    epochs.  Evidence: the losses (grad norms) at both ends and their ratio, or the count of
-    non-finite points.  Fires at the earliest of the three."""
+def _nonfinite(run: Epochs) -> tuple[int, Finding] | None:
+    for i, count in enumerate(run.nonfinite_loss):
+        if count:
+            return i, _finding("diverging", "error", run, i, f"{count} loss value(s) were not finite in epoch "
+                               f"{run.epochs[i]}", _DIVERGE_HINT, nonfinite_points=count)
+    return None
+
+
+def _loss_rising(run: Epochs) -> tuple[int, Finding] | None:
     k = DIVERGE_EPOCHS
-    for i in range(len(run.epochs)):
-        if run.nonfinite_loss[i]:
-            return _finding("diverging", "error", run, i,
-                            f"{run.nonfinite_loss[i]} loss value(s) were not finite in epoch {run.epochs[i]}",
-                            _DIVERGE_HINT, nonfinite_points=run.nonfinite_loss[i])
-        if i < k:
-            continue
+    for i in range(k, len(run.epochs)):
         loss = run.train_loss[i - k: i + 1]
         if _all_ok(loss) and loss[0] > 0 and all(b > a for a, b in zip(loss, loss[1:])) \
                 and loss[-1] >= (1 + DIVERGE_MIN_RISE) * loss[0]:
-            return _finding("diverging", "error", run, i,
-                            f"train loss rose for {k} epochs in a row, from {_g(loss[0])} (epoch "
-                            f"{run.epochs[i - k]}) to {_g(loss[-1])} (×{_g(loss[-1] / loss[0])})",
-                            _DIVERGE_HINT, loss_from=loss[0], loss_to=loss[-1], ratio=loss[-1] / loss[0])
-        grad = run.grad_norm[i - k: i + 1]
-        if _all_ok(grad) and grad[0] > 0 and all(b >= GRAD_GROWTH * a for a, b in zip(grad, grad[1:])):
-            growth = (grad[-1] / grad[0]) ** (1 / k)
-            return _finding("diverging", "error", run, i,
-                            f"grad_norm grew geometrically for {k} epochs, from {_g(grad[0])} to {_g(grad[-1])} "
-                            f"(×{_g(growth)} per epoch)",
-                            _DIVERGE_HINT, grad_norm_from=grad[0], grad_norm_to=grad[-1], growth=growth)
+            return i, _finding("diverging", "error", run, i,
+                               f"train loss rose for {k} epochs in a row, from {_g(loss[0])} (epoch "
+                               f"{run.epochs[i - k]}) to {_g(loss[-1])} (×{_g(loss[-1] / loss[0])})",
+                               _DIVERGE_HINT, loss_from=loss[0], loss_to=loss[-1], ratio=loss[-1] / loss[0])
     return None
+
+
+def _grad_growing(run: Epochs) -> tuple[int, Finding] | None:
+    k = DIVERGE_EPOCHS
+    measured = [(i, g) for i, g in enumerate(run.grad_norm) if _ok(g)]  # epochs with a measured step
+    for j in range(k, len(measured)):
+        grad = [g for _, g in measured[j - k: j + 1]]
+        if grad[0] > 0 and all(b >= GRAD_GROWTH * a for a, b in zip(grad, grad[1:])):
+            i, growth = measured[j][0], (grad[-1] / grad[0]) ** (1 / k)
+            return i, _finding("diverging", "error", run, i,
+                               f"grad_norm grew geometrically over {k} epochs, from {_g(grad[0])} (epoch "
+                               f"{run.epochs[measured[j - k][0]]}) to {_g(grad[-1])} (×{_g(growth)} per epoch)",
+                               _DIVERGE_HINT, grad_norm_from=grad[0], grad_norm_to=grad[-1], growth=growth)
+    return None
+
+
+def diverging(run: Epochs) -> Finding | None:
+    """The loss runs away: a non-finite train or val loss; or the train loss L rising in each of
+    k = ``DIVERGE_EPOCHS`` consecutive epochs with L_e ≥ (1 + ``DIVERGE_MIN_RISE``)·L_{e−k}; or the
+    mean grad norm G growing geometrically, G_j / G_{j−1} ≥ ``GRAD_GROWTH`` over k consecutive
+    epochs that measured it (an epoch shorter than ``training.diagnostics_every`` steps may
+    measure none).  Evidence: the losses (grad norms) at both ends and their ratio, or the count of
+    non-finite points.  Fires at the earliest of the three (the first named on a tie)."""
+    found = [f for check in (_nonfinite, _loss_rising, _grad_growing) if (f := check(run)) is not None]
+    return min(found, key=lambda f: f[0])[1] if found else None
 
 
 def oscillating(run: Epochs) -> Finding | None:
     """The train loss bounces around a level: over k = ``OSCILLATION_EPOCHS`` consecutive epoch
     changes d_j = L_j − L_{j−1} alternate in sign with |d_j| ≥ ``OSCILLATION_MIN_SWING``·level,
     level = the mean of the k + 1 losses, while the mean update ratio over those epochs is at
-    least ``HIGH_UPDATE_RATIO``.  Evidence: level, mean swing |d| / level, update ratio."""
+    least ``HIGH_UPDATE_RATIO`` (over the epochs that measured it).  Evidence: level, mean swing
+    |d| / level, update ratio."""
     k = OSCILLATION_EPOCHS
     for i in range(k, len(run.epochs)):
-        loss, ratio = run.train_loss[i - k: i + 1], run.update_ratio[i - k: i + 1]
-        if not (_all_ok(loss) and _all_ok(ratio)):
+        loss, ratio = run.train_loss[i - k: i + 1], _measured(run.update_ratio[i - k: i + 1])
+        if not (_all_ok(loss) and ratio):
             continue
         level = sum(loss) / len(loss)
         changes = [b - a for a, b in zip(loss, loss[1:])]
@@ -167,13 +189,13 @@ def plateau(run: Epochs) -> Finding | None:
 
 def lr_too_small(run: Epochs) -> Finding | None:
     """Updates too small to learn: the mean update ratio below ``LOW_UPDATE_RATIO`` in each of
-    k = ``LOW_UPDATE_EPOCHS`` consecutive epochs while the LR is still large and above the dead
-    level.  Evidence: the largest of those epochs' update ratios and the LR."""
+    k = ``LOW_UPDATE_EPOCHS`` consecutive epochs (each that measured it, at least one) while the
+    LR is still large and above the dead level.  Evidence: the largest of those epochs' update ratios and the LR."""
     k = LOW_UPDATE_EPOCHS
     for i in range(k - 1, len(run.epochs)):
         window = range(i - k + 1, i + 1)
-        ratio = [run.update_ratio[j] for j in window]
-        if not _all_ok(ratio) or max(ratio) >= LOW_UPDATE_RATIO:
+        ratio = _measured(run.update_ratio[j] for j in window)
+        if not ratio or max(ratio) >= LOW_UPDATE_RATIO:
             continue
         if not all(_lr_still_large(run, j) for j in window):
             continue

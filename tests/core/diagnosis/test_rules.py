@@ -27,8 +27,9 @@ def _points(train=_healthy_loss, val=lambda e: 1.1 * _healthy_loss(e), lr=lambda
             swing = 0.1 if s % 2 else -0.1
             value = math.nan if (e, s) == nan_at else train(e) * (1 + swing)
             points += [("train/loss", e, value), ("lr", e, lr(e))]
-        points += [("grad_norm", e, grad(e)), ("update_ratio", e, ratio(e)),
-                   ("val/loss", e, val(e)), ("epoch_time", e, 1.0)]
+        # None: no step of the epoch measured it (an epoch shorter than training.diagnostics_every)
+        points += [(name, e, v) for name, v in (("grad_norm", grad(e)), ("update_ratio", ratio(e))) if v is not None]
+        points += [("val/loss", e, val(e)), ("epoch_time", e, 1.0)]
     return points
 
 
@@ -54,12 +55,17 @@ FIRES = [
     ("diverging", 7, {"grad": _rising(4, 1.6, base=lambda e: 1.0)},
      {"grad_norm_from": 1.0, "grad_norm_to": 1.6 ** 3, "growth": 1.6}),
     ("diverging", 3, {"nan_at": (3, 2)}, {"nonfinite_points": 1}),
+    # measured in odd epochs only: 1, 1, 1.6, 1.6², 1.6³ at epochs 1, 3, 5, 7, 9
+    ("diverging", 9, {"grad": lambda e: None if e % 2 == 0 else 1.6 ** max(0, (e - 3) // 2)},
+     {"grad_norm_from": 1.0, "grad_norm_to": 1.6 ** 3, "growth": 1.6}),
     ("oscillating", 5, {"train": lambda e: 0.5 + 0.05 * (-1) ** e, "ratio": lambda e: 0.05},
      {"level": sum(OSC) / 5, "swing": 0.1 / (sum(OSC) / 5), "update_ratio": 0.05}),
     ("plateau", 9, {"train": lambda e: _healthy_loss(min(e, 4)) * (1 - 5e-4) ** max(0, e - 4)},
      {"change": 5e-4, "lr": 1e-3}),
     ("lr_too_small", 3, {"train": lambda e: 0.99 ** e, "ratio": lambda e: 5e-5},
      {"update_ratio": 5e-5, "lr": 1e-3}),
+    ("lr_too_small", 3, {"train": lambda e: 0.99 ** e, "ratio": lambda e: None if e % 3 else 4e-5},
+     {"update_ratio": 4e-5, "lr": 1e-3}),  # measured in epochs 3, 6, 9, ... only
     ("overfitting", 8, {"val": lambda e: 1.1 * _healthy_loss(e) if e <= 5 else V5 + 0.02 * (e - 5)},
      {"val_loss_from": V5, "val_loss_to": V5 + 0.06, "best_epoch": 5, "best_val_loss": V5}),
     ("dead_warmup", 5, {"lr": lambda e: 1e-3 if e <= 4 else 0.0, "train": lambda e: _healthy_loss(min(e, 4)),
