@@ -62,12 +62,14 @@ class SolverBenchResult:
     threads: int
     torch_version: str
     warmup: int = 0
+    device: str = "cpu"
     rows: list[SolverRow] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def make_problem(features: int, hidden: int, classes: int, batch: int, seed: int = 0):
-    """A fixed batch of ``classes`` Gaussian blobs in ``features`` dimensions and the MLP's builder."""
+def make_problem(features: int, hidden: int, classes: int, batch: int, seed: int = 0, device: str = "cpu"):
+    """A fixed batch of ``classes`` Gaussian blobs in ``features`` dimensions and the MLP's builder,
+    on ``device`` (drawn on the CPU, so every device starts from the same numbers)."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
@@ -79,9 +81,9 @@ def make_problem(features: int, hidden: int, classes: int, batch: int, seed: int
         torch.manual_seed(seed)
         return torch.nn.Sequential(
             torch.nn.Linear(features, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, classes)
-        )
+        ).to(device)
 
-    return x, y, model
+    return x.to(device), y.to(device), model
 
 
 class _Stepper:
@@ -120,16 +122,20 @@ class _Stepper:
 
     def timed_block(self, steps: int) -> float:
         """Mean milliseconds per step over ``steps`` steps."""
+        import torch
+
         start = time.perf_counter()
         for _ in range(steps):
             self.step()
+        if self.x.is_cuda:  # the last step's kernels, queued but not yet run
+            torch.cuda.synchronize(self.x.device)
         return (time.perf_counter() - start) * 1e3 / steps
 
 
 def run_solver_benchmark(
     only: list[str] | None = None, features: int = 64, hidden: int = 24, classes: int = 10, batch: int = 512,
     steps: int = 10, rounds: int = 3, warmup: int = 2, threads: int | None = None, seed: int = 0,
-    max_block_s: float = 10.0,
+    max_block_s: float = 10.0, device: str = "cpu",
 ) -> SolverBenchResult:
     """Time every catalogued solver (or ``only`` those) against Adam on one MLP and batch.
     Solvers whose ``max_params`` is below the model's size are skipped, with the reason."""
@@ -150,10 +156,11 @@ def run_solver_benchmark(
     try:
         if threads is not None:
             torch.set_num_threads(threads)
-        x, y, build_model = make_problem(features, hidden, classes, batch, seed)
+        x, y, build_model = make_problem(features, hidden, classes, batch, seed, device)
         n_params = sum(p.numel() for p in build_model().parameters())
         result = SolverBenchResult(
-            n_params, batch, steps, rounds, torch.get_num_threads(), torch.__version__, warmup=warmup
+            n_params, batch, steps, rounds, torch.get_num_threads(), torch.__version__, warmup=warmup,
+            device=str(x.device),
         )
         for name in names:
             entry = catalog.solver(name)
@@ -182,7 +189,8 @@ COLUMNS = ("solver", "family", "steps", "ms/step", "vs adam", "evals/step", "los
 def table(result: SolverBenchResult) -> Table:
     """The rows under a line describing the run; solvers not timed are noted with the reason."""
     head = (
-        f"MLP with {result.n_params:,} parameters, batch {result.batch}, {result.threads} threads, "
+        f"MLP with {result.n_params:,} parameters, batch {result.batch}, device {result.device}, "
+        f"{result.threads} threads, "
         f"best of {result.rounds} rounds of the first {result.steps} steps from the same start, "
         f"torch {result.torch_version}; 'loss after' is the batch loss at the round's last step"
     )
@@ -214,12 +222,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", type=lambda t: [n.strip().lower() for n in t.split(",") if n.strip()], default=None,
                    help="comma-separated solver names, e.g. lbfgs,kfac")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 
 
 def measure(args: argparse.Namespace) -> list[Table]:
     return [
         table(run_solver_benchmark(only=args.only, hidden=hidden, batch=args.batch, steps=args.steps,
-                                   rounds=args.rounds, threads=args.threads))
+                                   rounds=args.rounds, threads=args.threads, device=args.device))
         for hidden in args.hidden
     ]
 
