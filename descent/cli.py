@@ -35,6 +35,8 @@ COMMANDS = {
     "study": ("descent.commands.client_cmds",
               "hyperparameter searches and solver tournaments: start one and follow it, list, show, cancel "
               "(create|ls|show|cancel)"),
+    "landscape": ("descent.commands.landscape",
+                  "a succeeded run's loss landscape along random directions (computed once, then stored)"),
 }
 # set to 1 for the traceback behind a one-line error
 DEBUG_ENV = "DESCENT_DEBUG"

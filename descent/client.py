@@ -468,6 +468,32 @@ class Client:
         when it has already finished)."""
         return self._json("POST", f"/studies/{study_id}/cancel")
 
+    # -- optimizer lab: loss landscapes ---------------------------------------------------------
+
+    def landscape(self, experiment_id: int, *, wait: bool = True, timeout: float | None = None,
+                  poll_s: float = 0.5, **spec: Any) -> JSON:
+        """A succeeded run's loss landscape (Li et al. 2018): ``spec`` holds the api's fields (dims,
+        points, span, which, train_examples, val_examples, seed; one that is None takes its
+        default).  The same request again answers the stored landscape instead of computing it
+        twice.  With ``wait`` (default) poll until it is done or failed; its grids are in
+        ``result`` (``axis``, ``train``/``val`` ``loss`` and quality, ``centre``, ``start``)."""
+        body = {k: v for k, v in spec.items() if v is not None}
+        landscape = self._json("POST", f"/experiments/{experiment_id}/landscapes", json=body)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while wait and landscape["status"] in ("queued", "running"):
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"landscape {landscape['id']} still {landscape['status']} after {timeout} s")
+            time.sleep(poll_s)
+            landscape = self.get_landscape(landscape["id"])
+        return landscape
+
+    def landscapes(self, experiment_id: int) -> list[JSON]:
+        """The run's landscapes, newest first, with their results."""
+        return self._json("GET", f"/experiments/{experiment_id}/landscapes")["items"]
+
+    def get_landscape(self, landscape_id: int) -> JSON:
+        return self._json("GET", f"/landscapes/{landscape_id}")
+
 
 def _retry_after(response: httpx.Response) -> float:
     """The seconds a ``Retry-After`` header asks to wait (up to ``MAX_RETRY_WAIT_S``), else 0."""
