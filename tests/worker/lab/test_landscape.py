@@ -1,6 +1,7 @@
 """``compute_landscape`` on runs trained by the real engine (``run_experiment`` against a real
 PostgreSQL): the centre's validation loss is the run's recorded last ``val/loss`` (the same
-weights and the whole validation part, evaluated in eval mode), the grid has the asked shape,
+weights and the whole validation part, evaluated in eval mode; with which=best the best epoch's),
+the grid has the asked shape,
 a run that never moved its weights (lr 0) projects its start onto the centre at distance 0 (the
 initial weights are rebuilt exactly), a linear model under MSE has an exactly quadratic loss
 along any line (constant second differences), and runs without weights are refused."""
@@ -98,6 +99,20 @@ def test_a_linear_model_under_mse_is_a_parabola_along_a_line(runtime):
         assert second.min() > 0
         np.testing.assert_allclose(second, second.mean(), rtol=1e-4)
     assert result["centre"]["val"]["loss"] == pytest.approx(_last(runtime, experiment_id, "val/loss"), abs=1e-6)
+
+
+def _best(runtime, experiment_id: int, name: str) -> float:
+    with session_scope(runtime.sessions) as session:
+        return min(session.scalars(select(Metric.value).where(Metric.experiment_id == experiment_id,
+                                                              Metric.name == name)))
+
+
+def test_the_best_weights_centre_on_the_best_epochs_validation_loss(runtime):
+    # a high rate that overshoots: the best epoch is not the last
+    experiment_id = _trained(runtime, solver={"name": "sgd", "base_lr": 0.9}, training={"epochs": 6})
+    assert _best(runtime, experiment_id, "val/loss") < _last(runtime, experiment_id, "val/loss")
+    best = compute_landscape(_job(experiment_id, dims=1, points=5, which="best"), runtime)
+    assert best["centre"]["val"]["loss"] == pytest.approx(_best(runtime, experiment_id, "val/loss"), abs=1e-6)
 
 
 def test_runs_without_weights_are_refused_with_what_to_do(runtime, digits_run):
