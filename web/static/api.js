@@ -123,3 +123,8 @@ export const cancelStudy = (id) => request("POST", `/studies/${id}/cancel`);
 export const createLandscape = (experimentId, body) => request("POST", `/experiments/${experimentId}/landscapes`, body);
 export const listLandscapes = (experimentId) => request("GET", `/experiments/${experimentId}/landscapes`);
 export const getLandscape = (id) => request("GET", `/landscapes/${id}`);
+
+// Races of solvers on a 2-D test function (the functions: catalog("races/functions")).
+export const createRace = (spec) => request("POST", "/races", spec);
+export const getRace = (id) => request("GET", `/races/${id}`);
+export const listRaces = (projectId) => request("GET", `/races${query({ project_id: projectId })}`);

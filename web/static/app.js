@@ -15,6 +15,8 @@ import * as experiments from "./experiments.js";
 import * as login from "./login.js";
 import * as newExperiment from "./new.js";
 import * as newStudy from "./new_study.js";
+import * as race from "./race.js";
+import * as races from "./races.js";
 import * as session from "./session.js";
 import * as studies from "./studies.js";
 import * as study from "./study.js";
@@ -28,6 +30,8 @@ const ROUTES = [
   [/^\/studies\/new$/, "new-study", newStudy],
   [/^\/studies\/(\d+)$/, "study", study],
   [/^\/studies$/, "studies", studies],
+  [/^\/races\/(\d+)$/, "race", race],
+  [/^\/races$/, "races", races],
   [/^\/datasets$/, "datasets", datasets],
   [/^\/tokens$/, "tokens", tokens],
   [/^\/login$/, "login", login],
