@@ -8,9 +8,13 @@ beats the ``workers`` table (the api routes ``device: auto`` to ``gpu`` only whi
 is alive) and re-sends experiments whose message may have been lost (a broker restarted
 without persistence, a worker killed mid-run), and the process that runs tasks starts a spare
 training process (``worker.supervisor.Spare``) so that its first run starts without waiting for torch
-to import (a worker serving only the ``lab`` queue does not: its jobs run in the process itself)."""
+to import (a worker serving only the ``lab`` queue warms up torch for races instead: its jobs run in
+the process itself)."""
 
 from __future__ import annotations
+
+import logging
+import threading
 
 from celery import signals
 
@@ -22,6 +26,7 @@ settings = Settings()
 app = make_celery(settings, name="descent-worker")
 app.conf.update(include=["worker.tasks", "worker.lab.tasks"], worker_cancel_long_running_tasks_on_connection_loss=False)
 
+log = logging.getLogger(__name__)
 _presence = None
 _trains = True
 
@@ -37,12 +42,23 @@ def _start_presence(sender=None, **_) -> None:
     _trains = set(queues) != {LAB_QUEUE}  # a lab-only worker runs short jobs in-process: no spare to warm
     if _trains and type(getattr(sender, "pool", None)).__module__.endswith(".solo"):  # tasks run in this process
         _warm_spare()
+    if not _trains:  # a race's first step would otherwise import torch's compiler front end (seconds)
+        threading.Thread(target=_warm_lab, name="descent-lab-warm-up", daemon=True).start()
 
 
 @signals.worker_process_init.connect
 def _warm_pool_process(**_) -> None:
     if _trains:
         _warm_spare()  # a prefork pool process runs tasks: its own spare training process
+
+
+def _warm_lab() -> None:
+    from worker.lab.race import warm_up
+
+    try:
+        log.info("lab worker warmed up in %.1f s", warm_up())
+    except Exception:  # noqa: BLE001 - a failed warm-up only costs the first race its time
+        log.warning("lab worker warm-up failed", exc_info=True)
 
 
 def _warm_spare() -> None:
