@@ -24,8 +24,9 @@ MAX_NAME_LENGTH = 128
 
 
 # diagnostics describe the optimisation, not the model's quality (``lr``, ``grad_norm``,
-# ``update_ratio``, ``epoch_time``): they have a latest value but no "best", and no run wins on them
-DIAGNOSTIC = ("lr", "learning_rate", "momentum", "norm", "ratio", "time")
+# ``update_ratio``, ``epoch_time``, ``state_bytes``): they have a latest value but no "best",
+# and no run wins on them
+DIAGNOSTIC = ("lr", "learning_rate", "momentum", "norm", "ratio", "time", "bytes")
 
 
 def _leaf_matches(name: str, words: tuple[str, ...]) -> bool:

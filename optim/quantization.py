@@ -204,7 +204,10 @@ def with_state_bits_doc(cls):
 
 
 def state_bytes(optimizer: torch.optim.Optimizer) -> int:
-    """Bytes held by the optimizer's state tensors (the sum of ``nbytes``; counters included)."""
-    return sum(
+    """Bytes held by the optimizer's state tensors (the sum of ``nbytes``; counters included), a
+    wrapper's (Lookahead's ``base_optimizer``) included."""
+    own = sum(
         value.nbytes for state in optimizer.state.values() for value in state.values() if torch.is_tensor(value)
     )
+    inner = getattr(optimizer, "base_optimizer", None)
+    return own + (state_bytes(inner) if isinstance(inner, torch.optim.Optimizer) else 0)

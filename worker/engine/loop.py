@@ -182,6 +182,8 @@ def train(
                         with interruptible:
                             row = _one_step(run, epoch, *data.batch(index))
                         recorder.add(row)
+                        if run.step == 1:
+                            recorder.emit_state_bytes(run.step, epoch, run.optimizer)
                         if len(recorder.rows) >= log_every:
                             recorder.emit_steps()
                     improved = _end_of_epoch(run, recorder, epoch, epoch_start, interruptible)

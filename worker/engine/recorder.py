@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 import torch
 
+from optim.quantization import state_bytes
 from worker.sink import MetricPoint, MetricSink
+
+# the bytes of the optimizer's state tensors, recorded once, after the first step; a diagnostic without
+# a path, as lr and grad_norm are (a name with one is an epoch metric a spec may watch)
+STATE_BYTES = "state_bytes"
 
 
 class Diverged(RuntimeError):
@@ -124,6 +129,11 @@ class Recorder:
             ss_tot = self.train_ss_tot
             values["train/r2"] = 1.0 - self.quality_sum / ss_tot if ss_tot > 0 else float("nan")
         return values
+
+    def emit_state_bytes(self, step: int, epoch: int, optimizer: torch.optim.Optimizer) -> None:
+        """:data:`STATE_BYTES`: the optimizer's memory (``optim.quantization.state_bytes``), which
+        8-bit state cuts about fourfold; its state exists once it has stepped."""
+        self.emit(step, epoch, {STATE_BYTES: float(state_bytes(optimizer))})
 
     def emit(self, step: int, epoch: int, values: dict[str, float]) -> None:
         wall = time.time()
