@@ -67,9 +67,14 @@ def test_a_line_draws_the_apis_values(page, dashboard, api, finished_pair):
                   if item["spec"]["dims"] == 1)
     page.wait_for_selector("#chart-landscape .u-over")
     drawn = chart_data(page, "#chart-landscape")
-    assert drawn["labels"] == ["train/loss", "val/loss"]
-    assert drawn["xs"] == pytest.approx(stored["result"]["axis"])
-    assert drawn["ys"][1] == pytest.approx(stored["result"]["val"]["loss"])
+    assert drawn["labels"] == ["train/loss", "val/loss", "start", "end"]
+    # the x values are the grid's and the start's (uPlot joins them)
+    result = stored["result"]
+    at = {x: i for i, x in enumerate(drawn["xs"])}
+    assert [drawn["ys"][1][at[x]] for x in result["axis"]] == pytest.approx(result["val"]["loss"])
+    assert drawn["ys"][3][at[0.0]] == pytest.approx(result["centre"]["val"]["loss"])
+    start = max(-1.0, min(1.0, result["start"]["coords"][0]))
+    assert start in at and drawn["ys"][2][at[start]] is not None
     shoot(page, "landscape-1d")
 
 

@@ -119,10 +119,27 @@ function heatMap(box, landscape, part) {
   return { destroy() {} };
 }
 
+// The value of `ys` (over `xs`, increasing) at x, linear between points; null outside or at a gap.
+export function interpolate(xs, ys, x) {
+  for (let i = 0; i + 1 < xs.length; i++) {
+    if (x >= xs[i] && x <= xs[i + 1]) {
+      if (ys[i] === null || ys[i + 1] === null) return null;
+      return ys[i] + ((x - xs[i]) / (xs[i + 1] - xs[i])) * (ys[i + 1] - ys[i]);
+    }
+  }
+  return null;
+}
+
 function line(box, landscape) {
-  const { result } = landscape;
-  const series = ["train", "val"].filter((p) => result[p]?.loss?.length)
-    .map((p) => ({ label: `${p}/loss`, xs: result.axis, ys: result[p].loss }));
+  const { result, spec } = landscape;
+  const parts = ["train", "val"].filter((p) => result[p]?.loss?.length);
+  const series = parts.map((p) => ({ label: `${p}/loss`, xs: result.axis, ys: result[p].loss }));
+  // start and end as points on the last part's curve (validation when there is one); a start
+  // beyond the span sits at its edge
+  const on = result[parts[parts.length - 1]].loss;
+  const startAt = Math.max(-spec.span, Math.min(spec.span, result.start.coords[0]));
+  series.push({ label: "start", xs: [startAt], ys: [interpolate(result.axis, on, startAt)], color: "#ea580c" },
+    { label: "end", xs: [0], ys: [interpolate(result.axis, on, 0)], color: "#111827" });
   const chart = h("div", { class: "chart", id: "chart-landscape" });
   box.replaceChildren(chart);
   return lineChart(chart, { title: "Loss along the direction", xLabel: "α", yLabel: "loss", series });
