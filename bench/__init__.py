@@ -27,4 +27,5 @@ BENCHMARKS = {
     "streams": "bench.streams",
     "tournament": "bench.tournament",
     "landscape": "bench.landscape",
+    "race": "bench.race",
 }

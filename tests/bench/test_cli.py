@@ -29,9 +29,12 @@ QUICK_ROWS = {
     "streams": ["this tree"] * 3,
     "tournament": ["none", "asha"],
     "landscape": ["9×9"],
+    "race": ["8 first-order", "6 first-order + lbfgs + bfgs"],
 }
 EXTRA = {"optim": ["--device", "cpu", "--threads", "1"], "solvers": ["--threads", "1"],
          "engine": ["--threads", "1", "--skip-latency"], "landscape": ["--threads", "1"]}
+
+EXTRA["race"] = ["--no-server"]  # the lab worker's compute alone: a quick run starts no `descent up`
 
 
 def test_help_lists_every_benchmark(capsys):
