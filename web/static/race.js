@@ -10,7 +10,7 @@ import { h } from "./forms.js";
 import { raceLink } from "./races.js";
 
 const SIZE = 520;
-const POLL_MS = 150;
+const POLL_MS = 50;
 // a race still queued after this long has no lab worker to take it, most likely
 const SLOW_START_S = 5;
 // an animation shows the whole race in about this many frames
