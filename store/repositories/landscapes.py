@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.models import Landscape, utcnow
+from store.models import Experiment, Landscape, utcnow
 from store.repositories import valid_id
 
 
@@ -34,7 +34,11 @@ def of_experiment(session: Session, experiment_id: int) -> list[Landscape]:
 
 def find_same(session: Session, experiment_id: int, spec: dict[str, Any]) -> Landscape | None:
     """The run's newest landscape of exactly ``spec`` (a resolved spec, every field present) that
-    is done or on its way (queued, running); a failed one does not count, so asking again retries."""
+    is done or on its way (queued, running); a failed one does not count, so asking again retries.
+
+    Locks the run's row for the rest of the transaction first (PostgreSQL; SQLite serialises
+    writers), so two identical requests at once make one landscape: the second waits and finds it."""
+    session.execute(select(Experiment.id).where(Experiment.id == experiment_id).with_for_update())
     rows = session.scalars(select(Landscape).where(Landscape.experiment_id == experiment_id,
                                                    Landscape.status != "failed").order_by(Landscape.id.desc()))
     return next((row for row in rows if row.spec == spec), None)
