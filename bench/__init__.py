@@ -27,5 +27,6 @@ BENCHMARKS = {
     "streams": "bench.streams",
     "tournament": "bench.tournament",
     "landscape": "bench.landscape",
+    "eightbit": "bench.eightbit",
     "race": "bench.race",
 }

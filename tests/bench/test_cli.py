@@ -30,9 +30,11 @@ QUICK_ROWS = {
     "tournament": ["none", "asha"],
     "landscape": ["9×9"],
     "race": ["8 first-order", "6 first-order + lbfgs + bfgs"],
+    "eightbit": ["mlp 2×128", "mlp 2×128"],
 }
 EXTRA = {"optim": ["--device", "cpu", "--threads", "1"], "solvers": ["--threads", "1"],
-         "engine": ["--threads", "1", "--skip-latency"], "landscape": ["--threads", "1"]}
+         "engine": ["--threads", "1", "--skip-latency"], "landscape": ["--threads", "1"],
+         "eightbit": ["--threads", "1"]}
 
 EXTRA["race"] = ["--no-server"]  # the lab worker's compute alone: a quick run starts no `descent up`
 
