@@ -79,6 +79,23 @@ def _chunks(part: Part):
         yield part.x[start:start + EVAL_CHUNK], part.y[start:start + EVAL_CHUNK]
 
 
+def _evaluate_grid(model: torch.nn.Module, theta: dirs.Direction, directions: list[dirs.Direction],
+                   points: list[tuple[float, ...]], parts: dict[str, Part],
+                   measure) -> dict[str, dict[str, list[float | None]]]:
+    """``measure(chunks)`` of every part at every point θ* + Σ c_k d_k, in ``points`` order (a
+    non-finite value None); the model is left at θ*."""
+    values: dict[str, dict[str, list[float | None]]] = {name: {} for name in parts}
+    for point in points:
+        dirs.place(model, theta, directions, point)
+        for name, part in parts.items():
+            if len(part) == 0:  # a split without a validation part
+                continue
+            for metric, value in measure(_chunks(part)).items():
+                values[name].setdefault(metric, []).append(_finite(value))
+    dirs.place(model, theta, directions, (0.0,) * len(directions))
+    return values
+
+
 def compute_landscape(job: dict[str, Any], runtime) -> dict[str, Any]:
     """The landscape ``job['spec']`` asks for around experiment ``job['experiment_id']``'s weights.
 
@@ -110,19 +127,10 @@ def compute_landscape(job: dict[str, Any], runtime) -> dict[str, Any]:
     loss_fn = LOSSES[run_spec.training.loss or ("cross_entropy" if data.info.task == "classification" else "mse")]
     coords = axis(spec)
     points = [(a,) for a in coords] if spec.dims == 1 else [(a, b) for b in coords for a in coords]
-    values: dict[str, dict[str, list[float | None]]] = {name: {} for name in parts}
-    centre: dict[str, dict[str, float]] = {}
-    for point in points:
-        dirs.place(model, theta, directions, point)
-        for name, part in parts.items():
-            if len(part) == 0:
-                continue
-            result = evaluate(model, _chunks(part), loss_fn, data.info.task, contextlib.nullcontext)
-            for metric, value in result.items():
-                values[name].setdefault(metric, []).append(_finite(value))
-            if not any(point):
-                centre[name] = result
-    dirs.place(model, theta, directions, (0.0,) * spec.dims)
+    values = _evaluate_grid(model, theta, directions, points, parts,
+                            lambda chunks: evaluate(model, chunks, loss_fn, data.info.task, contextlib.nullcontext))
+    centre = {name: {metric: series[len(points) // 2] for metric, series in metrics.items()}
+              for name, metrics in values.items() if metrics}
     evaluated = time.perf_counter()
 
     delta = [s - t for s, t in zip(start, theta, strict=True)]
