@@ -37,6 +37,7 @@ COMMANDS = {
               "(create|ls|show|cancel)"),
     "landscape": ("descent.commands.landscape",
                   "a succeeded run's loss landscape along random directions (computed once, then stored)"),
+    "race": ("descent.commands.race", "race solvers on a 2-D test function (a YAML or JSON race spec)"),
 }
 # set to 1 for the traceback behind a one-line error
 DEBUG_ENV = "DESCENT_DEBUG"

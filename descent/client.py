@@ -494,6 +494,29 @@ class Client:
     def get_landscape(self, landscape_id: int) -> JSON:
         return self._json("GET", f"/landscapes/{landscape_id}")
 
+    # races
+    def create_race(self, spec: Mapping[str, Any], *, wait: bool = True, timeout: float | None = None,
+                    poll_s: float = 0.05) -> JSON:
+        """Race solvers on a 2-D test function: ``spec`` is the api's body (``function``, ``start``,
+        ``steps``, ``racers``: each a ``solver`` section, an optional ``scheduler`` and ``label``).
+        With ``wait`` (default) poll until it is done or failed; every racer's ``trajectory``,
+        ``loss`` and ``lr`` are in ``result["racers"]``."""
+        race = self._json("POST", "/races", json=dict(spec))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while wait and race["status"] in ("queued", "running"):
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"race {race['id']} still {race['status']} after {timeout} s")
+            time.sleep(poll_s)
+            race = self.race(race["id"])
+        return race
+
+    def race(self, race_id: int) -> JSON:
+        return self._json("GET", f"/races/{race_id}")
+
+    def races(self, limit: int = 20, project_id: int | None = None) -> list[JSON]:
+        """The newest races of your projects, without their results."""
+        return self._json("GET", "/races", params=self._params(limit=limit, project_id=project_id))["items"]
+
 
 def _retry_after(response: httpx.Response) -> float:
     """The seconds a ``Retry-After`` header asks to wait (up to ``MAX_RETRY_WAIT_S``), else 0."""
