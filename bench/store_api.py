@@ -4,7 +4,8 @@ for 20 experiments x 5 metrics at max_points=500 at every series length in ``--s
 1,000,000 steps) against reading the raw points; both baselines are measured in the same run.
 Series of ``--rollups-only-from`` steps or more (100 million points at 1,000,000 steps, hours of
 ingest) get their rollup blocks and summaries written directly, exactly as ingest would write
-them (a compare of such series reads nothing else), and have no raw baseline.
+them (a compare of such series reads nothing else; the experiments share one set of values), and
+have no raw baseline.
 
 It creates a scratch database on the server ``--postgres-url`` names (an admin url; default
 ``DESCENT_TEST_POSTGRES_URL``), applies the migrations and drops it at the end.  ``/compare``
@@ -122,25 +123,32 @@ def dense_rollup_rows(experiment_id: int, name: str, values) -> list[dict]:
 
 def fill_rollups_only(factory, split_id: int, n_experiments: int, steps: int) -> list[int]:
     """Experiments whose series have the blocks and summaries ingest of ``steps`` points would
-    leave, without the points themselves."""
+    leave, without the points themselves.  The first experiment's are computed (an upsert of
+    400,000 blocks takes seconds); the others get copies of them, in one statement each."""
     import numpy as np
+    from sqlalchemy import insert, literal, select
 
     from store.db import session_scope
+    from store.models import MetricRollup, MetricSummary
     from store.repositories.metrics.rollups import upsert_rollups
     from store.repositories.metrics.summaries import summary_row, upsert_summaries
 
-    ids = []
     rng = _rng(3)
     step_array = np.arange(steps)
     walls = np.full(steps, time.time())
-    for i in range(n_experiments):
-        eid = _experiment(factory, split_id, f"compare-{steps}-{i}")
-        for name in NAMES:
-            values = np.cumsum(rng.normal(size=steps))
-            with session_scope(factory) as s:
-                upsert_rollups(s, dense_rollup_rows(eid, name, values))
-                upsert_summaries(s, [summary_row(eid, name, step_array, values, walls)])
-        ids.append(eid)
+    ids = [_experiment(factory, split_id, f"compare-{steps}-{i}") for i in range(n_experiments)]
+    for name in NAMES:
+        values = np.cumsum(rng.normal(size=steps))
+        with session_scope(factory) as s:
+            upsert_rollups(s, dense_rollup_rows(ids[0], name, values))
+            upsert_summaries(s, [summary_row(ids[0], name, step_array, values, walls)])
+    for eid in ids[1:]:
+        with session_scope(factory) as s:
+            for model in (MetricRollup, MetricSummary):
+                columns = [c.name for c in model.__table__.columns if c.name != "experiment_id"]
+                source = select(literal(eid), *(model.__table__.c[c] for c in columns)).where(
+                    model.__table__.c.experiment_id == ids[0])
+                s.execute(insert(model).from_select(["experiment_id", *columns], source))
     return ids
 
 
