@@ -130,3 +130,11 @@ def test_the_functions_are_listed_with_their_minima(client):
     assert [f["name"] for f in items] == list(FUNCTIONS)
     himmelblau = next(f for f in items if f["name"] == "himmelblau")
     assert len(himmelblau["minima"]) == 4 and himmelblau["global_minima"] is True
+
+
+def test_a_lab_worker_is_not_counted_as_a_training_worker(client, session_factory):
+    with session_factory() as s:
+        workers.beat(s, "host:2", "host", ["lab"], 0)
+        s.commit()
+    queues = client.get(f"{API}/queue").json()["queues"]
+    assert set(queues) == {"gpu", "cpu"} and all(q["workers"] == 0 for q in queues.values())
