@@ -37,12 +37,13 @@ from __future__ import annotations
 
 import torch
 
+# the optimizers' block (2048) and the size under which a tensor's state stays 32-bit (4096, the
+# paper's), declared with the 8-bit solvers' catalog entries
+from optim.catalog.solvers_eightbit import BLOCK_SIZE, MIN_QUANTIZED_SIZE
+
 STATE_BITS = (32, 8)
 BLOCK_SIZES = (256, 2048)
-BLOCK_SIZE = 2048
 MAP_KINDS = ("dynamic", "linear")
-# the paper keeps tensors under 4096 elements in 32-bit
-MIN_QUANTIZED_SIZE = 4096
 ABSMAX_SUFFIX = "_absmax"
 
 _EXPONENT_BITS = 7  # the dynamic map's decimal exponents 10^-6 .. 10^0

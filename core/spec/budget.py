@@ -27,6 +27,7 @@ from typing import Any
 from core.spec.architectures import ARCHITECTURES, image_shape
 from core.spec.compatibility import compatibility_errors
 from optim import catalog
+from optim.catalog.solvers_eightbit import BLOCK_SIZE, MIN_QUANTIZED_SIZE
 
 FLOAT_BYTES = 4
 Shape = tuple[int, ...]
@@ -276,6 +277,22 @@ def _amsgrad(flag: str) -> StateFormula:
     return lambda hp, m, batch: (2 + bool(hp[flag])) * m.params + m.tensors
 
 
+def _eightbit(moments: int, flag: str | None = None, counters: int = 1) -> StateFormula:
+    """``moments`` (one more when ``flag`` is set) held 8-bit (``optim.quantization``): a tensor of
+    ``n >= MIN_QUANTIZED_SIZE`` elements keeps each as n uint8 codes and a float32 absmax per block
+    of ``BLOCK_SIZE`` (n / 4 + blocks values), a smaller one as n float32 values."""
+
+    def elements(hp, m, batch):
+        held = moments + (bool(hp[flag]) if flag else 0)
+        total = counters * m.tensors
+        for shape in m.shapes:
+            n = math.prod(shape)
+            total += held * (math.ceil(n / 4) + math.ceil(n / BLOCK_SIZE) if n >= MIN_QUANTIZED_SIZE else n)
+        return total
+
+    return elements
+
+
 def _lookahead(hp, m, batch):
     """The slow weights, plus the base solver's state (built with its defaults, lr and weight_decay)."""
     base = catalog.solver(hp["base"])
@@ -371,6 +388,9 @@ STATE_ELEMENTS: dict[str, StateFormula] = {
     "nadam": _moments(2, counters=2),  # exp_avg, exp_avg_sq; step, mu_product
     "radam": _moments(2),
     "lion": _moments(1, counters=0),  # exp_avg
+    "adam8bit": _eightbit(2, "amsgrad"),  # exp_avg, exp_avg_sq (+ max_exp_avg_sq), 8-bit
+    "adamw8bit": _eightbit(2, "amsgrad"),
+    "lion8bit": _eightbit(1, counters=0),
     "adabound": _amsgrad("amsbound"),
     "adaboundw": _amsgrad("amsbound"),
     "lamb": _moments(2),

@@ -9,6 +9,12 @@ AdamW keep torch's constructor signatures, which have no such argument.
 from optim.catalog import solvers_adam, solvers_paper
 from optim.catalog.schema import SolverEntry
 
+# the state layout, here so that torch-free code (the api's memory budget) reads it too: tensors of
+# at least MIN_QUANTIZED_SIZE elements keep each moment as uint8 codes plus one float32 absmax per
+# BLOCK_SIZE elements (optim.quantization); smaller ones keep float32 moments
+BLOCK_SIZE = 2048
+MIN_QUANTIZED_SIZE = 4096
+
 _QUANTIZED = {e.name: e for e in (*solvers_adam.ENTRIES, *solvers_paper.ENTRIES)}
 _REFERENCE = (
     "Dettmers, Lewis, Shleifer & Zettlemoyer, 8-bit Optimizers via Block-wise Quantization, ICLR 2022 "

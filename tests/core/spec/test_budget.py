@@ -168,6 +168,7 @@ def test_activation_elements_bracket_what_the_forward_pass_allocates_and_keeps(c
 
 # Models for the solver checks: a small MLP (P = 467), a small 1-D CNN (3-D conv weights) and others
 MLP = ("mlp", {"depth": 2, "width": 16}, (8,), 3)
+WIDE_MLP = ("mlp", {"depth": 2, "width": 128}, (64,), 10)
 CNN = ("cnn1d", {"channels": 4, "depth": 2, "kernel_size": 3}, (2, 10), 3)
 TINY = ("mlp", {"depth": 1, "width": 4}, (5,), 3)  # P = 39: natural gradient's Fisher branch P <= B
 RESNET = ("resnet", {"width": 2, "blocks": 1, "stages": 2}, (16,), 3)
@@ -226,6 +227,11 @@ SOLVER_CASES = [
     ("shampoo", {"update_freq": 2, "graft": "adam", "momentum": 0.9}, CNN, 16, "peak", 2.0),
     ("shampoo", {"graft": "sgd", "max_preconditioner_dim": 8}, CNN, 16, "peak", 2.0),
     ("shampoo", {"update_freq": 2}, RESNET, 8, "peak", 2.0),
+    # 8-bit state: the 16-wide MLP's tensors all stay 32-bit, the 128-wide one's 64x128 and 128x128 do not
+    ("adam8bit", {}, MLP, 16, "state", 1.0),
+    ("adam8bit", {"amsgrad": True}, WIDE_MLP, 16, "state", 1.0),
+    ("adamw8bit", {}, WIDE_MLP, 16, "state", 1.0),
+    ("lion8bit", {}, WIDE_MLP, 16, "state", 1.0),
 ]
 
 
