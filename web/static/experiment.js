@@ -176,7 +176,8 @@ export async function render(root, params, id) {
   };
 
   drawEdit();
-  root.replaceChildren(header, notice, summary, diagnosis.el, rangeSlot, grid, landscape.el, edit);
+  // the diagnosis below the charts: as it grows it moves no chart (uPlot keeps its cursor's offsets)
+  root.replaceChildren(header, notice, summary, rangeSlot, grid, diagnosis.el, landscape.el, edit);
   drawHeader();
   drawCharts();
   await diagnosis.load();
