@@ -69,13 +69,17 @@ def _g(x: float) -> str:
     return f"{x:.4g}"
 
 
-def _lr_still_large(run: Epochs, i: int) -> bool:
-    lr = run.lr[i]
-    if not _ok(lr):
-        return True
-    peak = max((v for v in run.lr[: i + 1] if _ok(v)), default=lr)
+def _lr_still_large(run: Epochs) -> list[bool]:
+    """Per epoch: is its LR still large (see the module's docstring)?  One pass, with the running peak."""
     dead = _dead_level(run)
-    return lr >= LARGE_LR_FRACTION * peak and not (dead is not None and lr <= dead)
+    flags, peak = [], -math.inf
+    for lr in run.lr:
+        if not _ok(lr):
+            flags.append(True)
+            continue
+        peak = max(peak, lr)
+        flags.append(lr >= LARGE_LR_FRACTION * peak and not (dead is not None and lr <= dead))
+    return flags
 
 
 def _dead_level(run: Epochs) -> float | None:
@@ -170,13 +174,13 @@ def plateau(run: Epochs) -> Finding | None:
     """No progress at full speed: |L_j − L_{j−1}| / |L_{j−1}| < ``PLATEAU_CHANGE`` for each of
     k = ``PLATEAU_EPOCHS`` consecutive epochs while the LR is still large.  Evidence: the largest
     relative change over the window and the LR."""
-    k = PLATEAU_EPOCHS
+    k, large = PLATEAU_EPOCHS, _lr_still_large(run)
     for i in range(k, len(run.epochs)):
         loss = run.train_loss[i - k: i + 1]
         if not _all_ok(loss) or any(a == 0 for a in loss[:-1]):
             continue
         changes = [abs(b - a) / abs(a) for a, b in zip(loss, loss[1:])]
-        if max(changes) >= PLATEAU_CHANGE or not all(_lr_still_large(run, j) for j in range(i - k + 1, i + 1)):
+        if max(changes) >= PLATEAU_CHANGE or not all(large[i - k + 1: i + 1]):
             continue
         lr = run.lr[i]
         return _finding("plateau", "info", run, i,
@@ -191,13 +195,13 @@ def lr_too_small(run: Epochs) -> Finding | None:
     """Updates too small to learn: the mean update ratio below ``LOW_UPDATE_RATIO`` in each of
     k = ``LOW_UPDATE_EPOCHS`` consecutive epochs (each that measured it, at least one) while the
     LR is still large and above the dead level.  Evidence: the largest of those epochs' update ratios and the LR."""
-    k = LOW_UPDATE_EPOCHS
+    k, large = LOW_UPDATE_EPOCHS, _lr_still_large(run)
     for i in range(k - 1, len(run.epochs)):
         window = range(i - k + 1, i + 1)
         ratio = _measured(run.update_ratio[j] for j in window)
         if not ratio or max(ratio) >= LOW_UPDATE_RATIO:
             continue
-        if not all(_lr_still_large(run, j) for j in window):
+        if not all(large[j] for j in window):
             continue
         lr = run.lr[i]
         return _finding("lr_too_small", "info", run, i,
