@@ -86,7 +86,7 @@ FUNCTIONS: dict[str, TestFunction] = {f.name: f for f in (
     TestFunction(
         "quadratic", "x² − 4x + 3, in 2-D", "(x² − 4x + 3) + (y² − 4y + 3)", (-0.5, 4.5), (-1.0, 5.0, -1.0, 5.0),
         (Minimum(2.0, 2.0, -2.0),),
-        note="The first example's parabola in each coordinate: minimum −2 at (2, 2).",
+        note="SGD's worked example (optim.SGD's docstring) in each coordinate: minimum −2 at (2, 2).",
     ),
 )}
 

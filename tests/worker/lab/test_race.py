@@ -6,6 +6,7 @@ racer that cannot be built says why without stopping the others."""
 
 import math
 
+import pytest
 import torch
 
 import optim
@@ -75,6 +76,15 @@ def test_the_loss_curve_is_the_function_along_the_trajectory_and_lr_follows_the_
     for t, lr in enumerate(racer["lr"]):
         assert math.isclose(lr, 0.1 * (1 + math.cos(math.pi * t / STEPS)) / 2, rel_tol=1e-9, abs_tol=1e-15)
     assert racer["diverged"] is False and racer["error"] is None
+
+
+def test_plain_gradient_descent_follows_sgds_worked_example_in_each_coordinate():
+    """optim.SGD's docstring: f(x) = x² − 4x + 3 from 0 with lr 0.3 goes to 1.2, then 1.68, toward 2;
+    in 2-D each coordinate takes the same steps, and the value falls from 6 to 2·(1.68² − 4·1.68 + 3)."""
+    racer, = run_race({"spec": {"function": "quadratic", "start": [0, 0], "steps": 2,
+                                "racers": [{"solver": {"name": "sgd", "base_lr": 0.3}}]}})["racers"]
+    assert [x for point in racer["trajectory"] for x in point] == pytest.approx([0, 0, 1.2, 1.2, 1.68, 1.68], abs=1e-12)
+    assert racer["loss"] == pytest.approx([6.0, 2 * (1.2**2 - 4.8 + 3), 2 * (1.68**2 - 4 * 1.68 + 3)], abs=1e-12)
 
 
 def test_a_diverging_racer_is_cut_before_it_leaves_the_bound_and_marked():
