@@ -77,7 +77,7 @@ def race_one(spec: RaceSpec, racer: Racer) -> dict[str, Any]:
         l2 = racer.l2_penalty()
 
         def closure() -> torch.Tensor:
-            optimizer.zero_grad(set_to_none=True)
+            theta.grad = None  # optimizer.zero_grad(set_to_none=True) on the one parameter, ~10% of a step cheaper
             loss = formula(*theta.unbind())
             if l2:
                 loss = loss + 0.5 * l2 * theta.square().sum()
