@@ -21,6 +21,12 @@ function drawFrame(canvas, background, race, fn, step) {
   ctx.drawImage(background, 0, 0);
   const { toPx } = frame(fn.bounds, canvas.width, canvas.height);
   const markers = [];
+  const [sx, sy] = toPx(race.spec.start[0], race.spec.start[1]);
+  ctx.strokeStyle = "#000";
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  ctx.arc(sx, sy, 7, 0, 2 * Math.PI); // the start: a ring every trajectory leaves from
+  ctx.stroke();
   race.result.racers.forEach((racer, i) => {
     const points = racer.trajectory;
     const last = Math.min(step, points.length - 1);
@@ -97,7 +103,7 @@ function board(root, race, fn) {
   root.append(
     h("div", { class: "race-board" },
       h("div", { class: "race-plot" }, canvas, h("div", { class: "race-controls" }, play, slider, stepText),
-        h("p", { class: "entry-note" }, "Shading and lines: log(f − min), evenly spaced levels. ★ known minimum",
+        h("p", { class: "entry-note" }, "Shading and lines: log(f − min), evenly spaced levels. ○ start, ★ known minimum",
           fn.saddles.length ? ", × saddle point" : "", ".")),
       h("div", { class: "race-side" }, chart, legend(race))));
   const series = race.result.racers.map((r, i) => ({ label: r.label, xs: r.loss.map((_, k) => k), ys: r.loss, color: color(i) }));
