@@ -17,6 +17,7 @@ import argparse
 import statistics
 import sys
 import time
+from functools import partial
 
 from bench import ADMIN_URL
 from bench.identity import default_project_id, user_token
@@ -174,8 +175,9 @@ def _split(factory) -> int:
         return split.id
 
 
-def _compare_ms(url: str, factory, ids: list[int], repeats: int) -> list[float]:
-    """Times of ``GET /api/v1/compare`` for ``ids`` through the whole app, in-process."""
+def _compare_ms(url: str, factory, groups: list[list[int]], repeats: int) -> list[list[float]]:
+    """Per group of ids: times of ``GET /api/v1/compare`` for them through the whole app,
+    in-process (one app and one user for all groups)."""
     from fastapi.testclient import TestClient
 
     from api.app import create_app
@@ -184,15 +186,15 @@ def _compare_ms(url: str, factory, ids: list[int], repeats: int) -> list[float]:
     app = create_app(Settings(database_url=url, allowed_hosts=["testserver"], requests_per_minute=10**9),
                      session_factory=factory,
                      enqueuer=lambda *a: None, reconcile_interval_s=0, broker_check=lambda: None)
-    params = {"ids": ",".join(map(str, ids)), "names": ",".join(NAMES), "max_points": 500}
     with TestClient(app, headers={"Authorization": f"Bearer {user_token(factory)[0]}"}) as client:
-        def compare():
+        def compare(ids):
+            params = {"ids": ",".join(map(str, ids)), "names": ",".join(NAMES), "max_points": 500}
             r = client.get("/api/v1/compare", params=params)
             assert r.status_code == 200, r.text
             series = [s for e in r.json()["experiments"] for s in e["series"].values()]
             assert len(series) == len(ids) * len(NAMES) and all(0 < len(s["steps"]) <= 500 for s in series)
 
-        return timed(compare, repeats)
+        return [timed(partial(compare, ids), repeats) for ids in groups]
 
 
 def _raw_fetch_ms(factory, ids: list[int], repeats: int) -> list[float]:
@@ -238,9 +240,9 @@ def run(args: argparse.Namespace) -> Table:
                 filled[steps] = fill(factory, split_id, args.experiments, steps), direct
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE")
-            for steps, (ids, direct) in filled.items():
+            times = _compare_ms(url, factory, [ids for ids, _ in filled.values()], args.repeats)
+            for (steps, (ids, direct)), ms in zip(filled.items(), times):
                 size = f"{args.experiments}×{len(NAMES)}×{steps:,}"
-                ms = _compare_ms(url, factory, ids, args.repeats)
                 median = statistics.median(ms)
                 result = f"median {median:.1f} ms, p95 {np.percentile(ms, 95):.1f} ms"
                 if direct:

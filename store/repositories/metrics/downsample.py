@@ -62,6 +62,8 @@ class Blocks:
         """Each bucket's (``step // width``) smallest and largest value, earliest step on ties,
         exactly: a bucket is a run of whole blocks (``width`` is a multiple of ``level``), its
         minimum the least block minimum, and block minima come in step order."""
+        if len(self.block) == 0:
+            return Series([], [])
         bucket = self.block * level // width
         starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
         low_steps, low_values = _first_extreme(self.min_step, self.min_value, starts)
