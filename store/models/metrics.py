@@ -49,9 +49,9 @@ class MetricSummary(Base):
 
 # Step widths of the pre-aggregated blocks: a chart of a 100k-step series reads a few hundred
 # blocks instead of every point, and each block's min and max keep spikes visible.  Levels four
-# apart make every bucket of ``bucket_width`` one or two whole blocks (at most ``max_points``
-# blocks per series for series up to 2 * 65536 * max_points / 2 steps), for 1/12 of a rollup
-# row per point (16 apart: 1/15, but up to eight blocks per bucket).
+# apart make every bucket of ``bucket_width`` one or two whole blocks, so a read touches at most
+# ``max_points`` blocks per series up to 131,072 x (max_points // 2 - 1) steps, for 1/12 of a
+# rollup row per point (16 apart: 1/15, but up to eight blocks per bucket).
 ROLLUP_WIDTHS = (16, 64, 256, 1024, 4096, 16384, 65536)
 
 

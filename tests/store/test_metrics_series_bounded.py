@@ -130,3 +130,9 @@ def test_blocks_are_read_for_the_pairs_asked_for_only(session):
     assert got[(a, "x")].block.tolist() == list(range(5_000 // 64 + 1))
     points = series_module.read_points(session, [(b, "x")])
     assert set(points) == {(b, "x")} and points[(b, "x")][0].tolist() == steps.tolist()
+
+
+@pytest.mark.parametrize("steps, values", [([], []), ([3, 4, 40], [math.nan] * 3)])
+def test_a_series_with_no_finite_point_downsamples_to_nothing(steps, values):
+    got = repo.downsample(np.array(steps, dtype=np.int64), np.array(values, dtype=np.float64), 16)
+    assert (got.steps, got.values) == ([], [])
