@@ -155,7 +155,8 @@ class Optimizer(torch.optim.Optimizer):
     A subclass gives ``_init_group(group)``, which creates missing state and returns the group's
     per-parameter lists (parameters first; empty when no parameter has a gradient), and
     ``_hyperparameters(group)``, the keyword arguments of its update functions, and
-    ``_update_functions()``, those functions (single-tensor, multi-tensor).  ``_group_defaults`` fills keys that older state_dicts lack and
+    ``_update_functions()``, those functions (single-tensor, multi-tensor, and fused where one
+    exists).  ``_group_defaults`` fills keys that older state_dicts lack and
     ``_counters`` are the state entries turned from numbers into tensors on load."""
 
     _group_defaults: dict = {}
@@ -177,7 +178,9 @@ class Optimizer(torch.optim.Optimizer):
     def _hyperparameters(self, group: dict) -> dict:
         raise NotImplementedError
 
-    def _update_functions(self) -> tuple[Callable, Callable]:
+    def _update_functions(self) -> tuple[Callable, ...]:
+        """(single-tensor, multi-tensor) update functions, and a third, the fused one
+        (``optim._fused``), where the optimizer has one; ``fused=True`` selects it."""
         raise NotImplementedError
 
     def _use_foreach(self, group: dict, lists: tuple[list, ...]) -> bool:
@@ -192,8 +195,11 @@ class Optimizer(torch.optim.Optimizer):
             lists = self._init_group(group)
             if not lists[0]:
                 continue
-            single, multi = self._update_functions()
-            update = multi if self._use_foreach(group, lists) else single
+            single, multi, *fused = self._update_functions()
+            if group.get("fused") and fused:
+                update = fused[0]
+            else:
+                update = multi if self._use_foreach(group, lists) else single
             update(*lists, **self._hyperparameters(group))
             self._after_update(group, lists)
         return loss

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from optim import quantization
+from optim import _fused, quantization
 from optim._base import (
     Optimizer,
     dense_grad,
@@ -90,7 +90,8 @@ class Adam(Optimizer):
         {maximize}
         {capturable}
         {differentiable}
-        fused (bool, optional): accepted for torch compatibility; must be None or False.
+        fused (bool, optional): one compiled CPU kernel per group per step (``optim._fused``);
+            parameters with 8-bit state keep their own path (default: None, the foreach/loop choice).
         decoupled_weight_decay (bool, optional): decay the weights directly, as AdamW, instead of
             adding :math:`\lambda\theta` to the gradient (default: False).
 
@@ -126,7 +127,8 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
     ) -> None:
         check_adam_args(lr, betas, eps, weight_decay)
-        reject_unsupported(capturable=capturable, differentiable=differentiable, fused=fused)
+        reject_unsupported(capturable=capturable, differentiable=differentiable)
+        _fused.check_flags(fused=fused, foreach=foreach)
         defaults = dict(
             lr=lr, betas=float_betas(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             maximize=maximize, foreach=foreach, capturable=capturable, differentiable=differentiable,
@@ -195,7 +197,7 @@ class Adam(Optimizer):
         )
 
     def _update_functions(self):
-        return _single_tensor_adam, _multi_tensor_adam
+        return _single_tensor_adam, _multi_tensor_adam, _fused_adam
 
 
 @with_arg_docs
@@ -224,7 +226,8 @@ class AdamW(Adam):
         {foreach}
         {capturable}
         {differentiable}
-        fused (bool, optional): accepted for torch compatibility; must be None or False.
+        fused (bool, optional): one compiled CPU kernel per group per step (``optim._fused``);
+            parameters with 8-bit state keep their own path (default: None, the foreach/loop choice).
 
     A parameter group may set ``state_bits``, as for :class:`Adam`.
 
@@ -383,3 +386,30 @@ def _multi_tensor_adam(
         denom = torch._foreach_sqrt(second_moments)
         torch._foreach_add_(denom, [eps * b2 for b2 in bias_correction2_sqrts])
         torch._foreach_addcdiv_(device_params, device_exp_avgs, denom, step_sizes)
+
+
+def _fused_adam(
+    params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps,
+    *, amsgrad, beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay,
+) -> None:
+    """:func:`_multi_tensor_adam`'s update, one kernel call per group (``optim._fused``): each
+    element of the parameter, gradient and moments is read once and written once, with the same
+    bias-corrected step size ``lr * sqrt(bc2) / bc1`` and ``eps * sqrt(bc2)`` per tensor.  Falls
+    back to :func:`_multi_tensor_adam` (warning once) where the kernel does not apply."""
+    views = [real_views(t) for t in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)]
+    ops = _fused.kernels(*views)
+    if ops is None:
+        _multi_tensor_adam(
+            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, amsgrad=amsgrad, beta1=beta1,
+            beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps, maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
+        )
+        return
+    increment_steps(state_steps)
+    steps = [s.item() for s in state_steps]
+    bias_correction2_sqrts = [(1 - beta2**s) ** 0.5 for s in steps]
+    step_sizes = [-lr * b2 / (1 - beta1**s) for s, b2 in zip(steps, bias_correction2_sqrts)]
+    ops.adam_(
+        *views, step_sizes, [eps * b2 for b2 in bias_correction2_sqrts], beta1, beta2, lr, weight_decay,
+        decoupled_weight_decay, maximize,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from optim import _fused
 from optim._base import Optimizer, foreach_signed_grads, group_tensors, signed_grad, to_scalar
 from optim._docs import with_arg_docs
 from optim._validate import check_ge, check_lr, reject_unsupported
@@ -51,7 +52,8 @@ class SGD(Optimizer):
         {maximize}
         {foreach}
         {differentiable}
-        fused (bool, optional): accepted for torch compatibility; must be None or False.
+        fused (bool, optional): one compiled CPU kernel per group per step (``optim._fused``)
+            (default: None, the foreach/loop choice).
 
     Example:
         >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
@@ -85,7 +87,8 @@ class SGD(Optimizer):
         check_ge("weight_decay", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Invalid nesterov: Nesterov momentum requires momentum > 0 and zero dampening")
-        reject_unsupported(differentiable=differentiable, fused=fused)
+        reject_unsupported(differentiable=differentiable)
+        _fused.check_flags(fused=fused, foreach=foreach)
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
             maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused,
@@ -117,7 +120,7 @@ class SGD(Optimizer):
         )
 
     def _update_functions(self):
-        return _single_tensor_sgd, _multi_tensor_sgd
+        return _single_tensor_sgd, _multi_tensor_sgd, _fused_sgd
 
     def _after_update(self, group, lists):
         if group["momentum"] != 0:
@@ -176,3 +179,34 @@ def _multi_tensor_sgd(
                 dev_grads = dev_bufs
 
         torch._foreach_add_(dev_params, dev_grads, alpha=-lr)
+
+
+def _fused_sgd(
+    params, grads, momentum_buffers,
+    *, lr, weight_decay, momentum, dampening, nesterov, maximize,
+) -> None:
+    """:func:`_multi_tensor_sgd`'s update, one kernel call per group (``optim._fused``): each
+    element of the parameter, gradient and momentum buffer is read once and written once; a
+    missing buffer is allocated empty and the kernel writes the first step's gradient into it.
+    Falls back to the foreach path (the loop for sparse gradients), warning once, where the
+    kernel does not apply."""
+    hyperparameters = dict(
+        lr=lr, weight_decay=weight_decay, momentum=momentum, dampening=dampening, nesterov=nesterov,
+        maximize=maximize,
+    )
+    with_momentum = momentum != 0
+    ops = _fused.kernels(params, grads, [b for b in momentum_buffers if b is not None] if with_momentum else [])
+    if ops is None:
+        sparse = any(g.is_sparse for g in grads)
+        (_single_tensor_sgd if sparse else _multi_tensor_sgd)(params, grads, momentum_buffers, **hyperparameters)
+        return
+    first = []
+    if with_momentum:
+        for i, buf in enumerate(momentum_buffers):
+            first.append(int(buf is None))
+            if buf is None:
+                momentum_buffers[i] = torch.empty_like(params[i], memory_format=torch.contiguous_format)
+    ops.sgd_(
+        params, grads, momentum_buffers if with_momentum else [], first, lr, weight_decay, momentum, dampening,
+        nesterov, maximize,
+    )

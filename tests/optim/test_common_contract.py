@@ -42,7 +42,7 @@ REJECTED = {
         ({"weight_decay": -0.1}, "weight_decay"),
         ({"capturable": True}, "capturable"),
         ({"differentiable": True}, "differentiable"),
-        ({"fused": True}, "fused"),
+        ({"fused": True, "foreach": True}, "fused"),  # fused alone is a path
     ],
     AdamW: [
         ({"lr": -1e-3}, "lr"),
@@ -50,7 +50,7 @@ REJECTED = {
         ({"betas": (0.9, 1.5)}, r"betas\[1\]"),
         ({"weight_decay": -1e-2}, "weight_decay"),
         ({"capturable": True}, "capturable"),
-        ({"fused": True}, "fused"),
+        ({"fused": True, "foreach": True}, "fused"),  # fused alone is a path
     ],
     Adamax: [
         ({"lr": -1e-3}, "lr"),
@@ -141,7 +141,7 @@ REJECTED = {
         ({"nesterov": True}, "nesterov"),
         ({"nesterov": True, "momentum": 0.9, "dampening": 0.1}, "nesterov"),
         ({"differentiable": True}, "differentiable"),
-        ({"fused": True}, "fused"),
+        ({"fused": True, "foreach": True}, "fused"),  # fused alone is a path
     ],
     LAMB: [
         ({"lr": -1e-3}, "lr"),
