@@ -33,7 +33,7 @@ import torch
 
 SOURCE = os.path.join(os.path.dirname(__file__), "_fused_cpu.cpp")
 EXTENSION = "descent_fused_cpu"
-CFLAGS = ["-O3", "-fno-math-errno"]
+CFLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off"]
 DTYPES = (torch.float32, torch.float64)
 
 _warned: set[str] = set()

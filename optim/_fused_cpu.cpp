@@ -17,88 +17,151 @@ namespace {
 
 constexpr int64_t kGrain = 32768;  // elements per parallel chunk
 
-// torch's lerp (aten/src/ATen/native/Lerp.h): which of its two forms is exact depends on the weight.
+// Each loop is compiled for AVX-512, AVX2 and the baseline ISA and the CPU picks at load time
+// (GCC/Clang function multiversioning), as torch's own kernels dispatch on CPU capability.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(DESCENT_NO_CLONES)
+#define DESCENT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DESCENT_CLONES
+#endif
+#define DESCENT_INLINE __attribute__((always_inline)) inline
+
+// Loop-invariant choices are arithmetic (a sign, a factor of 1, a select) rather than branches, so
+// that every loop vectorises: g * -1, p * 1 and g + 0 * p are exact.
 template <typename T>
-inline T lerp(T self, T end, T weight, bool small_weight) {
-  return small_weight ? self + weight * (end - self) : end - (end - self) * (T(1) - weight);
+struct AdamScalars {
+  T sign, shrink, wd, w1, b2, w2, step_size, eps_hat;
+  bool small_w1;  // torch's lerp (aten/src/ATen/native/Lerp.h) uses one of two forms by the weight
+};
+
+template <typename T, bool kAmsgrad>
+DESCENT_INLINE void adam_loop(const AdamScalars<T> s, T* __restrict__ p, const T* __restrict__ g,
+                              T* __restrict__ m, T* __restrict__ v, T* __restrict__ vmax, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T pi = p[i] * s.shrink;
+    const T gi = g[i] * s.sign + s.wd * pi;
+    const T mi = s.small_w1 ? m[i] + s.w1 * (gi - m[i]) : gi - (gi - m[i]) * (T(1) - s.w1);
+    const T vi = v[i] * s.b2 + s.w2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    T second = vi;
+    if constexpr (kAmsgrad) {
+      second = vmax[i] > vi ? vmax[i] : vi;
+      vmax[i] = second;
+    }
+    p[i] = pi + s.step_size * mi / (std::sqrt(second) + s.eps_hat);
+  }
 }
 
-template <typename T>
-void adam_tensor(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v,
-                 T* __restrict__ vmax, int64_t n, double step_size_d, double eps_hat_d, double beta1,
-                 double beta2, double lr, double weight_decay, bool decoupled, bool maximize) {
-  const T w1 = static_cast<T>(1 - beta1), b2 = static_cast<T>(beta2), w2 = static_cast<T>(1 - beta2);
-  const bool small_w1 = std::abs(w1) < T(0.5);
-  const bool decay_param = weight_decay != 0 && decoupled, decay_grad = weight_decay != 0 && !decoupled;
-  const T shrink = static_cast<T>(1 - lr * weight_decay), wd = static_cast<T>(weight_decay);
-  const T step_size = static_cast<T>(step_size_d), eps_hat = static_cast<T>(eps_hat_d);
-  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      T pi = p[i];
-      if (decay_param) pi = pi * shrink;
-      T gi = maximize ? -g[i] : g[i];
-      if (decay_grad) gi = gi + wd * pi;
-      const T mi = lerp(m[i], gi, w1, small_w1);
-      const T vi = v[i] * b2 + w2 * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
-      T second = vi;
-      if (vmax != nullptr) {
-        second = std::max(vmax[i], vi);
-        vmax[i] = second;
-      }
-      p[i] = pi + step_size * mi / (std::sqrt(second) + eps_hat);
-    }
-  });
+#define DESCENT_ADAM_LOOP(NAME, T, AMS)                                                                 \
+  DESCENT_CLONES void NAME(const AdamScalars<T> s, T* __restrict__ p, const T* __restrict__ g,          \
+                           T* __restrict__ m, T* __restrict__ v, T* __restrict__ vmax, int64_t n) {     \
+    adam_loop<T, AMS>(s, p, g, m, v, vmax, n);                                                          \
+  }
+DESCENT_ADAM_LOOP(adam_f32, float, false)
+DESCENT_ADAM_LOOP(adam_f32_amsgrad, float, true)
+DESCENT_ADAM_LOOP(adam_f64, double, false)
+DESCENT_ADAM_LOOP(adam_f64_amsgrad, double, true)
+
+inline void adam_chunk(const AdamScalars<float>& s, float* p, const float* g, float* m, float* v, float* vmax,
+                       int64_t n) {
+  vmax ? adam_f32_amsgrad(s, p, g, m, v, vmax, n) : adam_f32(s, p, g, m, v, nullptr, n);
+}
+inline void adam_chunk(const AdamScalars<double>& s, double* p, const double* g, double* m, double* v,
+                       double* vmax, int64_t n) {
+  vmax ? adam_f64_amsgrad(s, p, g, m, v, vmax, n) : adam_f64(s, p, g, m, v, nullptr, n);
 }
 
 void adam_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs, at::TensorList exp_avg_sqs,
            at::TensorList max_exp_avg_sqs, at::ArrayRef<double> step_sizes, at::ArrayRef<double> eps_hats,
            double beta1, double beta2, double lr, double weight_decay, bool decoupled, bool maximize) {
   const bool amsgrad = !max_exp_avg_sqs.empty();
+  const bool decay_param = weight_decay != 0 && decoupled, decay_grad = weight_decay != 0 && !decoupled;
   for (size_t k = 0; k < params.size(); ++k) {
-    const at::Tensor& p = params[k];
-    AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "descent_fused_adam", [&] {
-      adam_tensor<scalar_t>(
-          p.data_ptr<scalar_t>(), grads[k].data_ptr<scalar_t>(), exp_avgs[k].data_ptr<scalar_t>(),
-          exp_avg_sqs[k].data_ptr<scalar_t>(), amsgrad ? max_exp_avg_sqs[k].data_ptr<scalar_t>() : nullptr,
-          p.numel(), step_sizes[k], eps_hats[k], beta1, beta2, lr, weight_decay, decoupled, maximize);
+    const at::Tensor& param = params[k];
+    AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "descent_fused_adam", [&] {
+      using T = scalar_t;
+      AdamScalars<T> s;
+      s.sign = maximize ? T(-1) : T(1);
+      s.shrink = decay_param ? static_cast<T>(1 - lr * weight_decay) : T(1);
+      s.wd = decay_grad ? static_cast<T>(weight_decay) : T(0);
+      s.w1 = static_cast<T>(1 - beta1);
+      s.b2 = static_cast<T>(beta2);
+      s.w2 = static_cast<T>(1 - beta2);
+      s.step_size = static_cast<T>(step_sizes[k]);
+      s.eps_hat = static_cast<T>(eps_hats[k]);
+      s.small_w1 = std::abs(s.w1) < T(0.5);
+      T* p = param.data_ptr<T>();
+      const T* g = grads[k].data_ptr<T>();
+      T* m = exp_avgs[k].data_ptr<T>();
+      T* v = exp_avg_sqs[k].data_ptr<T>();
+      T* vmax = amsgrad ? max_exp_avg_sqs[k].data_ptr<T>() : nullptr;
+      at::parallel_for(0, param.numel(), kGrain, [&](int64_t begin, int64_t end) {
+        adam_chunk(s, p + begin, g + begin, m + begin, v + begin, vmax ? vmax + begin : nullptr, end - begin);
+      });
     });
   }
 }
 
 template <typename T>
-void sgd_tensor(T* __restrict__ p, const T* __restrict__ g, T* __restrict__ buf, int64_t n, double lr,
-                double weight_decay, double momentum, double dampening, bool nesterov, bool maximize,
-                bool first) {
-  const T neg_lr = static_cast<T>(-lr), wd = static_cast<T>(weight_decay), mu = static_cast<T>(momentum);
-  const T w = static_cast<T>(1 - dampening);
-  const bool decay = weight_decay != 0;
-  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const T pi = p[i];
-      T gi = maximize ? -g[i] : g[i];
-      if (decay) gi = gi + wd * pi;
-      if (buf != nullptr) {
-        const T bi = first ? gi : buf[i] * mu + w * gi;
-        buf[i] = bi;
-        gi = nesterov ? gi + mu * bi : bi;
-      }
-      p[i] = pi + neg_lr * gi;
+struct SgdScalars {
+  T sign, wd, mu, w, neg_lr, nesterov;  // nesterov: 1 or 0, the weight of mu * b in the step
+};
+
+template <typename T, bool kMomentum>
+DESCENT_INLINE void sgd_loop(const SgdScalars<T> s, T* __restrict__ p, const T* __restrict__ g,
+                             T* __restrict__ buf, bool first, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T pi = p[i];
+    T gi = g[i] * s.sign + s.wd * pi;
+    if constexpr (kMomentum) {
+      const T bi = first ? gi : buf[i] * s.mu + s.w * gi;
+      buf[i] = bi;
+      gi = s.nesterov != T(0) ? gi + s.mu * bi : bi;
     }
-  });
+    p[i] = pi + s.neg_lr * gi;
+  }
+}
+
+#define DESCENT_SGD_LOOP(NAME, T, MOMENTUM)                                                                 \
+  DESCENT_CLONES void NAME(const SgdScalars<T> s, T* __restrict__ p, const T* __restrict__ g,               \
+                           T* __restrict__ buf, bool first, int64_t n) {                                    \
+    sgd_loop<T, MOMENTUM>(s, p, g, buf, first, n);                                                          \
+  }
+DESCENT_SGD_LOOP(sgd_f32, float, false)
+DESCENT_SGD_LOOP(sgd_f32_momentum, float, true)
+DESCENT_SGD_LOOP(sgd_f64, double, false)
+DESCENT_SGD_LOOP(sgd_f64_momentum, double, true)
+
+inline void sgd_chunk(const SgdScalars<float>& s, float* p, const float* g, float* buf, bool first, int64_t n) {
+  buf ? sgd_f32_momentum(s, p, g, buf, first, n) : sgd_f32(s, p, g, nullptr, first, n);
+}
+inline void sgd_chunk(const SgdScalars<double>& s, double* p, const double* g, double* buf, bool first,
+                      int64_t n) {
+  buf ? sgd_f64_momentum(s, p, g, buf, first, n) : sgd_f64(s, p, g, nullptr, first, n);
 }
 
 void sgd_(at::TensorList params, at::TensorList grads, at::TensorList momentum_buffers, at::IntArrayRef first,
           double lr, double weight_decay, double momentum, double dampening, bool nesterov, bool maximize) {
   const bool with_momentum = !momentum_buffers.empty();
   for (size_t k = 0; k < params.size(); ++k) {
-    const at::Tensor& p = params[k];
-    AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "descent_fused_sgd", [&] {
-      sgd_tensor<scalar_t>(
-          p.data_ptr<scalar_t>(), grads[k].data_ptr<scalar_t>(),
-          with_momentum ? momentum_buffers[k].data_ptr<scalar_t>() : nullptr, p.numel(), lr, weight_decay,
-          momentum, dampening, nesterov, maximize, with_momentum && first[k] != 0);
+    const at::Tensor& param = params[k];
+    AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "descent_fused_sgd", [&] {
+      using T = scalar_t;
+      SgdScalars<T> s;
+      s.sign = maximize ? T(-1) : T(1);
+      s.wd = static_cast<T>(weight_decay);
+      s.mu = static_cast<T>(momentum);
+      s.w = static_cast<T>(1 - dampening);
+      s.neg_lr = static_cast<T>(-lr);
+      s.nesterov = nesterov ? T(1) : T(0);
+      T* p = param.data_ptr<T>();
+      const T* g = grads[k].data_ptr<T>();
+      T* buf = with_momentum ? momentum_buffers[k].data_ptr<T>() : nullptr;
+      const bool is_first = with_momentum && first[k] != 0;
+      at::parallel_for(0, param.numel(), kGrain, [&](int64_t begin, int64_t end) {
+        sgd_chunk(s, p + begin, g + begin, buf ? buf + begin : nullptr, is_first, end - begin);
+      });
     });
   }
 }
