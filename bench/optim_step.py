@@ -2,7 +2,8 @@
 
 For every solver that steps without a closure or a model, on ``n_params`` float32 parameters
 split into ``n_tensors`` tensors with fixed random gradients: our per-tensor loop
-(``foreach=False``) and multi-tensor path (``foreach=True``), and where torch has the algorithm,
+(``foreach=False``), multi-tensor path (``foreach=True``) and, where the solver has one, fused
+path (``fused=True``, ``optim._fused``), and where torch has the algorithm,
 torch's for-loop, foreach and fused implementations (fused where torch supports it on the
 device).  Each is the median of ``repeats`` steps after a warm-up, with the device synchronized
 around every step.  Solvers torch lacks are compared with torch's Adam (foreach and fastest) as a
@@ -13,7 +14,9 @@ settings.
 Achieved bandwidth is the bytes the algorithm must move per step, reading the parameter, its
 gradient and every parameter-sized state tensor and writing the parameter and the state back,
 divided by the time; the same run measures ``copy_`` between two buffers of ``n_params`` floats
-as the device's practical ceiling.
+as the device's practical ceiling.  ``compile_time`` also times, in child processes, building our
+fused kernels from scratch (what the first run on a machine pays) and loading them from the disk
+cache (what every later process pays); neither is in the per-step times.
 
     >>> result = run_benchmark(device="cpu", n_params=10_000_000, n_tensors=50, repeats=20)
     >>> print(render(table(result)))
@@ -22,6 +25,7 @@ as the device's practical ceiling.
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -48,12 +52,13 @@ WARMUP_STEPS = 3
 @dataclass
 class Row:
     optimizer: str
-    implementation: str  # "ours loop", "ours foreach", "ours" (no flag), "torch for-loop", "torch foreach", "torch fused"
+    implementation: str  # "ours loop", "ours foreach", "ours fused", "ours" (no flag), "torch for-loop", ...
     ms: float
     bytes_per_step: int
     reference: str = ""  # the torch optimizer the ratios compare with
     torch_fastest_ms: float | None = None  # the reference's times, measured in the same rounds
     torch_foreach_ms: float | None = None
+    torch_fused_ms: float | None = None
 
     @property
     def vs_torch_fastest(self) -> float | None:
@@ -62,6 +67,10 @@ class Row:
     @property
     def vs_torch_foreach(self) -> float | None:
         return self.ms / self.torch_foreach_ms if self.torch_foreach_ms else None
+
+    @property
+    def vs_torch_fused(self) -> float | None:
+        return self.ms / self.torch_fused_ms if self.torch_fused_ms else None
 
     @property
     def gbps(self) -> float:
@@ -80,6 +89,7 @@ class BenchResult:
     best_of: int = 1
     rows: list[Row] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    compile_s: dict[str, float] = field(default_factory=dict)  # "cold build", "cached load" of our fused kernels
 
 
 def _sync(device):
@@ -155,6 +165,57 @@ def _ours(name: str, params, foreach, hparams: dict):
     return build_optimizer(params, name, hparams, foreach=foreach)
 
 
+def _ours_fused(name: str, params, hparams: dict):
+    """Our solver with ``fused=True`` (not a catalog field, so set on the class directly)."""
+    import warnings
+
+    from optim import catalog
+
+    entry = catalog.solver(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback to foreach is not a fused row
+        opt = catalog.load_class(entry)(params, **entry.validate_params(dict(hparams)), fused=True)
+        opt.step()
+    return opt
+
+
+def _has_fused(name: str) -> bool:
+    """Whether the solver has a fused update function (``optim._base.Optimizer._update_functions``)."""
+    import torch
+
+    from optim import catalog
+
+    cls = catalog.load_class(catalog.solver(name))
+    if "fused" not in inspect.signature(cls).parameters or not hasattr(cls, "_update_functions"):
+        return False
+    return len(cls([torch.zeros(1, requires_grad=True)])._update_functions()) == 3
+
+
+_COMPILE_SCRIPT = (
+    "import time; start = time.perf_counter(); from optim import _fused; _fused._build(); "
+    "print(time.perf_counter() - start)"
+)
+
+
+def compile_seconds() -> dict[str, float]:
+    """Seconds to build our fused CPU kernels in a fresh build directory (the first process on a
+    machine) and then to load them from it (every later process), each in a child process with
+    torch already imported before the clock starts."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "TORCH_EXTENSIONS_DIR": cache}
+        script = "import torch; " + _COMPILE_SCRIPT
+        for label in ("cold build", "cached load"):
+            done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+            out[label] = float(done.stdout.strip().splitlines()[-1])
+    return out
+
+
 def _torch(name: str, params, impl: str, hparams: dict):
     import torch
 
@@ -206,11 +267,13 @@ def benchable(names=None) -> tuple[list[str], dict[str, str]]:
 def run_benchmark(
     device: str = "cpu", n_params: int = 10_000_000, n_tensors: int = 50, repeats: int = 20,
     only: list[str] | None = None, threads: int | None = None, best_of: int = 1, variants: bool = False,
+    compile_time: bool = False,
 ) -> BenchResult:
     """Time every benchable solver (or ``only`` those; a name in ``VARIANTS`` is allowed).  Each
     row is the median of ``repeats`` steps, the best such median of ``best_of`` rounds;
     ``threads`` sets torch's intra-op CPU threads for the run (on a machine shared with other jobs
-    one thread gives steadier numbers); ``variants`` adds ``VARIANTS`` of the solvers timed."""
+    one thread gives steadier numbers); ``variants`` adds ``VARIANTS`` of the solvers timed;
+    ``compile_time`` adds :func:`compile_seconds` on CPU."""
     import torch
 
     if threads is not None and threads < 1:
@@ -230,6 +293,8 @@ def run_benchmark(
         )
         for label, name, hparams in cases:
             result.rows += _time_case(label, name, hparams, dev, n_params, n_tensors, repeats, best_of)
+        if compile_time and dev.type == "cpu":
+            result.compile_s = compile_seconds()
         return result
     finally:
         torch.set_num_threads(previous)
@@ -259,6 +324,8 @@ def _time_case(label: str, name: str, hparams: dict, dev, n_params, n_tensors, r
     flags = ((False, "ours loop"), (True, "ours foreach")) if _accepts_foreach(name) else ((None, "ours"),)
     for foreach, impl in flags:
         builders[impl] = lambda p, f=foreach: _ours(name, p, f, hparams)
+    if dev.type == "cpu" and _has_fused(name):
+        builders["ours fused"] = lambda p: _ours_fused(name, p, hparams)
     for impl in ("for-loop", "foreach", "fused"):
         builders[f"torch {impl}"] = lambda p, i=impl: _torch(reference, p, i, theirs_hparams)
     measured = _measure(builders, n_params, n_tensors, dev, repeats, best_of)
@@ -266,21 +333,22 @@ def _time_case(label: str, name: str, hparams: dict, dev, n_params, n_tensors, r
     fastest = min(theirs.values(), default=None)
     return [
         Row(label, impl, ms, nbytes, reference=label if same else reference, torch_fastest_ms=fastest,
-            torch_foreach_ms=theirs.get("torch foreach"))
+            torch_foreach_ms=theirs.get("torch foreach"), torch_fused_ms=theirs.get("torch fused"))
         for impl, (ms, nbytes) in measured.items()
         if same or not impl.startswith("torch")  # the reference's own rows are printed under its name
     ]
 
 
 def _accepts_foreach(name: str) -> bool:
-    import inspect
-
     from optim import catalog
 
     return "foreach" in inspect.signature(catalog.load_class(catalog.solver(name))).parameters
 
 
-COLUMNS = ("optimizer", "implementation", "ms/step", "vs torch fastest", "vs torch foreach", "GB/s", "compared with")
+COLUMNS = (
+    "optimizer", "implementation", "ms/step", "vs torch fastest", "vs torch foreach", "vs torch fused", "GB/s",
+    "compared with",
+)
 
 
 def table(result: BenchResult) -> Table:
@@ -291,18 +359,24 @@ def table(result: BenchResult) -> Table:
         f"best of {result.best_of} medians of {result.repeats} steps, torch {result.torch_version}; "
         f"copy_ bandwidth {result.copy_gbps:.1f} GB/s"
     )
-    out = Table(head, COLUMNS, notes=[f"not timed: {name} ({why})" for name, why in sorted(result.skipped.items())])
+    notes = [f"not timed: {name} ({why})" for name, why in sorted(result.skipped.items())]
+    if result.compile_s:
+        notes.append(
+            "ours fused, kernels compiled once per machine (not in ms/step): "
+            + ", ".join(f"{label} {s:.2f} s" for label, s in result.compile_s.items())
+        )
+    out = Table(head, COLUMNS, notes=notes)
     for r in result.rows:
         out.add(r.optimizer, r.implementation, f"{r.ms:.3f}", ratio(r.vs_torch_fastest), ratio(r.vs_torch_foreach),
-                f"{r.gbps:.1f}", f"torch {r.reference}")
+                ratio(r.vs_torch_fused), f"{r.gbps:.1f}", f"torch {r.reference}")
     return out
 
 
 # -- descent bench optim ----------------------------------------------------------------------
 
 TITLE = "Optimizer step"
-HELP = "one optimizer step, ours vs torch.optim (for-loop, foreach, fused)"
-QUICK = {"params": 20_000, "tensors": 4, "repeats": 2, "only": ["sgd", "adam", "lion"]}
+HELP = "one optimizer step, ours (loop, foreach, fused) vs torch.optim (for-loop, foreach, fused)"
+QUICK = {"params": 20_000, "tensors": 4, "repeats": 2, "only": ["sgd", "adam", "lion"], "compile_time": False}
 
 
 def _names(text: str) -> list[str]:
@@ -319,6 +393,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variants", action="store_true", help=f"also time {', '.join(VARIANTS)}")
     p.add_argument("--best-of", type=int, default=1, help="rounds; each row keeps its best median (default 1)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--compile-time", action=argparse.BooleanOptionalAction, default=True,
+                   help="on CPU, also time building our fused kernels afresh and loading them cached")
 
 
 def measure(args: argparse.Namespace) -> list[Table]:
@@ -330,7 +406,8 @@ def measure(args: argparse.Namespace) -> list[Table]:
         devices = [args.device]
     return [
         table(run_benchmark(device=device, n_params=args.params, n_tensors=args.tensors, repeats=args.repeats,
-                            only=args.only, threads=args.threads, best_of=args.best_of, variants=args.variants))
+                            only=args.only, threads=args.threads, best_of=args.best_of, variants=args.variants,
+                            compile_time=args.compile_time))
         for device in devices
     ]
 

@@ -13,8 +13,11 @@ with ``torch.utils.cpp_extension.load`` (cached on disk under ``TORCH_EXTENSIONS
 default ``~/.cache/torch_extensions``; the first build takes about a minute, later processes load
 it in well under a second), while Inductor compiles again for every new set of shapes and
 hyperparameters (learning-rate schedules change a scalar every step) and adds its own
-dispatch cost per call.  It is compiled with ``-O3 -fno-math-errno`` only (no ``-march=native``),
-so a cache shared between machines stays valid; the loops vectorise with the baseline ISA.
+dispatch cost per call.  It is compiled with ``-O3 -fno-math-errno -ffp-contract=off`` and no
+``-march=native``, so a cache shared between machines stays valid: each loop is built for AVX-512,
+AVX2 and the baseline ISA and the CPU picks one when the library loads (function multiversioning,
+as torch's own kernels dispatch on CPU capability); ``-ffp-contract=off`` keeps every rounding
+step of the foreach arithmetic.
 
 Where the kernel does not apply (tensors not on the CPU, dtypes other than float32/float64,
 non-contiguous or sparse tensors, no compiler, a failed build) the step falls back to the

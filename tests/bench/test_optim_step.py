@@ -22,8 +22,10 @@ def test_rows_cover_every_implementation(result):
     for row in result.rows:
         impls.setdefault(row.optimizer, []).append(row.implementation)
     assert set(impls) == set(ONLY)
-    for name in ("sgd", "adam"):  # torch 2.13 has fused SGD and Adam on CPU
-        assert impls[name] == ["ours loop", "ours foreach", "torch for-loop", "torch foreach", "torch fused"]
+    for name in ("sgd", "adam"):  # ours and torch 2.13 have fused SGD and Adam on CPU
+        assert impls[name] == [
+            "ours loop", "ours foreach", "ours fused", "torch for-loop", "torch foreach", "torch fused",
+        ]
     assert impls["lion"] == ["ours loop", "ours foreach"]  # torch has no Lion: compared with torch's Adam
 
 
@@ -42,6 +44,11 @@ def test_ratios_are_computed_from_the_measured_times(result):
             assert row.reference == "adam" and row.torch_fastest_ms <= row.torch_foreach_ms
         assert row.vs_torch_fastest == pytest.approx(row.ms / row.torch_fastest_ms, rel=1e-12)
         assert row.vs_torch_foreach == pytest.approx(row.ms / row.torch_foreach_ms, rel=1e-12)
+        if row.optimizer in ("sgd", "adam"):
+            assert row.torch_fused_ms == by_key[(row.optimizer, "torch fused")].ms
+        else:  # lion: torch's fused Adam, timed in the same rounds
+            assert row.torch_fused_ms > 0
+        assert row.vs_torch_fused == pytest.approx(row.ms / row.torch_fused_ms, rel=1e-12)
     assert by_key[("adam", "torch foreach")].vs_torch_foreach == 1.0
     assert min(r.vs_torch_fastest for r in result.rows if r.optimizer == "sgd" and r.implementation[0] == "t") == 1.0
 
@@ -65,6 +72,9 @@ def test_the_table_reads_back_as_the_measured_numbers(result):
         assert float(cells["ms/step"]) == pytest.approx(row.ms, abs=5e-4)
         assert float(cells["vs torch fastest"].rstrip("x")) == pytest.approx(row.vs_torch_fastest, abs=5e-3)
         assert float(cells["vs torch foreach"].rstrip("x")) == pytest.approx(row.vs_torch_foreach, abs=5e-3)
+        fused = cells["vs torch fused"]
+        assert fused == "-" if row.vs_torch_fused is None else float(fused.rstrip("x")) == pytest.approx(
+            row.vs_torch_fused, abs=5e-3)
         assert float(cells["GB/s"]) == pytest.approx(row.gbps, abs=0.05)
         assert cells["compared with"] == f"torch {row.reference}"
 
@@ -112,3 +122,21 @@ def test_bytes_per_step_ignores_scalar_state():
     opt = torch.optim.Adam(params)
     opt.step()
     assert bytes_per_step(opt, params) == 4 * 100 * 7  # 'step' counters are not parameter-sized
+
+
+def test_compile_time_is_a_note_of_the_measured_seconds(result):
+    import dataclasses
+
+    timed = dataclasses.replace(result, compile_s={"cold build": 12.345, "cached load": 0.0789})
+    notes = table(timed).notes
+    assert notes[-1].endswith("cold build 12.35 s, cached load 0.08 s")
+    assert not any("compiled" in n for n in table(result).notes)  # not measured, not shown
+
+
+@pytest.mark.slow
+def test_compile_seconds_builds_afresh_then_loads_from_the_cache():
+    from bench.optim_step import compile_seconds
+
+    seconds = compile_seconds()
+    assert list(seconds) == ["cold build", "cached load"]
+    assert seconds["cold build"] > seconds["cached load"] > 0
