@@ -23,7 +23,8 @@ steps on a GPU); the loss's finiteness is checked then, so a diverged run stops 
 step about to run, counted from 0, divisible by k; so the first step always counts and a resumed
 run measures at the same steps as an uninterrupted one).  Each costs memory passes over all
 weights and gradients (the copy θ_{t−1}, ‖θ_t − θ_{t−1}‖², ‖θ_{t−1}‖², ‖g‖²), as much as the
-whole optimizer step of a small MLP on CPU; see docs/benchmarks.md."""
+whole optimizer step of a small MLP on CPU; see docs/benchmarks.md.  ``state_bytes``, the
+optimizer's state in bytes (what 8-bit state saves), is recorded once, after the first step."""
 
 from __future__ import annotations
 
