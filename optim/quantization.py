@@ -86,6 +86,45 @@ def _map_and_midpoints(kind: str, signed: bool, device: torch.device) -> tuple[t
     return _MAPS[key]
 
 
+_TABLES: dict[tuple[str, bool, torch.device], tuple[torch.Tensor, torch.Tensor] | None] = {}
+
+
+def _prefix_table(kind: str, signed: bool, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A lookup table for the nearest code, indexed by a float32's top 16 bits (sign, exponent, 7
+    mantissa bits): the code of the smallest value with that prefix, and the midpoints (padded
+    with +inf) to step past the one midpoint the prefix's interval may hold.  None when some
+    interval in [-1, 1] holds two midpoints (a map finer than 1/128 relative); then the search is
+    ``torch.bucketize``.  Cached per map and device."""
+    key = (kind, signed, device)
+    if key not in _TABLES:
+        _, midpoints = _map_and_midpoints(kind, signed, torch.device("cpu"))
+        prefix = torch.arange(65536, dtype=torch.int64)
+        low_bits = torch.where(prefix < 32768, prefix << 16, (prefix << 16) | 0xFFFF)
+        high_bits = torch.where(prefix < 32768, (prefix << 16) | 0xFFFF, prefix << 16)
+        low = low_bits.to(torch.int32).view(torch.float32)
+        high = high_bits.to(torch.int32).view(torch.float32)
+        first, last = torch.bucketize(low, midpoints), torch.bucketize(high, midpoints)
+        inside = (low.abs() <= 1) & (high.abs() <= 1)
+        table = None
+        if bool(((last - first)[inside] <= 1).all()):
+            padded = torch.cat([midpoints, midpoints.new_full((1,), float("inf"))])
+            table = first.to(torch.int16).to(device), padded.to(device)
+        _TABLES[key] = table
+    return _TABLES[key]
+
+
+def nearest_codes(normalized: torch.Tensor, *, signed: bool = True, kind: str = "dynamic") -> torch.Tensor:
+    """The index of the nearest code to each float32 value in [-1, 1] (a tie to the smaller), as
+    ``torch.bucketize(normalized, midpoints)`` gives it, about 6x faster on CPU through
+    :func:`_prefix_table`."""
+    table = _prefix_table(kind, signed, normalized.device)
+    if table is None:
+        return torch.bucketize(normalized, _map_and_midpoints(kind, signed, normalized.device)[1])
+    first, padded = table
+    codes = first[((normalized.contiguous().view(torch.int32) >> 16) & 0xFFFF).long()].long()
+    return codes + (normalized > padded[codes])
+
+
 def n_blocks(numel: int, block_size: int = BLOCK_SIZE) -> int:
     return -(-numel // block_size)
 
@@ -103,12 +142,12 @@ def quantize(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(codes, absmax)``: uint8 codes shaped like ``x`` and one float32 absmax per block.  Each
     element takes the nearest code (a tie goes to the smaller one); an all-zero block has absmax 0."""
-    values, midpoints = _map_and_midpoints(kind, signed, x.device)
+    values, _ = _map_and_midpoints(kind, signed, x.device)
     blocks = _blocks(x.detach().float(), block_size)
     absmax = blocks.abs().amax(dim=1)
     scale = torch.where(absmax > 0, absmax, torch.ones_like(absmax))
     normalized = (blocks / scale[:, None]).clamp_(values[0], values[-1])
-    codes = torch.bucketize(normalized, midpoints).to(torch.uint8)
+    codes = nearest_codes(normalized, signed=signed, kind=kind).to(torch.uint8)
     return codes.view(-1)[: x.numel()].view(x.shape), absmax
 
 

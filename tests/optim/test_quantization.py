@@ -115,6 +115,23 @@ def test_every_value_takes_the_nearest_code(kind, signed):
     torch.testing.assert_close(distance_to_chosen, distance_to_nearest, rtol=0, atol=1e-7)
 
 
+@pytest.mark.parametrize("kind", q.MAP_KINDS)
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_the_prefix_table_search_is_torch_bucketize(kind, signed):
+    """The table lookup against torch.bucketize over the midpoints, on random values over every
+    decade, the codes themselves, the midpoints exactly, their float32 neighbours, 0, -0 and
+    subnormals."""
+    values = q.code_map(kind, signed)
+    midpoints = (values[1:] + values[:-1]) / 2
+    low = -1.0 if signed else 0.0
+    g = torch.Generator().manual_seed(11)
+    random = _sample("log-uniform", 200_000, signed, g).clamp(values[0], values[-1])
+    edges = torch.cat([values, midpoints, torch.nextafter(midpoints, torch.tensor(2.0)),
+                       torch.nextafter(midpoints, torch.tensor(-2.0)), torch.tensor([0.0, -0.0, 1e-40, -1e-40, low, 1.0])])
+    x = torch.cat([random, edges.clamp(values[0], values[-1])])
+    assert torch.equal(q.nearest_codes(x, signed=signed, kind=kind), torch.bucketize(x, midpoints))
+
+
 def test_dynamic_map_keeps_small_values_that_a_linear_map_loses():
     """The paper's reason for the dynamic map: relative precision across decades.  A block whose
     absmax is 1 and whose other values are near 1e-3 keeps them within 10% with the dynamic map;
