@@ -8,8 +8,8 @@ in float32 and each element the index of the code nearest to :math:`x_i / N_b` i
 .. math::
     c_i = \arg\min_j |Q_j - x_i / N_b|, \qquad \tilde x_i = Q_{c_i} N_b
 
-so a round trip errs by at most half the widest gap between adjacent codes times :math:`N_b`
-(and a block's largest element by ``1 - max Q`` times it).  Per element that is 1 byte plus
+so a round trip errs by at most half the widest gap between adjacent codes times :math:`N_b`,
+or, for an element of magnitude :math:`N_b`, the distance from ±1 to the end code of its sign.  Per element that is 1 byte plus
 ``4 / block_size`` bytes of absmax: with the default block of 2048, 8-bit Adam keeps 2.004 bytes
 per parameter instead of 8.
 
