@@ -166,6 +166,108 @@ void sgd_(at::TensorList params, at::TensorList grads, at::TensorList momentum_b
   }
 }
 
+template <typename T>
+struct AdagradScalars {
+  T sign, wd, minus_clr, eps;
+};
+
+template <typename T>
+DESCENT_INLINE void adagrad_loop(const AdagradScalars<T> s, T* __restrict__ p, const T* __restrict__ g,
+                                 T* __restrict__ sum, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T pi = p[i];
+    const T gi = g[i] * s.sign + s.wd * pi;
+    const T si = sum[i] + gi * gi;
+    sum[i] = si;
+    p[i] = pi + gi * s.minus_clr / (std::sqrt(si) + s.eps);
+  }
+}
+
+DESCENT_CLONES void adagrad_f32(const AdagradScalars<float> s, float* __restrict__ p, const float* __restrict__ g,
+                                float* __restrict__ sum, int64_t n) {
+  adagrad_loop<float>(s, p, g, sum, n);
+}
+DESCENT_CLONES void adagrad_f64(const AdagradScalars<double> s, double* __restrict__ p,
+                                const double* __restrict__ g, double* __restrict__ sum, int64_t n) {
+  adagrad_loop<double>(s, p, g, sum, n);
+}
+inline void adagrad_chunk(const AdagradScalars<float>& s, float* p, const float* g, float* sum, int64_t n) {
+  adagrad_f32(s, p, g, sum, n);
+}
+inline void adagrad_chunk(const AdagradScalars<double>& s, double* p, const double* g, double* sum, int64_t n) {
+  adagrad_f64(s, p, g, sum, n);
+}
+
+void adagrad_(at::TensorList params, at::TensorList grads, at::TensorList sums, at::ArrayRef<double> minus_clrs,
+              double weight_decay, double eps, bool maximize) {
+  for (size_t k = 0; k < params.size(); ++k) {
+    const at::Tensor& param = params[k];
+    AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "descent_fused_adagrad", [&] {
+      using T = scalar_t;
+      const AdagradScalars<T> s{maximize ? T(-1) : T(1), static_cast<T>(weight_decay),
+                                static_cast<T>(minus_clrs[k]), static_cast<T>(eps)};
+      T* p = param.data_ptr<T>();
+      const T* g = grads[k].data_ptr<T>();
+      T* sum = sums[k].data_ptr<T>();
+      at::parallel_for(0, param.numel(), kGrain, [&](int64_t begin, int64_t end) {
+        adagrad_chunk(s, p + begin, g + begin, sum + begin, end - begin);
+      });
+    });
+  }
+}
+
+template <typename T>
+struct LionScalars {
+  T sign, shrink, b1, w1, b2, w2, neg_lr;
+};
+
+template <typename T>
+DESCENT_INLINE void lion_loop(const LionScalars<T> s, T* __restrict__ p, const T* __restrict__ g,
+                              T* __restrict__ m, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i] * s.sign;
+    const T mi = m[i];
+    const T c = mi * s.b1 + s.w1 * gi;
+    const T direction = static_cast<T>((T(0) < c) - (c < T(0)));  // torch.sign
+    p[i] = p[i] * s.shrink + s.neg_lr * direction;
+    m[i] = mi * s.b2 + s.w2 * gi;
+  }
+}
+
+DESCENT_CLONES void lion_f32(const LionScalars<float> s, float* __restrict__ p, const float* __restrict__ g,
+                             float* __restrict__ m, int64_t n) {
+  lion_loop<float>(s, p, g, m, n);
+}
+DESCENT_CLONES void lion_f64(const LionScalars<double> s, double* __restrict__ p, const double* __restrict__ g,
+                             double* __restrict__ m, int64_t n) {
+  lion_loop<double>(s, p, g, m, n);
+}
+inline void lion_chunk(const LionScalars<float>& s, float* p, const float* g, float* m, int64_t n) {
+  lion_f32(s, p, g, m, n);
+}
+inline void lion_chunk(const LionScalars<double>& s, double* p, const double* g, double* m, int64_t n) {
+  lion_f64(s, p, g, m, n);
+}
+
+void lion_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs, double lr, double beta1,
+           double beta2, double weight_decay, bool maximize) {
+  for (size_t k = 0; k < params.size(); ++k) {
+    const at::Tensor& param = params[k];
+    AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "descent_fused_lion", [&] {
+      using T = scalar_t;
+      const LionScalars<T> s{maximize ? T(-1) : T(1), weight_decay != 0 ? static_cast<T>(1 - lr * weight_decay) : T(1),
+                             static_cast<T>(beta1), static_cast<T>(1 - beta1), static_cast<T>(beta2),
+                             static_cast<T>(1 - beta2), static_cast<T>(-lr)};
+      T* p = param.data_ptr<T>();
+      const T* g = grads[k].data_ptr<T>();
+      T* m = exp_avgs[k].data_ptr<T>();
+      at::parallel_for(0, param.numel(), kGrain, [&](int64_t begin, int64_t end) {
+        lion_chunk(s, p + begin, g + begin, m + begin, end - begin);
+      });
+    });
+  }
+}
+
 }  // namespace
 
 TORCH_LIBRARY(descent_fused, m) {
@@ -178,4 +280,12 @@ TORCH_LIBRARY(descent_fused, m) {
       "sgd_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] momentum_buffers, int[] first, float lr, "
       "float weight_decay, float momentum, float dampening, bool nesterov, bool maximize) -> ()",
       &sgd_);
+  m.def(
+      "adagrad_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] sums, float[] minus_clrs, float weight_decay, "
+      "float eps, bool maximize) -> ()",
+      &adagrad_);
+  m.def(
+      "lion_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, float lr, float beta1, float beta2, "
+      "float weight_decay, bool maximize) -> ()",
+      &lion_);
 }

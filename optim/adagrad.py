@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from optim import _fused
 from optim._base import (
     Optimizer,
     as_real,
@@ -51,7 +52,8 @@ class Adagrad(Optimizer):
         {foreach}
         {maximize}
         {differentiable}
-        fused (bool, optional): accepted for torch compatibility; must be None or False.
+        fused (bool, optional): one compiled CPU kernel per group per step (``optim._fused``)
+            (default: None, the foreach/loop choice).
 
     Example:
         >>> opt = Adagrad(model.parameters(), lr=0.01, lr_decay=1e-4)
@@ -83,7 +85,8 @@ class Adagrad(Optimizer):
         check_ge("weight_decay", weight_decay)
         check_ge("initial_accumulator_value", initial_accumulator_value)
         check_ge("eps", eps)
-        reject_unsupported(differentiable=differentiable, fused=fused)
+        reject_unsupported(differentiable=differentiable)
+        _fused.check_flags(fused=fused, foreach=foreach)
         defaults = dict(
             lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
@@ -133,7 +136,7 @@ class Adagrad(Optimizer):
         )
 
     def _update_functions(self):
-        return _single_tensor_adagrad, _multi_tensor_adagrad
+        return _single_tensor_adagrad, _multi_tensor_adagrad, _fused_adagrad
 
 
 
@@ -181,3 +184,21 @@ def _multi_tensor_adagrad(
         else:
             numerator = torch._foreach_mul(dev_grads, minus_clr)
         torch._foreach_addcdiv_(dev_params, numerator, std)
+
+
+def _fused_adagrad(
+    params, grads, sums, steps,
+    *, lr, weight_decay, lr_decay, eps, maximize,
+) -> None:
+    """:func:`_multi_tensor_adagrad`'s update, one kernel call per group (``optim._fused``): each
+    element of the parameter, gradient and sum is read once and written once.  Falls back to the
+    foreach path (the loop for sparse gradients), warning once, where the kernel does not apply."""
+    hyperparameters = dict(lr=lr, weight_decay=weight_decay, lr_decay=lr_decay, eps=eps, maximize=maximize)
+    ops = _fused.kernels(params, grads, sums)
+    if ops is None:
+        sparse = any(g.is_sparse for g in grads)
+        (_single_tensor_adagrad if sparse else _multi_tensor_adagrad)(params, grads, sums, steps, **hyperparameters)
+        return
+    increment_steps(steps)
+    minus_clrs = [-lr / (1 + (s.item() - 1) * lr_decay) for s in steps]
+    ops.adagrad_(params, grads, sums, minus_clrs, weight_decay, eps, maximize)

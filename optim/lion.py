@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from optim import quantization
-from optim._base import Optimizer, dense_grad, group_tensors, zeros_like
+from optim import _fused, quantization
+from optim._base import Optimizer, dense_grad, group_tensors, to_scalar, zeros_like
 from optim._docs import with_arg_docs
 from optim._validate import check_betas, check_ge
 
@@ -34,6 +34,8 @@ class Lion(Optimizer):
         weight_decay (float, optional): decoupled weight decay :math:`\lambda` (default: 0).
         {maximize}
         {foreach}
+        fused (bool, optional): one compiled CPU kernel per group per step (``optim._fused``);
+            parameters with 8-bit state keep their own path (default: None, the foreach/loop choice).
 
     State per parameter: ``exp_avg`` (:math:`m`).  A parameter group may set ``state_bits``:
     {state_bits}
@@ -60,12 +62,14 @@ class Lion(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ):
         check_ge("lr", lr)
         check_betas(betas)
         check_ge("weight_decay", weight_decay)
+        _fused.check_flags(fused=fused, foreach=foreach)
         defaults = dict(
-            lr=lr, betas=tuple(betas), weight_decay=weight_decay, maximize=maximize, foreach=foreach,
+            lr=lr, betas=tuple(betas), weight_decay=weight_decay, maximize=maximize, foreach=foreach, fused=fused,
             **quantization.state_bits_default(self._state_bits),
         )
         super().__init__(params, defaults)
@@ -114,7 +118,7 @@ class Lion(Optimizer):
         )
 
     def _update_functions(self):
-        return _single_tensor_lion, _multi_tensor_lion
+        return _single_tensor_lion, _multi_tensor_lion, _fused_lion
 
 
 class Lion8bit(Lion):
@@ -167,3 +171,16 @@ def _eightbit_lion(params, grads, states, **hyperparameters):
         exp_avg = quantization.load_moment(state, "exp_avg", signed=True).to(work)
         _single_tensor_lion([param], [grad.to(work)], [exp_avg], **hyperparameters)
         quantization.store_moment(state, "exp_avg", exp_avg, signed=True)
+
+
+def _fused_lion(params, grads, exp_avgs, *, lr, beta1, beta2, weight_decay, maximize):
+    """:func:`_multi_tensor_lion`'s update, one kernel call per group (``optim._fused``): each
+    element of the parameter, gradient and momentum is read once and written once.  Falls back to
+    :func:`_multi_tensor_lion` (warning once) where the kernel does not apply."""
+    ops = _fused.kernels(params, grads, exp_avgs)
+    if ops is None:
+        _multi_tensor_lion(
+            params, grads, exp_avgs, lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, maximize=maximize,
+        )
+        return
+    ops.lion_(params, grads, exp_avgs, float(to_scalar(lr)), beta1, beta2, weight_decay, maximize)

@@ -109,7 +109,7 @@ REJECTED = {
         ({"initial_accumulator_value": -0.1}, "initial_accumulator_value"),
         ({"eps": -1e-10}, "eps"),
         ({"differentiable": True}, "differentiable"),
-        ({"fused": True}, "fused"),
+        ({"fused": True, "foreach": True}, "fused"),  # fused alone is a path
     ],
     RMSprop: [
         ({"lr": -1e-3}, "lr"),

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from optim import _fused
+from optim.adagrad import Adagrad
 from optim.adam import Adam, Adam8bit, AdamW
+from optim.lion import Lion
 from optim.sgd import SGD
 
 STEPS = 12
@@ -35,7 +37,14 @@ CASES = [
     (SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
     (SGD, {"lr": 0.05, "momentum": 0.8, "dampening": 0.3, "maximize": True}),
     (SGD, {"lr": 0.05, "weight_decay": 0.1, "maximize": True}),
+    (Adagrad, {}),
+    (Adagrad, {"lr_decay": 0.01, "weight_decay": 0.01, "initial_accumulator_value": 0.1, "eps": 1e-6}),
+    (Adagrad, {"maximize": True, "lr": 0.1}),
+    (Lion, {}),
+    (Lion, {"lr": 0.01, "weight_decay": 0.1, "betas": (0.95, 0.98)}),
+    (Lion, {"maximize": True, "lr": 0.01}),
 ]
+TORCH_CASES = [case for case in CASES if hasattr(torch.optim, case[0].__name__)]  # torch has no Lion
 DTYPES = [torch.float32, torch.float64]
 
 
@@ -106,7 +115,7 @@ def test_fused_matches_foreach(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("case", CASES, ids=_case_id)
+@pytest.mark.parametrize("case", TORCH_CASES, ids=_case_id)
 def test_fused_matches_torch_fused(case, dtype):
     cls, hparams = case
     ours, _, _ = _run(_maker(cls, hparams, fused=True), dtype)
@@ -114,7 +123,7 @@ def test_fused_matches_torch_fused(case, dtype):
     assert_close_normwise(ours, theirs, TORCH_RTOL[dtype])
 
 
-@pytest.mark.parametrize("case", [CASES[1], CASES[5], CASES[9]], ids=_case_id)
+@pytest.mark.parametrize("case", [CASES[1], CASES[5], CASES[9], CASES[13], CASES[16]], ids=_case_id)
 def test_state_dict_moves_between_fused_and_foreach(case):
     """Half a run fused, the state_dict loaded into a foreach optimizer for the rest (and the other
     way round) ends where an uninterrupted foreach run ends."""
@@ -189,15 +198,16 @@ def test_complex_parameters_step_as_real_pairs():
     assert_close_normwise([torch.view_as_real(results[0])], [torch.view_as_real(results[1])], 1e-6)
 
 
-@pytest.mark.parametrize("cls", [Adam, AdamW, SGD])
+@pytest.mark.parametrize("cls", [Adam, AdamW, SGD, Adagrad, Lion])
 def test_fused_and_foreach_together_is_refused_as_in_torch(cls):
     """torch raises RuntimeError; ours is also the ValueError of our other argument checks."""
     p = [torch.zeros(2, requires_grad=True)]
     for expected in (ValueError, RuntimeError):
         with pytest.raises(expected, match="fused and foreach cannot be True together"):
             cls(p, lr=0.1, fused=True, foreach=True)
-    with pytest.raises(RuntimeError):
-        getattr(torch.optim, cls.__name__)(p, lr=0.1, fused=True, foreach=True)
+    if hasattr(torch.optim, cls.__name__):
+        with pytest.raises(RuntimeError):
+            getattr(torch.optim, cls.__name__)(p, lr=0.1, fused=True, foreach=True)
 
 
 def test_eightbit_state_keeps_its_own_path_under_fused():

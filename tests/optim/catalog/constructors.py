@@ -80,7 +80,7 @@ MODULES = [
     Module(solvers_adam.ENTRIES, TORCH_OPTIONS, _build_defaults, unbounded_types=("float",)),
     Module(solvers_classic.ENTRIES, TORCH_OPTIONS, _build_defaults_and_validated, unbounded_types=("float",)),
     Module(
-        solvers_paper.ENTRIES, {"self", "params", "foreach", "maximize", "base_optimizer"},
+        solvers_paper.ENTRIES, {"self", "params", "foreach", "fused", "maximize", "base_optimizer"},
         lambda entry: build_optimizer(params(), entry.name, {}),
         lambda h, pos: f"beta parameter at index {pos}" if h.name == "betas" else h.name,
         unbounded_types=("float", "int"),
