@@ -268,6 +268,97 @@ void lion_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
   }
 }
 
+template <typename T>
+struct RmspropScalars {
+  T sign, wd, alpha, w, eps, mu, neg_lr;
+  bool small_w;  // torch's lerp form for the centered average's weight 1 - alpha
+};
+
+template <typename T, bool kCentered, bool kMomentum>
+DESCENT_INLINE void rmsprop_loop(const RmspropScalars<T> s, T* __restrict__ p, const T* __restrict__ g,
+                                 T* __restrict__ sq, T* __restrict__ ga, T* __restrict__ buf, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T pi = p[i];
+    const T gi = g[i] * s.sign + s.wd * pi;
+    const T si = sq[i] * s.alpha + s.w * gi * gi;
+    sq[i] = si;
+    T avg;
+    if constexpr (kCentered) {
+      const T gai = s.small_w ? ga[i] + s.w * (gi - ga[i]) : gi - (gi - ga[i]) * (T(1) - s.w);
+      ga[i] = gai;
+      avg = std::sqrt(si + -gai * gai) + s.eps;
+    } else {
+      avg = std::sqrt(si) + s.eps;
+    }
+    if constexpr (kMomentum) {
+      const T bi = buf[i] * s.mu + gi / avg;
+      buf[i] = bi;
+      p[i] = pi + s.neg_lr * bi;
+    } else {
+      p[i] = pi + s.neg_lr * gi / avg;
+    }
+  }
+}
+
+#define DESCENT_RMSPROP_LOOP(NAME, T, CENTERED, MOMENTUM)                                                   \
+  DESCENT_CLONES void NAME(const RmspropScalars<T> s, T* __restrict__ p, const T* __restrict__ g,           \
+                           T* __restrict__ sq, T* __restrict__ ga, T* __restrict__ buf, int64_t n) {        \
+    rmsprop_loop<T, CENTERED, MOMENTUM>(s, p, g, sq, ga, buf, n);                                           \
+  }
+DESCENT_RMSPROP_LOOP(rmsprop_f32, float, false, false)
+DESCENT_RMSPROP_LOOP(rmsprop_f32_c, float, true, false)
+DESCENT_RMSPROP_LOOP(rmsprop_f32_m, float, false, true)
+DESCENT_RMSPROP_LOOP(rmsprop_f32_cm, float, true, true)
+DESCENT_RMSPROP_LOOP(rmsprop_f64, double, false, false)
+DESCENT_RMSPROP_LOOP(rmsprop_f64_c, double, true, false)
+DESCENT_RMSPROP_LOOP(rmsprop_f64_m, double, false, true)
+DESCENT_RMSPROP_LOOP(rmsprop_f64_cm, double, true, true)
+
+inline void rmsprop_chunk(const RmspropScalars<float>& s, float* p, const float* g, float* sq, float* ga,
+                          float* buf, int64_t n) {
+  if (ga && buf) rmsprop_f32_cm(s, p, g, sq, ga, buf, n);
+  else if (ga) rmsprop_f32_c(s, p, g, sq, ga, nullptr, n);
+  else if (buf) rmsprop_f32_m(s, p, g, sq, nullptr, buf, n);
+  else rmsprop_f32(s, p, g, sq, nullptr, nullptr, n);
+}
+inline void rmsprop_chunk(const RmspropScalars<double>& s, double* p, const double* g, double* sq, double* ga,
+                          double* buf, int64_t n) {
+  if (ga && buf) rmsprop_f64_cm(s, p, g, sq, ga, buf, n);
+  else if (ga) rmsprop_f64_c(s, p, g, sq, ga, nullptr, n);
+  else if (buf) rmsprop_f64_m(s, p, g, sq, nullptr, buf, n);
+  else rmsprop_f64(s, p, g, sq, nullptr, nullptr, n);
+}
+
+void rmsprop_(at::TensorList params, at::TensorList grads, at::TensorList square_avgs, at::TensorList grad_avgs,
+              at::TensorList momentum_buffers, double lr, double alpha, double eps, double weight_decay,
+              double momentum, bool maximize) {
+  const bool centered = !grad_avgs.empty(), with_momentum = !momentum_buffers.empty();
+  for (size_t k = 0; k < params.size(); ++k) {
+    const at::Tensor& param = params[k];
+    AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "descent_fused_rmsprop", [&] {
+      using T = scalar_t;
+      RmspropScalars<T> s;
+      s.sign = maximize ? T(-1) : T(1);
+      s.wd = static_cast<T>(weight_decay);
+      s.alpha = static_cast<T>(alpha);
+      s.w = static_cast<T>(1 - alpha);
+      s.eps = static_cast<T>(eps);
+      s.mu = static_cast<T>(momentum);
+      s.neg_lr = static_cast<T>(-lr);
+      s.small_w = std::abs(s.w) < T(0.5);
+      T* p = param.data_ptr<T>();
+      const T* g = grads[k].data_ptr<T>();
+      T* sq = square_avgs[k].data_ptr<T>();
+      T* ga = centered ? grad_avgs[k].data_ptr<T>() : nullptr;
+      T* buf = with_momentum ? momentum_buffers[k].data_ptr<T>() : nullptr;
+      at::parallel_for(0, param.numel(), kGrain, [&](int64_t begin, int64_t end) {
+        rmsprop_chunk(s, p + begin, g + begin, sq + begin, ga ? ga + begin : nullptr, buf ? buf + begin : nullptr,
+                      end - begin);
+      });
+    });
+  }
+}
+
 }  // namespace
 
 TORCH_LIBRARY(descent_fused, m) {
@@ -288,4 +379,9 @@ TORCH_LIBRARY(descent_fused, m) {
       "lion_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, float lr, float beta1, float beta2, "
       "float weight_decay, bool maximize) -> ()",
       &lion_);
+  m.def(
+      "rmsprop_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] square_avgs, Tensor(c!)[] grad_avgs, "
+      "Tensor(d!)[] momentum_buffers, float lr, float alpha, float eps, float weight_decay, float momentum, "
+      "bool maximize) -> ()",
+      &rmsprop_);
 }

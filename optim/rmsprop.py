@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from optim import _fused
 from optim._base import (
     Optimizer,
     as_real,
@@ -60,6 +61,8 @@ class RMSprop(Optimizer):
         {foreach}
         {maximize}
         {differentiable}
+        fused (bool, optional): one compiled CPU kernel per group per step (``optim._fused``)
+            (default: None, the foreach/loop choice).
 
     Example:
         >>> opt = RMSprop(model.parameters(), lr=1e-3, momentum=0.9, centered=True)
@@ -87,6 +90,7 @@ class RMSprop(Optimizer):
         foreach: bool | None = None,
         maximize: bool = False,
         differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         check_lr(lr)
         check_range("alpha", alpha, 0.0, 1.0, high_open=False)
@@ -94,9 +98,10 @@ class RMSprop(Optimizer):
         check_ge("weight_decay", weight_decay)
         check_ge("momentum", momentum)
         reject_unsupported(capturable=capturable, differentiable=differentiable)
+        _fused.check_flags(fused=fused, foreach=foreach)
         defaults = dict(
             lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered, weight_decay=weight_decay,
-            capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable,
+            capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable, fused=fused,
         )
         super().__init__(params, defaults)
 
@@ -137,7 +142,7 @@ class RMSprop(Optimizer):
         )
 
     def _update_functions(self):
-        return _single_tensor_rmsprop, _multi_tensor_rmsprop
+        return _single_tensor_rmsprop, _multi_tensor_rmsprop, _fused_rmsprop
 
 
 
@@ -196,3 +201,24 @@ def _multi_tensor_rmsprop(
             torch._foreach_add_(dev_params, dev_bufs, alpha=-lr)
         else:
             torch._foreach_addcdiv_(dev_params, dev_grads, avg, value=-lr)
+
+
+def _fused_rmsprop(
+    params, grads, square_avgs, grad_avgs, momentum_buffers, steps,
+    *, lr, alpha, eps, weight_decay, momentum, centered, maximize,
+) -> None:
+    """:func:`_multi_tensor_rmsprop`'s update, one kernel call per group (``optim._fused``): each
+    element of the parameter, gradient, square average and (when used) gradient average and
+    momentum buffer is read once and written once.  Falls back to :func:`_multi_tensor_rmsprop`
+    (warning once) where the kernel does not apply."""
+    grad_avgs = grad_avgs if centered else []
+    momentum_buffers = momentum_buffers if momentum > 0 else []
+    ops = _fused.kernels(params, grads, square_avgs, grad_avgs, momentum_buffers)
+    if ops is None:
+        _multi_tensor_rmsprop(
+            params, grads, square_avgs, grad_avgs, momentum_buffers, steps, lr=lr, alpha=alpha, eps=eps,
+            weight_decay=weight_decay, momentum=momentum, centered=centered, maximize=maximize,
+        )
+        return
+    increment_steps(steps)
+    ops.rmsprop_(params, grads, square_avgs, grad_avgs, momentum_buffers, lr, alpha, eps, weight_decay, momentum, maximize)

@@ -5,6 +5,7 @@ fallback to foreach when the kernel cannot build or does not apply, warned once.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import pytest
@@ -14,6 +15,7 @@ from optim import _fused
 from optim.adagrad import Adagrad
 from optim.adam import Adam, Adam8bit, AdamW
 from optim.lion import Lion
+from optim.rmsprop import RMSprop
 from optim.sgd import SGD
 
 STEPS = 12
@@ -43,8 +45,19 @@ CASES = [
     (Lion, {}),
     (Lion, {"lr": 0.01, "weight_decay": 0.1, "betas": (0.95, 0.98)}),
     (Lion, {"maximize": True, "lr": 0.01}),
+    (RMSprop, {}),
+    (RMSprop, {"momentum": 0.9, "centered": True, "weight_decay": 0.01}),
+    (RMSprop, {"centered": True, "alpha": 0.3, "maximize": True}),  # 1 - alpha > 0.5: lerp's other form
+    (RMSprop, {"momentum": 0.5, "eps": 1e-4, "lr": 0.001}),
 ]
-TORCH_CASES = [case for case in CASES if hasattr(torch.optim, case[0].__name__)]  # torch has no Lion
+
+
+def _torch_has_fused(cls) -> bool:
+    theirs = getattr(torch.optim, cls.__name__, None)
+    return theirs is not None and "fused" in inspect.signature(theirs).parameters
+
+
+TORCH_CASES = [case for case in CASES if _torch_has_fused(case[0])]  # torch has no Lion, no fused RMSprop
 DTYPES = [torch.float32, torch.float64]
 
 
@@ -123,7 +136,7 @@ def test_fused_matches_torch_fused(case, dtype):
     assert_close_normwise(ours, theirs, TORCH_RTOL[dtype])
 
 
-@pytest.mark.parametrize("case", [CASES[1], CASES[5], CASES[9], CASES[13], CASES[16]], ids=_case_id)
+@pytest.mark.parametrize("case", [CASES[1], CASES[5], CASES[9], CASES[13], CASES[16], CASES[19]], ids=_case_id)
 def test_state_dict_moves_between_fused_and_foreach(case):
     """Half a run fused, the state_dict loaded into a foreach optimizer for the rest (and the other
     way round) ends where an uninterrupted foreach run ends."""
@@ -198,14 +211,14 @@ def test_complex_parameters_step_as_real_pairs():
     assert_close_normwise([torch.view_as_real(results[0])], [torch.view_as_real(results[1])], 1e-6)
 
 
-@pytest.mark.parametrize("cls", [Adam, AdamW, SGD, Adagrad, Lion])
+@pytest.mark.parametrize("cls", [Adam, AdamW, SGD, Adagrad, Lion, RMSprop])
 def test_fused_and_foreach_together_is_refused_as_in_torch(cls):
     """torch raises RuntimeError; ours is also the ValueError of our other argument checks."""
     p = [torch.zeros(2, requires_grad=True)]
     for expected in (ValueError, RuntimeError):
         with pytest.raises(expected, match="fused and foreach cannot be True together"):
             cls(p, lr=0.1, fused=True, foreach=True)
-    if hasattr(torch.optim, cls.__name__):
+    if _torch_has_fused(cls):
         with pytest.raises(RuntimeError):
             getattr(torch.optim, cls.__name__)(p, lr=0.1, fused=True, foreach=True)
 
