@@ -50,3 +50,10 @@ def codes(names: list[str]) -> tuple[list[str], list[int]]:
     distinct = sorted(set(names))
     code_of = {n: i + 1 for i, n in enumerate(distinct)}
     return distinct, [code_of[n] for n in names]
+
+
+def without_jit(session: Session) -> None:
+    """Turn PostgreSQL's JIT compiler off for the rest of the transaction.  A series read costs
+    one primary-key lookup per series, but the planner, guessing thousands of rows a series,
+    prices it past ``jit_above_cost`` and spends ~150 ms compiling a query that runs in 50."""
+    session.connection().exec_driver_sql("SET LOCAL jit = off")

@@ -13,7 +13,7 @@ from sqlalchemy import case, select, tuple_
 from sqlalchemy.orm import Session
 
 from store.models import ROLLUP_WIDTHS, MetricRollup
-from store.repositories.metrics._sql import better, codes, execute_arrays, insert, is_postgresql
+from store.repositories.metrics._sql import better, codes, execute_arrays, insert, is_postgresql, without_jit
 from store.repositories.metrics.downsample import Blocks, group_extremes
 
 Key = tuple[int, str]  # (experiment_id, name)
@@ -108,24 +108,27 @@ def upsert_rollups(session: Session, rows: list[dict[str, Any]]) -> None:
 
 # -- reads -------------------------------------------------------------------------------------
 
-# Joined to the exact (experiment, name) pairs asked for: another series of the same experiments
-# and names may be read from another level or from its points.  No ORDER BY inside the
-# aggregates (it sorts every group): both see the rows in the same order, numpy sorts blocks.
+# One aggregate per asked (experiment, name) pair, read from the primary key (another series of
+# the same experiments and names may be read from another level or from its points; a join let
+# the planner scan the whole table).  No ORDER BY inside the aggregates (it sorts every group):
+# both see the rows in the same order, numpy sorts the blocks.
 _PG_BLOCKS = """
-    SELECT r.experiment_id, r.name,
-           string_agg(int8send(r.block), ''::bytea),
-           string_agg(int8send(COALESCE(r.min_step, 0)), ''::bytea),
-           string_agg(float8send(COALESCE(r.min_value, 'NaN')), ''::bytea),
-           string_agg(int8send(COALESCE(r.max_step, 0)), ''::bytea),
-           string_agg(float8send(COALESCE(r.max_value, 'NaN')), ''::bytea)
-    FROM unnest(CAST(%(ids)b AS integer[]), CAST(%(names)b AS varchar[])) AS k(experiment_id, name)
-    JOIN metric_rollups AS r
-      ON r.experiment_id = k.experiment_id AND r.name = k.name AND r.width = CAST(%(width)b AS integer)
-    GROUP BY r.experiment_id, r.name
+    SELECT k.experiment_id, k.name, r.block, r.min_step, r.min_value, r.max_step, r.max_value
+    FROM unnest(CAST(%(ids)b AS integer[]), CAST(%(names)b AS varchar[])) AS k(experiment_id, name),
+         LATERAL (SELECT string_agg(int8send(block), ''::bytea) AS block,
+                         string_agg(int8send(COALESCE(min_step, 0)), ''::bytea) AS min_step,
+                         string_agg(float8send(COALESCE(min_value, 'NaN')), ''::bytea) AS min_value,
+                         string_agg(int8send(COALESCE(max_step, 0)), ''::bytea) AS max_step,
+                         string_agg(float8send(COALESCE(max_value, 'NaN')), ''::bytea) AS max_value
+                  FROM metric_rollups
+                  WHERE experiment_id = k.experiment_id AND name = k.name
+                    AND width = CAST(%(width)b AS integer)) AS r
+    WHERE r.block IS NOT NULL
 """
 
 
 def _read_blocks_postgresql(session: Session, level: int, keys: list[Key]) -> dict[Key, Blocks]:
+    without_jit(session)
     params = {"width": level, "ids": [k[0] for k in keys], "names": [k[1] for k in keys]}
     out = {}
     for eid, name, *packed in execute_arrays(session, _PG_BLOCKS, params):
