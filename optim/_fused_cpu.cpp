@@ -359,6 +359,103 @@ void rmsprop_(at::TensorList params, at::TensorList grads, at::TensorList square
   }
 }
 
+// LAMB needs each tensor's norms before it can move the tensor: a first pass updates the moments
+// and sums ||theta||^2 and ||r||^2 (in double, per chunk, added in chunk order so the result does
+// not depend on the thread count); a second pass recomputes r from the stored moments and steps.
+template <typename T>
+struct LambScalars {
+  T sign, b1, w1, b2, w2, bc1, bc2, eps, wd;
+};
+
+template <typename T>
+DESCENT_INLINE T lamb_direction(const LambScalars<T>& s, T m, T v, T p) {
+  return m / s.bc1 / (std::sqrt(v / s.bc2) + s.eps) + s.wd * p;
+}
+
+template <typename T>
+DESCENT_INLINE void lamb_moments_loop(const LambScalars<T> s, const T* __restrict__ p, const T* __restrict__ g,
+                                      T* __restrict__ m, T* __restrict__ v, int64_t n, double* sums) {
+  double weight_sq = 0, update_sq = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i] * s.sign;
+    const T mi = m[i] * s.b1 + s.w1 * gi;
+    const T vi = v[i] * s.b2 + s.w2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    const T r = lamb_direction(s, mi, vi, p[i]);
+    weight_sq += static_cast<double>(p[i]) * p[i];
+    update_sq += static_cast<double>(r) * r;
+  }
+  sums[0] = weight_sq;
+  sums[1] = update_sq;
+}
+
+template <typename T>
+DESCENT_INLINE void lamb_step_loop(const LambScalars<T> s, T* __restrict__ p, const T* __restrict__ m,
+                                   const T* __restrict__ v, T ratio, T lr, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T r = lamb_direction(s, m[i], v[i], p[i]);
+    p[i] = p[i] - lr * (r * ratio);
+  }
+}
+
+#define DESCENT_LAMB_LOOPS(SUFFIX, T)                                                                          \
+  DESCENT_CLONES void lamb_moments_##SUFFIX(const LambScalars<T> s, const T* __restrict__ p,                  \
+                                            const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v,     \
+                                            int64_t n, double* sums) {                                         \
+    lamb_moments_loop<T>(s, p, g, m, v, n, sums);                                                              \
+  }                                                                                                            \
+  DESCENT_CLONES void lamb_step_##SUFFIX(const LambScalars<T> s, T* __restrict__ p, const T* __restrict__ m,  \
+                                         const T* __restrict__ v, T ratio, T lr, int64_t n) {                  \
+    lamb_step_loop<T>(s, p, m, v, ratio, lr, n);                                                               \
+  }                                                                                                            \
+  inline void lamb_moments(const LambScalars<T>& s, const T* p, const T* g, T* m, T* v, int64_t n, double* sums) { \
+    lamb_moments_##SUFFIX(s, p, g, m, v, n, sums);                                                             \
+  }                                                                                                            \
+  inline void lamb_step(const LambScalars<T>& s, T* p, const T* m, const T* v, T ratio, T lr, int64_t n) {     \
+    lamb_step_##SUFFIX(s, p, m, v, ratio, lr, n);                                                              \
+  }
+DESCENT_LAMB_LOOPS(f32, float)
+DESCENT_LAMB_LOOPS(f64, double)
+
+void lamb_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs, at::TensorList exp_avg_sqs,
+           at::ArrayRef<double> bias_corrections1, at::ArrayRef<double> bias_corrections2, double lr, double beta1,
+           double beta2, double eps, double weight_decay, bool maximize) {
+  for (size_t k = 0; k < params.size(); ++k) {
+    const at::Tensor& param = params[k];
+    AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "descent_fused_lamb", [&] {
+      using T = scalar_t;
+      const LambScalars<T> s{maximize ? T(-1) : T(1), static_cast<T>(beta1), static_cast<T>(1 - beta1),
+                             static_cast<T>(beta2), static_cast<T>(1 - beta2),
+                             static_cast<T>(bias_corrections1[k]), static_cast<T>(bias_corrections2[k]),
+                             static_cast<T>(eps), static_cast<T>(weight_decay)};
+      T* p = param.data_ptr<T>();
+      const T* g = grads[k].data_ptr<T>();
+      T* m = exp_avgs[k].data_ptr<T>();
+      T* v = exp_avg_sqs[k].data_ptr<T>();
+      const int64_t n = param.numel(), chunks = (n + kGrain - 1) / kGrain;
+      std::vector<double> sums(2 * chunks, 0.0);
+      at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
+        for (int64_t c = first; c < last; ++c) {
+          const int64_t begin = c * kGrain, len = std::min(kGrain, n - begin);
+          lamb_moments(s, p + begin, g + begin, m + begin, v + begin, len, &sums[2 * c]);
+        }
+      });
+      double weight_sq = 0, update_sq = 0;
+      for (int64_t c = 0; c < chunks; ++c) {
+        weight_sq += sums[2 * c];
+        update_sq += sums[2 * c + 1];
+      }
+      const T weight_norm = static_cast<T>(std::sqrt(weight_sq)), update_norm = static_cast<T>(std::sqrt(update_sq));
+      const T ratio = weight_norm > T(0) && update_norm > T(0) ? weight_norm / update_norm : T(1);
+      const T lr_t = static_cast<T>(lr);
+      at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+        lamb_step(s, p + begin, m + begin, v + begin, ratio, lr_t, end - begin);
+      });
+    });
+  }
+}
+
 }  // namespace
 
 TORCH_LIBRARY(descent_fused, m) {
@@ -384,4 +481,9 @@ TORCH_LIBRARY(descent_fused, m) {
       "Tensor(d!)[] momentum_buffers, float lr, float alpha, float eps, float weight_decay, float momentum, "
       "bool maximize) -> ()",
       &rmsprop_);
+  m.def(
+      "lamb_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, Tensor(c!)[] exp_avg_sqs, "
+      "float[] bias_corrections1, float[] bias_corrections2, float lr, float beta1, float beta2, float eps, "
+      "float weight_decay, bool maximize) -> ()",
+      &lamb_);
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from optim import _fused
 from optim._base import Optimizer, dense_grad, group_tensors, to_scalar, zeros_like
 from optim._docs import with_arg_docs
 from optim._validate import check_betas, check_ge
@@ -38,6 +39,8 @@ class LAMB(Optimizer):
         weight_decay (float, optional): decoupled weight decay :math:`\lambda` (default: 0).
         {maximize}
         {foreach}
+        fused (bool, optional): one compiled CPU kernel call per group per step (``optim._fused``): two
+            passes per tensor, the second after its norms are known (default: None, the foreach/loop choice).
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``.
 
@@ -62,13 +65,16 @@ class LAMB(Optimizer):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ):
         check_ge("lr", lr)
         check_betas(betas)
         check_ge("eps", eps)
         check_ge("weight_decay", weight_decay)
+        _fused.check_flags(fused=fused, foreach=foreach)
         defaults = dict(
-            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize, foreach=foreach
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize, foreach=foreach,
+            fused=fused,
         )
         super().__init__(params, defaults)
 
@@ -98,7 +104,7 @@ class LAMB(Optimizer):
         )
 
     def _update_functions(self):
-        return _single_tensor_lamb, _multi_tensor_lamb
+        return _single_tensor_lamb, _multi_tensor_lamb, _fused_lamb
 
 
 def _trust_ratio(weight_norm: torch.Tensor, update_norm: torch.Tensor) -> torch.Tensor:
@@ -152,3 +158,25 @@ def _multi_tensor_lamb(
         ratios = _trust_ratio(torch.stack(weight_norms), torch.stack(update_norms)).unbind()
         torch._foreach_mul_(updates, ratios)
         torch._foreach_sub_(device_params, updates, alpha=lr)
+
+
+def _fused_lamb(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay, maximize):
+    r""":func:`_multi_tensor_lamb`'s update, one kernel call per group (``optim._fused``), two passes
+    per tensor: the first updates the moments and sums :math:`\lVert\theta\rVert^2` and
+    :math:`\lVert r\rVert^2` (in float64), the second recomputes :math:`r` and steps; the
+    foreach path makes about 14.  Falls back to :func:`_multi_tensor_lamb` (warning once) where
+    the kernel does not apply."""
+    ops = _fused.kernels(params, grads, exp_avgs, exp_avg_sqs)
+    if ops is None:
+        _multi_tensor_lamb(
+            params, grads, exp_avgs, exp_avg_sqs, steps, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+            weight_decay=weight_decay, maximize=maximize,
+        )
+        return
+    for s in steps:
+        s += 1
+    step_values = [to_scalar(s) for s in steps]
+    ops.lamb_(
+        params, grads, exp_avgs, exp_avg_sqs, [1 - beta1**t for t in step_values], [1 - beta2**t for t in step_values],
+        float(to_scalar(lr)), beta1, beta2, eps, weight_decay, maximize,
+    )

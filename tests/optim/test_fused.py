@@ -14,6 +14,7 @@ import torch
 from optim import _fused
 from optim.adagrad import Adagrad
 from optim.adam import Adam, Adam8bit, AdamW
+from optim.lamb import LAMB
 from optim.lion import Lion
 from optim.rmsprop import RMSprop
 from optim.sgd import SGD
@@ -49,6 +50,9 @@ CASES = [
     (RMSprop, {"momentum": 0.9, "centered": True, "weight_decay": 0.01}),
     (RMSprop, {"centered": True, "alpha": 0.3, "maximize": True}),  # 1 - alpha > 0.5: lerp's other form
     (RMSprop, {"momentum": 0.5, "eps": 1e-4, "lr": 0.001}),
+    (LAMB, {}),
+    (LAMB, {"weight_decay": 0.01, "lr": 0.01, "betas": (0.8, 0.9)}),
+    (LAMB, {"maximize": True, "eps": 1e-8}),
 ]
 
 
@@ -136,7 +140,7 @@ def test_fused_matches_torch_fused(case, dtype):
     assert_close_normwise(ours, theirs, TORCH_RTOL[dtype])
 
 
-@pytest.mark.parametrize("case", [CASES[1], CASES[5], CASES[9], CASES[13], CASES[16], CASES[19]], ids=_case_id)
+@pytest.mark.parametrize("case", [CASES[1], CASES[5], CASES[9], CASES[13], CASES[16], CASES[19], CASES[23]], ids=_case_id)
 def test_state_dict_moves_between_fused_and_foreach(case):
     """Half a run fused, the state_dict loaded into a foreach optimizer for the rest (and the other
     way round) ends where an uninterrupted foreach run ends."""
@@ -211,7 +215,7 @@ def test_complex_parameters_step_as_real_pairs():
     assert_close_normwise([torch.view_as_real(results[0])], [torch.view_as_real(results[1])], 1e-6)
 
 
-@pytest.mark.parametrize("cls", [Adam, AdamW, SGD, Adagrad, Lion, RMSprop])
+@pytest.mark.parametrize("cls", [Adam, AdamW, SGD, Adagrad, Lion, RMSprop, LAMB])
 def test_fused_and_foreach_together_is_refused_as_in_torch(cls):
     """torch raises RuntimeError; ours is also the ValueError of our other argument checks."""
     p = [torch.zeros(2, requires_grad=True)]
@@ -253,3 +257,28 @@ def test_cuda_tensors_fall_back_to_foreach(fused_warnings):
             opt.step()
         results.append(p.detach().cpu())
     assert torch.equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", [CASES[1], CASES[9], CASES[20], CASES[23]], ids=_case_id)
+def test_tensors_larger_than_a_chunk_in_parallel(case, threads):
+    """100,003 elements span several of the kernel's 32,768-element chunks (and LAMB's per-chunk
+    norm sums); with 2 threads the chunks run concurrently and the result is unchanged."""
+    cls, hparams = case
+    g = torch.Generator().manual_seed(7)
+    base = torch.randn(100_003, generator=g)
+    grads = [torch.randn(100_003, generator=g) for _ in range(4)]
+    previous = torch.get_num_threads()
+    results = []
+    try:
+        torch.set_num_threads(threads)
+        for flags in ({"fused": True}, {"foreach": True}):
+            p = base.clone().requires_grad_(True)
+            opt = cls([p], **hparams, **flags)
+            for grad in grads:
+                p.grad = grad
+                opt.step()
+            results.append(p.detach())
+    finally:
+        torch.set_num_threads(previous)
+    assert_close_normwise([results[0]], [results[1]], RTOL[torch.float32])
