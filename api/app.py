@@ -40,7 +40,7 @@ from api.studies import controller as studies_controller
 from api.studies.router import router as studies_router
 from api.tokens.router import router as tokens_router
 from core.periodic import Periodic
-from core.queue import LANDSCAPE_TASK, RACE_TASK
+from core.queue import LAB_JOB_LIMIT_S, LANDSCAPE_TASK, RACE_TASK
 from core.settings import Settings
 from store.db import make_engine, make_sessionmaker, session_scope
 from store.migrate import current_revision, current_revision_is_head, head_revision
@@ -215,8 +215,10 @@ def _mount_routes(app: FastAPI) -> None:
 def _sweep(session_factory: sessionmaker[Session], enqueue: Callable[[int, str], None], older_than_s: float,
            stale_after_s: float):
     """Re-send the unsent runs, queued ones not sent for ``older_than_s`` and running ones silent
-    for ``stale_after_s`` (their worker died: an idle worker resumes them)."""
+    for ``stale_after_s`` (their worker died: an idle worker resumes them); fail the lab jobs
+    whose lab worker died mid-job (``core.queue.LAB_JOB_LIMIT_S``)."""
     with session_scope(session_factory) as session:
+        lab_jobs.fail_abandoned(session, LAB_JOB_LIMIT_S)
         return requeue_stale(session, enqueue, older_than_s, stale_after_s)
 
 

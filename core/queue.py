@@ -23,6 +23,9 @@ LAB_QUEUE = "lab"
 RACE_TASK = "descent.lab.race"
 LANDSCAPE_TASK = "descent.lab.landscape"
 LAB_TASKS = (RACE_TASK, LANDSCAPE_TASK)
+# a lab job still running this long after a lab worker took it is abandoned (its worker died):
+# the api's sweep marks it failed, so its page says to ask again instead of waiting forever
+LAB_JOB_LIMIT_S = 600.0
 # seconds a publish waits to connect, and again for the broker's reply (a module constant until a setting exists)
 PUBLISH_TIMEOUT_S = 1.0
 
