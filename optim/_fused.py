@@ -13,7 +13,8 @@ with ``torch.utils.cpp_extension.load`` (cached on disk under ``TORCH_EXTENSIONS
 default ``~/.cache/torch_extensions``; the first build takes about a minute, later processes load
 it in well under a second), while Inductor compiles again for every new set of shapes and
 hyperparameters (learning-rate schedules change a scalar every step) and adds its own
-dispatch cost per call.  It is compiled with ``-O3 -fno-math-errno -ffp-contract=off`` and no
+dispatch cost per call.  It is compiled with ``-O3 -fno-math-errno -ffp-contract=off`` (and
+``-fopenmp-simd`` for LAMB's vectorised norm sums) and no
 ``-march=native``, so a cache shared between machines stays valid: each loop is built for AVX-512,
 AVX2 and the baseline ISA and the CPU picks one when the library loads (function multiversioning,
 as torch's own kernels dispatch on CPU capability); ``-ffp-contract=off`` keeps every rounding
@@ -36,7 +37,7 @@ import torch
 
 SOURCE = os.path.join(os.path.dirname(__file__), "_fused_cpu.cpp")
 EXTENSION = "descent_fused_cpu"
-CFLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off"]
+CFLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fopenmp-simd"]
 DTYPES = (torch.float32, torch.float64)
 
 _warned: set[str] = set()

@@ -360,8 +360,9 @@ void rmsprop_(at::TensorList params, at::TensorList grads, at::TensorList square
 }
 
 // LAMB needs each tensor's norms before it can move the tensor: a first pass updates the moments
-// and sums ||theta||^2 and ||r||^2 (in double, per chunk, added in chunk order so the result does
-// not depend on the thread count); a second pass recomputes r from the stored moments and steps.
+// and sums ||theta||^2 and ||r||^2 (in double, per chunk of kGrain elements, the chunks' sums
+// added in chunk order so that the result does not depend on the thread count); a second pass
+// recomputes r from the stored moments and steps.
 template <typename T>
 struct LambScalars {
   T sign, b1, w1, b2, w2, bc1, bc2, eps, wd;
@@ -376,6 +377,9 @@ template <typename T>
 DESCENT_INLINE void lamb_moments_loop(const LambScalars<T> s, const T* __restrict__ p, const T* __restrict__ g,
                                       T* __restrict__ m, T* __restrict__ v, int64_t n, double* sums) {
   double weight_sq = 0, update_sq = 0;
+  // the pragma (-fopenmp-simd) lets the two sums be split over vector lanes; without it the
+  // compiler must add in element order and the whole loop stays scalar
+#pragma omp simd reduction(+ : weight_sq, update_sq)
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i] * s.sign;
     const T mi = m[i] * s.b1 + s.w1 * gi;
