@@ -38,7 +38,6 @@ import torch
 SOURCE = os.path.join(os.path.dirname(__file__), "_fused_cpu.cpp")
 EXTENSION = "descent_fused_cpu"
 CFLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fopenmp-simd"]
-DTYPES = (torch.float32, torch.float64)
 
 _warned: set[str] = set()
 
@@ -90,29 +89,20 @@ def warn_once(reason: str) -> None:
         warnings.warn(f"fused=True: {reason}; using the foreach path instead", RuntimeWarning, stacklevel=3)
 
 
-def unsupported(tensors) -> str | None:
-    """Why the CPU kernel cannot take these tensors (all of one group's lists), or None if it can."""
-    for t in tensors:
-        if t.device.type != "cpu":
-            return f"no fused kernel for {t.device.type} tensors"
-        if t.is_sparse or t.layout != torch.strided:
-            return "no fused kernel for sparse tensors"
-        if t.dtype not in DTYPES:
-            return f"no fused kernel for {t.dtype}"
-        if not t.is_contiguous():
-            return "no fused kernel for non-contiguous tensors"
-    return None
-
-
-def kernels(*lists):
-    """The compiled operators if every tensor in ``lists`` suits them, else None after
-    :func:`warn_once` says why (the caller then takes the foreach path)."""
-    tensors = [t for ts in lists for t in ts]
-    reason = unsupported(tensors)
-    if reason is None:
-        ops, error = _build_outcome()
-        if ops is not None:
-            return ops
-        reason = f"the CPU kernel did not build ({error})"
-    warn_once(reason)
-    return None
+def run(op: str, *args) -> bool:
+    """Call the kernel ``torch.ops.descent_fused.<op>`` with ``args``; True if it ran.  False, after
+    :func:`warn_once` says why, when it did not build or refused the tensors (it checks them all
+    before writing any, so the caller's foreach fallback starts from untouched state)."""
+    ops, error = _build_outcome()
+    if ops is None:
+        warn_once(f"the CPU kernel did not build ({error})")
+        return False
+    try:
+        getattr(ops, op)(*args)
+    except RuntimeError as refusal:
+        message = str(refusal).strip().splitlines()[0] if str(refusal).strip() else ""
+        if not message.startswith("fused: "):
+            raise
+        warn_once(message.removeprefix("fused: "))
+        return False
+    return True

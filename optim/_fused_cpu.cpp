@@ -17,6 +17,32 @@ namespace {
 
 constexpr int64_t kGrain = 32768;  // elements per parallel chunk
 
+// Every kernel checks all its tensors before it writes any, so a refusal leaves them untouched and
+// the caller can take the foreach path instead; messages start with "fused: " for that caller.
+void check_tensors(at::TensorList params, std::initializer_list<at::TensorList> others) {
+  for (const at::TensorList& list : others) {
+    TORCH_CHECK(list.empty() || list.size() == params.size(), "fused: lists of unequal lengths");
+  }
+  for (size_t k = 0; k < params.size(); ++k) {
+    const at::Tensor& p = params[k];
+    TORCH_CHECK(p.device().is_cpu(), "fused: no fused kernel for ", c10::DeviceTypeName(p.device().type(), true),
+                " tensors");
+    TORCH_CHECK(p.layout() == at::kStrided, "fused: no fused kernel for sparse tensors");
+    TORCH_CHECK(p.scalar_type() == at::kFloat || p.scalar_type() == at::kDouble, "fused: no fused kernel for ",
+                p.scalar_type(), " tensors");
+    TORCH_CHECK(p.is_contiguous(), "fused: no fused kernel for non-contiguous tensors");
+    for (const at::TensorList& list : others) {
+      if (list.empty()) continue;
+      const at::Tensor& t = list[k];
+      TORCH_CHECK(t.device().is_cpu() && t.layout() == at::kStrided, "fused: no fused kernel for ",
+                  t.layout() == at::kStrided ? "state or gradients off the CPU" : "sparse tensors");
+      TORCH_CHECK(t.scalar_type() == p.scalar_type() && t.numel() == p.numel(),
+                  "fused: state or gradient of another dtype or size than its parameter");
+      TORCH_CHECK(t.is_contiguous(), "fused: no fused kernel for non-contiguous tensors");
+    }
+  }
+}
+
 // Each loop is compiled for AVX-512, AVX2 and the baseline ISA and the CPU picks at load time
 // (GCC/Clang function multiversioning), as torch's own kernels dispatch on CPU capability.
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(DESCENT_NO_CLONES)
@@ -75,6 +101,7 @@ inline void adam_chunk(const AdamScalars<double>& s, double* p, const double* g,
 void adam_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs, at::TensorList exp_avg_sqs,
            at::TensorList max_exp_avg_sqs, at::ArrayRef<double> step_sizes, at::ArrayRef<double> eps_hats,
            double beta1, double beta2, double lr, double weight_decay, bool decoupled, bool maximize) {
+  check_tensors(params, {grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs});
   const bool amsgrad = !max_exp_avg_sqs.empty();
   const bool decay_param = weight_decay != 0 && decoupled, decay_grad = weight_decay != 0 && !decoupled;
   for (size_t k = 0; k < params.size(); ++k) {
@@ -143,6 +170,7 @@ inline void sgd_chunk(const SgdScalars<double>& s, double* p, const double* g, d
 
 void sgd_(at::TensorList params, at::TensorList grads, at::TensorList momentum_buffers, at::IntArrayRef first,
           double lr, double weight_decay, double momentum, double dampening, bool nesterov, bool maximize) {
+  check_tensors(params, {grads, momentum_buffers});
   const bool with_momentum = !momentum_buffers.empty();
   for (size_t k = 0; k < params.size(); ++k) {
     const at::Tensor& param = params[k];
@@ -200,6 +228,7 @@ inline void adagrad_chunk(const AdagradScalars<double>& s, double* p, const doub
 
 void adagrad_(at::TensorList params, at::TensorList grads, at::TensorList sums, at::ArrayRef<double> minus_clrs,
               double weight_decay, double eps, bool maximize) {
+  check_tensors(params, {grads, sums});
   for (size_t k = 0; k < params.size(); ++k) {
     const at::Tensor& param = params[k];
     AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "descent_fused_adagrad", [&] {
@@ -251,6 +280,7 @@ inline void lion_chunk(const LionScalars<double>& s, double* p, const double* g,
 
 void lion_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs, double lr, double beta1,
            double beta2, double weight_decay, bool maximize) {
+  check_tensors(params, {grads, exp_avgs});
   for (size_t k = 0; k < params.size(); ++k) {
     const at::Tensor& param = params[k];
     AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "descent_fused_lion", [&] {
@@ -332,6 +362,7 @@ inline void rmsprop_chunk(const RmspropScalars<double>& s, double* p, const doub
 void rmsprop_(at::TensorList params, at::TensorList grads, at::TensorList square_avgs, at::TensorList grad_avgs,
               at::TensorList momentum_buffers, double lr, double alpha, double eps, double weight_decay,
               double momentum, bool maximize) {
+  check_tensors(params, {grads, square_avgs, grad_avgs, momentum_buffers});
   const bool centered = !grad_avgs.empty(), with_momentum = !momentum_buffers.empty();
   for (size_t k = 0; k < params.size(); ++k) {
     const at::Tensor& param = params[k];
@@ -425,6 +456,7 @@ DESCENT_LAMB_LOOPS(f64, double)
 void lamb_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs, at::TensorList exp_avg_sqs,
            at::ArrayRef<double> bias_corrections1, at::ArrayRef<double> bias_corrections2, double lr, double beta1,
            double beta2, double eps, double weight_decay, bool maximize) {
+  check_tensors(params, {grads, exp_avgs, exp_avg_sqs});
   for (size_t k = 0; k < params.size(); ++k) {
     const at::Tensor& param = params[k];
     AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "descent_fused_lamb", [&] {

@@ -194,11 +194,9 @@ def _fused_adagrad(
     element of the parameter, gradient and sum is read once and written once.  Falls back to the
     foreach path (the loop for sparse gradients), warning once, where the kernel does not apply."""
     hyperparameters = dict(lr=lr, weight_decay=weight_decay, lr_decay=lr_decay, eps=eps, maximize=maximize)
-    ops = _fused.kernels(params, grads, sums)
-    if ops is None:
-        sparse = any(g.is_sparse for g in grads)
-        (_single_tensor_adagrad if sparse else _multi_tensor_adagrad)(params, grads, sums, steps, **hyperparameters)
+    minus_clrs = [-lr / (1 + s.item() * lr_decay) for s in steps]  # step t - 1 before the increment
+    if _fused.run("adagrad_", params, grads, sums, minus_clrs, weight_decay, eps, maximize):
+        increment_steps(steps)
         return
-    increment_steps(steps)
-    minus_clrs = [-lr / (1 + (s.item() - 1) * lr_decay) for s in steps]
-    ops.adagrad_(params, grads, sums, minus_clrs, weight_decay, eps, maximize)
+    sparse = any(g.is_sparse for g in grads)
+    (_single_tensor_adagrad if sparse else _multi_tensor_adagrad)(params, grads, sums, steps, **hyperparameters)

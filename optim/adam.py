@@ -396,20 +396,19 @@ def _fused_adam(
     element of the parameter, gradient and moments is read once and written once, with the same
     bias-corrected step size ``lr * sqrt(bc2) / bc1`` and ``eps * sqrt(bc2)`` per tensor.  Falls
     back to :func:`_multi_tensor_adam` (warning once) where the kernel does not apply."""
-    views = [real_views(t) for t in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)]
-    ops = _fused.kernels(*views)
-    if ops is None:
-        _multi_tensor_adam(
-            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, amsgrad=amsgrad, beta1=beta1,
-            beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps, maximize=maximize,
-            decoupled_weight_decay=decoupled_weight_decay,
-        )
-        return
-    increment_steps(state_steps)
-    steps = [s.item() for s in state_steps]
+    lists = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)
+    if any(p.is_complex() for p in params):
+        lists = tuple(real_views(t) for t in lists)
+    steps = [s.item() + 1 for s in state_steps]  # the counters are incremented once the kernel has run
     bias_correction2_sqrts = [(1 - beta2**s) ** 0.5 for s in steps]
     step_sizes = [-lr * b2 / (1 - beta1**s) for s, b2 in zip(steps, bias_correction2_sqrts)]
-    ops.adam_(
-        *views, step_sizes, [eps * b2 for b2 in bias_correction2_sqrts], beta1, beta2, lr, weight_decay,
-        decoupled_weight_decay, maximize,
+    eps_hats = [eps * b2 for b2 in bias_correction2_sqrts]
+    hyperparameters = (beta1, beta2, lr, weight_decay, decoupled_weight_decay, maximize)
+    if _fused.run("adam_", *lists, step_sizes, eps_hats, *hyperparameters):
+        increment_steps(state_steps)
+        return
+    _multi_tensor_adam(
+        params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, amsgrad=amsgrad, beta1=beta1,
+        beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps, maximize=maximize,
+        decoupled_weight_decay=decoupled_weight_decay,
     )

@@ -166,17 +166,14 @@ def _fused_lamb(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2
     :math:`\lVert r\rVert^2` (in float64), the second recomputes :math:`r` and steps; the
     foreach path makes about 14.  Falls back to :func:`_multi_tensor_lamb` (warning once) where
     the kernel does not apply."""
-    ops = _fused.kernels(params, grads, exp_avgs, exp_avg_sqs)
-    if ops is None:
-        _multi_tensor_lamb(
-            params, grads, exp_avgs, exp_avg_sqs, steps, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
-            weight_decay=weight_decay, maximize=maximize,
-        )
+    step_values = [to_scalar(s) + 1 for s in steps]  # the counters are incremented once the kernel has run
+    corrections = [1 - beta1**t for t in step_values], [1 - beta2**t for t in step_values]
+    hyperparameters = (float(to_scalar(lr)), beta1, beta2, eps, weight_decay, maximize)
+    if _fused.run("lamb_", params, grads, exp_avgs, exp_avg_sqs, *corrections, *hyperparameters):
+        for s in steps:
+            s += 1
         return
-    for s in steps:
-        s += 1
-    step_values = [to_scalar(s) for s in steps]
-    ops.lamb_(
-        params, grads, exp_avgs, exp_avg_sqs, [1 - beta1**t for t in step_values], [1 - beta2**t for t in step_values],
-        float(to_scalar(lr)), beta1, beta2, eps, weight_decay, maximize,
+    _multi_tensor_lamb(
+        params, grads, exp_avgs, exp_avg_sqs, steps, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+        weight_decay=weight_decay, maximize=maximize,
     )

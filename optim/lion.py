@@ -177,10 +177,7 @@ def _fused_lion(params, grads, exp_avgs, *, lr, beta1, beta2, weight_decay, maxi
     """:func:`_multi_tensor_lion`'s update, one kernel call per group (``optim._fused``): each
     element of the parameter, gradient and momentum is read once and written once.  Falls back to
     :func:`_multi_tensor_lion` (warning once) where the kernel does not apply."""
-    ops = _fused.kernels(params, grads, exp_avgs)
-    if ops is None:
+    if not _fused.run("lion_", params, grads, exp_avgs, float(to_scalar(lr)), beta1, beta2, weight_decay, maximize):
         _multi_tensor_lion(
             params, grads, exp_avgs, lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, maximize=maximize,
         )
-        return
-    ops.lion_(params, grads, exp_avgs, float(to_scalar(lr)), beta1, beta2, weight_decay, maximize)

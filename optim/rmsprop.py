@@ -213,12 +213,11 @@ def _fused_rmsprop(
     (warning once) where the kernel does not apply."""
     grad_avgs = grad_avgs if centered else []
     momentum_buffers = momentum_buffers if momentum > 0 else []
-    ops = _fused.kernels(params, grads, square_avgs, grad_avgs, momentum_buffers)
-    if ops is None:
-        _multi_tensor_rmsprop(
-            params, grads, square_avgs, grad_avgs, momentum_buffers, steps, lr=lr, alpha=alpha, eps=eps,
-            weight_decay=weight_decay, momentum=momentum, centered=centered, maximize=maximize,
-        )
+    args = (params, grads, square_avgs, grad_avgs, momentum_buffers, lr, alpha, eps, weight_decay, momentum, maximize)
+    if _fused.run("rmsprop_", *args):
+        increment_steps(steps)
         return
-    increment_steps(steps)
-    ops.rmsprop_(params, grads, square_avgs, grad_avgs, momentum_buffers, lr, alpha, eps, weight_decay, momentum, maximize)
+    _multi_tensor_rmsprop(
+        params, grads, square_avgs, grad_avgs, momentum_buffers, steps, lr=lr, alpha=alpha, eps=eps,
+        weight_decay=weight_decay, momentum=momentum, centered=centered, maximize=maximize,
+    )

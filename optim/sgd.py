@@ -195,18 +195,13 @@ def _fused_sgd(
         maximize=maximize,
     )
     with_momentum = momentum != 0
-    ops = _fused.kernels(params, grads, [b for b in momentum_buffers if b is not None] if with_momentum else [])
-    if ops is None:
-        sparse = any(g.is_sparse for g in grads)
-        (_single_tensor_sgd if sparse else _multi_tensor_sgd)(params, grads, momentum_buffers, **hyperparameters)
+    first = [int(buf is None) for buf in momentum_buffers] if with_momentum else []
+    bufs = [
+        torch.empty_like(p, memory_format=torch.contiguous_format) if new else buf
+        for p, buf, new in zip(params, momentum_buffers, first)
+    ]
+    if _fused.run("sgd_", params, grads, bufs, first, lr, weight_decay, momentum, dampening, nesterov, maximize):
+        momentum_buffers[:] = bufs  # the first step's buffers, for _after_update to store
         return
-    first = []
-    if with_momentum:
-        for i, buf in enumerate(momentum_buffers):
-            first.append(int(buf is None))
-            if buf is None:
-                momentum_buffers[i] = torch.empty_like(params[i], memory_format=torch.contiguous_format)
-    ops.sgd_(
-        params, grads, momentum_buffers if with_momentum else [], first, lr, weight_decay, momentum, dampening,
-        nesterov, maximize,
-    )
+    sparse = any(g.is_sparse for g in grads)
+    (_single_tensor_sgd if sparse else _multi_tensor_sgd)(params, grads, momentum_buffers, **hyperparameters)

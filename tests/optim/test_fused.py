@@ -179,7 +179,7 @@ def test_build_failure_falls_back_to_foreach_and_warns_once(case, monkeypatch, f
 
 
 def test_unsupported_dtype_falls_back_and_warns_once(fused_warnings):
-    with pytest.warns(RuntimeWarning, match="no fused kernel for torch.bfloat16") as caught:
+    with pytest.warns(RuntimeWarning, match="no fused kernel for BFloat16 tensors") as caught:
         fallback, _, _ = _run(_maker(Adam, {"lr": 0.01}, fused=True), torch.bfloat16)
     assert len(caught) == 1
     foreach, _, _ = _run(_maker(Adam, {"lr": 0.01}, foreach=True), torch.bfloat16)
@@ -282,3 +282,32 @@ def test_tensors_larger_than_a_chunk_in_parallel(case, threads):
     finally:
         torch.set_num_threads(previous)
     assert_close_normwise([results[0]], [results[1]], RTOL[torch.float32])
+
+
+@pytest.mark.parametrize(
+    ("make_second", "reason"),
+    [
+        (lambda g: torch.randn(6, generator=g).to(torch.bfloat16), "BFloat16"),
+        (lambda g: torch.randn(4, 6, generator=g).t(), "non-contiguous"),
+    ],
+    ids=["bfloat16", "non-contiguous"],
+)
+@pytest.mark.parametrize("case", [CASES[1], CASES[9], CASES[20], CASES[23]], ids=_case_id)
+def test_a_refused_tensor_leaves_the_group_untouched_for_foreach(case, make_second, reason, fused_warnings):
+    """The kernel checks every tensor before writing any: a group whose second tensor it cannot
+    take steps wholly through foreach, with the first tensor's state not stepped twice."""
+    cls, hparams = case
+    g = torch.Generator().manual_seed(11)
+    first, second = torch.randn(6, generator=g), make_second(g)
+    grads = [(torch.randn(6, generator=g), torch.randn(second.shape, generator=g).to(second.dtype)) for _ in range(3)]
+    results = []
+    with pytest.warns(RuntimeWarning, match=reason):
+        for flags in ({"fused": True}, {"foreach": True}):
+            params = [first.clone().requires_grad_(True), second.clone().requires_grad_(True)]
+            opt = cls(params, **hparams, **flags)
+            for g1, g2 in grads:
+                params[0].grad, params[1].grad = g1, g2
+                opt.step()
+            results.append([p.detach() for p in params])
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
