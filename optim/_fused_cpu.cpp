@@ -60,13 +60,13 @@ struct AdamScalars {
   bool small_w1;  // torch's lerp (aten/src/ATen/native/Lerp.h) uses one of two forms by the weight
 };
 
-template <typename T, bool kAmsgrad>
+template <typename T, bool kAmsgrad, bool kSmallW1>
 DESCENT_INLINE void adam_loop(const AdamScalars<T> s, T* __restrict__ p, const T* __restrict__ g,
                               T* __restrict__ m, T* __restrict__ v, T* __restrict__ vmax, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const T pi = p[i] * s.shrink;
     const T gi = g[i] * s.sign + s.wd * pi;
-    const T mi = s.small_w1 ? m[i] + s.w1 * (gi - m[i]) : gi - (gi - m[i]) * (T(1) - s.w1);
+    const T mi = kSmallW1 ? m[i] + s.w1 * (gi - m[i]) : gi - (gi - m[i]) * (T(1) - s.w1);
     const T vi = v[i] * s.b2 + s.w2 * gi * gi;
     m[i] = mi;
     v[i] = vi;
@@ -79,24 +79,29 @@ DESCENT_INLINE void adam_loop(const AdamScalars<T> s, T* __restrict__ p, const T
   }
 }
 
-#define DESCENT_ADAM_LOOP(NAME, T, AMS)                                                                 \
+// one compiled loop per (dtype, AMSGrad, lerp form): computing both lerp forms and selecting
+// costs four more vector operations an element
+#define DESCENT_ADAM_LOOP(NAME, T, AMS, SMALL)                                                          \
   DESCENT_CLONES void NAME(const AdamScalars<T> s, T* __restrict__ p, const T* __restrict__ g,          \
                            T* __restrict__ m, T* __restrict__ v, T* __restrict__ vmax, int64_t n) {     \
-    adam_loop<T, AMS>(s, p, g, m, v, vmax, n);                                                          \
+    adam_loop<T, AMS, SMALL>(s, p, g, m, v, vmax, n);                                                   \
   }
-DESCENT_ADAM_LOOP(adam_f32, float, false)
-DESCENT_ADAM_LOOP(adam_f32_amsgrad, float, true)
-DESCENT_ADAM_LOOP(adam_f64, double, false)
-DESCENT_ADAM_LOOP(adam_f64_amsgrad, double, true)
-
-inline void adam_chunk(const AdamScalars<float>& s, float* p, const float* g, float* m, float* v, float* vmax,
-                       int64_t n) {
-  vmax ? adam_f32_amsgrad(s, p, g, m, v, vmax, n) : adam_f32(s, p, g, m, v, nullptr, n);
-}
-inline void adam_chunk(const AdamScalars<double>& s, double* p, const double* g, double* m, double* v,
-                       double* vmax, int64_t n) {
-  vmax ? adam_f64_amsgrad(s, p, g, m, v, vmax, n) : adam_f64(s, p, g, m, v, nullptr, n);
-}
+#define DESCENT_ADAM_LOOPS(SUFFIX, T)                                                                   \
+  DESCENT_ADAM_LOOP(adam_##SUFFIX, T, false, true)                                                      \
+  DESCENT_ADAM_LOOP(adam_##SUFFIX##_amsgrad, T, true, true)                                             \
+  DESCENT_ADAM_LOOP(adam_##SUFFIX##_large_w1, T, false, false)                                          \
+  DESCENT_ADAM_LOOP(adam_##SUFFIX##_amsgrad_large_w1, T, true, false)                                   \
+  inline void adam_chunk(const AdamScalars<T>& s, T* p, const T* g, T* m, T* v, T* vmax, int64_t n) {   \
+    if (s.small_w1) {                                                                                   \
+      vmax ? adam_##SUFFIX##_amsgrad(s, p, g, m, v, vmax, n) : adam_##SUFFIX(s, p, g, m, v, nullptr, n);  \
+    } else if (vmax) {                                                                                  \
+      adam_##SUFFIX##_amsgrad_large_w1(s, p, g, m, v, vmax, n);                                         \
+    } else {                                                                                            \
+      adam_##SUFFIX##_large_w1(s, p, g, m, v, nullptr, n);                                              \
+    }                                                                                                   \
+  }
+DESCENT_ADAM_LOOPS(f32, float)
+DESCENT_ADAM_LOOPS(f64, double)
 
 void adam_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs, at::TensorList exp_avg_sqs,
            at::TensorList max_exp_avg_sqs, at::ArrayRef<double> step_sizes, at::ArrayRef<double> eps_hats,
