@@ -55,7 +55,7 @@ def _group_rows(rows: Sequence[Sequence[Any]]) -> dict[Key, tuple[np.ndarray, np
 
 # One row per series: its steps and values packed in big-endian binary (see ``read_blocks``),
 # in the order the rows were read (both aggregates see the rows in the same order; an ORDER BY
-# inside them sorted every group and took two thirds of the time), sorted by numpy.  One
+# inside them sorted every group and took half the time), sorted by numpy.  One
 # aggregate per asked (experiment, name) pair, read from the primary key: joined instead,
 # the planner, guessing a few hundred points a pair, scanned the whole table.
 _PG_POINTS = """
