@@ -166,7 +166,8 @@ def _ours(name: str, params, foreach, hparams: dict):
 
 
 def _ours_fused(name: str, params, hparams: dict):
-    """Our solver with ``fused=True`` (not a catalog field, so set on the class directly)."""
+    """Our solver with ``fused=True`` (not a catalog field) in its parameter group, where every
+    solver with a fused path reads it (RMSprop takes it only there, keeping torch's signature)."""
     import warnings
 
     from optim import catalog
@@ -174,7 +175,7 @@ def _ours_fused(name: str, params, hparams: dict):
     entry = catalog.solver(name)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a fallback to foreach is not a fused row
-        opt = catalog.load_class(entry)(params, **entry.validate_params(dict(hparams)), fused=True)
+        opt = catalog.load_class(entry)([{"params": params, "fused": True}], **entry.validate_params(dict(hparams)))
         opt.step()
     return opt
 
@@ -186,7 +187,7 @@ def _has_fused(name: str) -> bool:
     from optim import catalog
 
     cls = catalog.load_class(catalog.solver(name))
-    if "fused" not in inspect.signature(cls).parameters or not hasattr(cls, "_update_functions"):
+    if not hasattr(cls, "_update_functions"):
         return False
     return len(cls([torch.zeros(1, requires_grad=True)])._update_functions()) == 3
 

@@ -61,8 +61,10 @@ class RMSprop(Optimizer):
         {foreach}
         {maximize}
         {differentiable}
-        fused (bool, optional): one compiled CPU kernel per group per step (``optim._fused``)
-            (default: None, the foreach/loop choice).
+
+    A parameter group may set ``fused=True``: one compiled CPU kernel per group per step
+    (``optim._fused``).  torch's RMSprop has no ``fused`` argument, so the constructor keeps
+    torch's signature and state_dict layout and the flag lives in the group.
 
     Example:
         >>> opt = RMSprop(model.parameters(), lr=1e-3, momentum=0.9, centered=True)
@@ -90,7 +92,6 @@ class RMSprop(Optimizer):
         foreach: bool | None = None,
         maximize: bool = False,
         differentiable: bool = False,
-        fused: bool | None = None,
     ) -> None:
         check_lr(lr)
         check_range("alpha", alpha, 0.0, 1.0, high_open=False)
@@ -98,10 +99,9 @@ class RMSprop(Optimizer):
         check_ge("weight_decay", weight_decay)
         check_ge("momentum", momentum)
         reject_unsupported(capturable=capturable, differentiable=differentiable)
-        _fused.check_flags(fused=fused, foreach=foreach)
         defaults = dict(
             lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered, weight_decay=weight_decay,
-            capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable, fused=fused,
+            capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable,
         )
         super().__init__(params, defaults)
 

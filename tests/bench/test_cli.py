@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # the first column of each benchmark's first table, as a quick run fills it
 QUICK_ROWS = {
-    "optim": ["sgd"] * 6 + ["adam"] * 6 + ["lion"] * 2,  # ours loop, foreach, fused; torch for-loop, foreach, fused
+    "optim": ["sgd"] * 6 + ["adam"] * 6 + ["lion"] * 3,  # ours loop, foreach, fused; torch for-loop, foreach, fused
     "solvers": ["sgd", "lbfgs"],
     "engine": ["mlp 2×128, batch 64"],
     "api": ["ingest, batches of 5,000", "ingest, one INSERT per point (baseline)",
