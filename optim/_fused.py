@@ -23,7 +23,8 @@ step of the foreach arithmetic.
 Where the kernel does not apply (tensors not on the CPU, dtypes other than float32/float64,
 non-contiguous or sparse tensors, no compiler, a failed build) the step falls back to the
 foreach path and warns once per process for each reason.  This is torch's flag with torch's
-rules: ``fused=True`` selects it, and ``fused`` together with ``foreach=True`` is an error
+rules (RMSprop, which has no such argument in torch, takes it as a parameter-group key so that
+its signature stays torch's): ``fused=True`` selects it, and ``fused`` together with ``foreach=True`` is an error
 (:class:`FlagError`, both the ``ValueError`` of our checks and torch's ``RuntimeError``).
 """
 
