@@ -107,7 +107,8 @@ def test_a_run_keeps_training_while_its_checkpoints_are_refused_and_the_warning_
         assert (experiment.status, experiment.error, experiment.warning) == ("succeeded", None, None)
         assert ExperimentPublic.model_validate(experiment, from_attributes=True).warning is None
         assert checkpoint.load(last)["epoch"] == 20 and runtime.settings.checkpoint_path(experiment_id, "final").exists()
-        assert "warning:" not in shown(runtime.settings, runtime.sessions, experiment_id, capsys)
+        # the run's own warning section (a diagnosis finding's severity is indented beneath "diagnosis:")
+        assert "\nwarning:\n" not in "\n" + shown(runtime.settings, runtime.sessions, experiment_id, capsys)
     assert_every_step_once(runtime.sessions, experiment_id, STEPS_PER_EPOCH, 20)
 
 
