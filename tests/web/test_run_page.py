@@ -71,7 +71,9 @@ def test_legends_read_the_latest_values_until_hovered(page, dashboard, api, fini
     for name in ("train/loss", "val/loss"):
         assert shown_number(shown[name]) == pytest.approx(finite(recorded[name]["values"])[-1], rel=1e-3)
     assert shown_number(shown["step"]) == max(recorded["train/loss"]["steps"][-1], recorded["val/loss"]["steps"][-1])
-    box = page.locator("#chart-loss .u-over").bounding_box()
+    over = page.locator("#chart-loss .u-over")
+    over.scroll_into_view_if_needed()  # the cards above may push it below the fold
+    box = over.bounding_box()
     page.mouse.move(box["x"] + 3, box["y"] + box["height"] / 2)  # over the first steps
     hovered = legend(page, "#chart-loss")
     assert shown_number(hovered["train/loss"]) == pytest.approx(recorded["train/loss"]["values"][0], rel=1e-3)
