@@ -62,7 +62,7 @@ def foreach_decayed_grads(params, grads, *, lr, weight_decay, decoupled_weight_d
 
 @quantization.with_state_bits_doc
 @with_arg_docs
-class Adam(Optimizer):
+class Adam(quantization.QuantizedState, Optimizer):
     r"""Adam, with optional AMSGrad and decoupled (AdamW) weight decay.
 
     Update rule, for gradient :math:`g_t` (negated when ``maximize``) of parameters :math:`\theta`:
@@ -142,22 +142,8 @@ class Adam(Optimizer):
         decoupled_weight_decay=False,
     )
     _counters = ("step",)
-    _state_bits = 32  # every group's, unless the group says otherwise
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        quantization.restore_dtypes(self.state.values())
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        """One optimization step: parameters with 32-bit state through the update paths
-        ``foreach`` picks, then those with 8-bit state (:func:`_eightbit_adam`)."""
-        loss = super().step(closure)
-        for group in self.param_groups:
-            params, grads, states = quantization.quantized_members(self, group, "exp_avg")
-            if params:
-                _eightbit_adam(params, grads, states, **self._hyperparameters(group))
-        return loss
+    def _eightbit_step(self, params, grads, states, **hyperparameters) -> None:
+        _eightbit_adam(params, grads, states, **hyperparameters)
 
     def _init_group(self, group):
         """The lists of the parameters whose state is 32-bit; creates every missing state."""

@@ -14,7 +14,7 @@ __all__ = ["Lion", "Lion8bit"]
 
 @quantization.with_state_bits_doc
 @with_arg_docs
-class Lion(Optimizer):
+class Lion(quantization.QuantizedState, Optimizer):
     r"""Lion (EvoLved Sign Momentum), Algorithm 2 of the paper.
 
     .. math::
@@ -74,22 +74,8 @@ class Lion(Optimizer):
         )
         super().__init__(params, defaults)
 
-    _state_bits = 32  # every group's, unless the group says otherwise
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        quantization.restore_dtypes(self.state.values())
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        """One optimization step: parameters with 32-bit state through the update paths
-        ``foreach`` picks, then those with 8-bit state (:func:`_eightbit_lion`)."""
-        loss = super().step(closure)
-        for group in self.param_groups:
-            params, grads, states = quantization.quantized_members(self, group, "exp_avg")
-            if params:
-                _eightbit_lion(params, grads, states, **self._hyperparameters(group))
-        return loss
+    def _eightbit_step(self, params, grads, states, **hyperparameters) -> None:
+        _eightbit_lion(params, grads, states, **hyperparameters)
 
     def _init_group(self, group):
         """The lists of the parameters whose state is 32-bit; creates every missing state."""

@@ -229,6 +229,31 @@ def quantized_members(optimizer: torch.optim.Optimizer, group: dict, name: str):
     return params, [p.grad for p in params], [optimizer.state[p] for p in params]
 
 
+class QuantizedState:
+    """Mixin for an optimizer whose moment ``exp_avg`` may be 8-bit (``state_bits``): its step
+    runs the 32-bit parameters through the update paths ``foreach``/``fused`` pick (the base
+    class's step), then the 8-bit ones through :meth:`_eightbit_step`; loading a state_dict
+    gives the codes back their dtypes.  ``_state_bits`` is every group's unless it says otherwise."""
+
+    _state_bits = 32
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        restore_dtypes(self.state.values())
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = super().step(closure)
+        for group in self.param_groups:
+            params, grads, states = quantized_members(self, group, "exp_avg")
+            if params:
+                self._eightbit_step(params, grads, states, **self._hyperparameters(group))
+        return loss
+
+    def _eightbit_step(self, params, grads, states, **hyperparameters) -> None:
+        raise NotImplementedError
+
+
 STATE_BITS_DOC = (
     "state_bits (int, optional): 32, or 8 to keep the moments of every tensor of at least 4096 "
     "elements as block-wise quantized uint8 codes (``optim.quantization``; Dettmers et al. 2022); "
