@@ -24,6 +24,20 @@ class RecordingEnqueuer:
         self.sent.append((experiment_id, queue))
 
 
+class RecordingLabSender:
+    """Keeps the lab jobs (races, landscapes) that would have been sent; ``refuse`` makes the
+    next sends fail as a broker that is down does."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, int]] = []
+        self.refuse = False
+
+    def __call__(self, task: str, job_id: int) -> None:
+        if self.refuse:
+            raise ConnectionError("broker down")
+        self.sent.append((task, job_id))
+
+
 # One app, one token and one address make every request of a test: the generated-input test
 # sends ~25 per operation, the access-rule table signs in 14 times a test.  The limits' own
 # tests (test_rate_limits.py) set them low again.
@@ -42,9 +56,14 @@ def enqueued():
 
 
 @pytest.fixture
-def app(settings, session_factory, enqueued):
+def lab_sent():
+    return RecordingLabSender()
+
+
+@pytest.fixture
+def app(settings, session_factory, enqueued, lab_sent):
     return create_app(settings, session_factory=session_factory, enqueuer=enqueued, reconcile_interval_s=0,
-                      broker_check=lambda: None)
+                      broker_check=lambda: None, lab_sender=lab_sent)
 
 
 @pytest.fixture(scope="session")

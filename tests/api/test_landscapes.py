@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from api.app import create_app
 from api.experiments.schemas import ModelWhich
 from core.lab.landscape import WEIGHTS
 from core.queue import LANDSCAPE_TASK
@@ -17,28 +16,6 @@ from store.repositories import lab_jobs
 from tests.identity import bearer, make_user, token_for
 
 API = "/api/v1"
-
-
-class RecordingLabSender:
-    def __init__(self):
-        self.sent: list[tuple[str, int]] = []
-        self.refuse = False
-
-    def __call__(self, task: str, job_id: int) -> None:
-        if self.refuse:
-            raise ConnectionError("broker down")
-        self.sent.append((task, job_id))
-
-
-@pytest.fixture
-def lab_sent():
-    return RecordingLabSender()
-
-
-@pytest.fixture
-def app(settings, session_factory, enqueued, lab_sent):
-    return create_app(settings, session_factory=session_factory, enqueuer=enqueued, reconcile_interval_s=0,
-                      broker_check=lambda: None, lab_sender=lab_sent)
 
 
 def _run(client, split, session_factory, status="succeeded") -> int:

@@ -22,14 +22,14 @@ SELF_ENDING = {"POST /api/v1/auth/logout", "DELETE /api/v1/tokens/{token_id}"}
 
 
 @pytest.fixture
-def fuzzed(settings, postgresql_engine, enqueued):
+def fuzzed(settings, postgresql_engine, enqueued, lab_sent):
     from sqlalchemy.orm import sessionmaker
 
     connection = postgresql_engine.connect()
     outer = connection.begin()
     factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     app = create_app(settings, session_factory=factory, enqueuer=enqueued, reconcile_interval_s=0,
-                     broker_check=lambda: None)
+                     broker_check=lambda: None, lab_sender=lab_sent)
     yield schemathesis.openapi.from_asgi("/api/v1/openapi.json", app), bearer(admin_token(factory))
     outer.rollback()
     connection.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from core.lab.functions import FUNCTIONS
 from core.queue import RACE_TASK
 from store.models import Race
@@ -17,28 +16,6 @@ from tests.identity import bearer, make_user, new_project, token_for
 from worker.lab.race import run_race
 
 API = "/api/v1"
-
-
-class RecordingLabSender:
-    def __init__(self):
-        self.sent: list[tuple[str, int]] = []
-        self.refuse = False
-
-    def __call__(self, task: str, job_id: int) -> None:
-        if self.refuse:
-            raise ConnectionError("broker down")
-        self.sent.append((task, job_id))
-
-
-@pytest.fixture
-def lab_sent():
-    return RecordingLabSender()
-
-
-@pytest.fixture
-def app(settings, session_factory, enqueued, lab_sent):
-    return create_app(settings, session_factory=session_factory, enqueuer=enqueued, reconcile_interval_s=0,
-                      broker_check=lambda: None, lab_sender=lab_sent)
 
 
 def body(**fields) -> dict:
