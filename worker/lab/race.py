@@ -1,9 +1,13 @@
 """Run a race (``core.lab.race``): every racer steps its own copy of the start point, a float64
 tensor of two coordinates, with Descent's optimizers (``optim.factory.build_optimizer``) and
 schedulers (``optim.schedulers.build_scheduler``, one epoch per step) on the test function
-(``worker.lab.functions``), exactly as the training engine steps a model: a closure that zeroes
-the gradient, evaluates the objective and back-propagates, passed to ``step`` for the solvers that
-re-evaluate (L-BFGS, BFGS, Newton…), called once before ``step`` for the others.
+(``worker.lab.functions``), as the training engine steps a model: a closure that sets the
+gradient and returns the objective, passed to ``step`` for the solvers that re-evaluate (L-BFGS,
+BFGS, Newton…), called once before ``step`` for the others.  The closure evaluates the function
+and its gradient in closed form on the two coordinates as floats (``VALUE_AND_GRAD``, checked
+against autograd by the tests) rather than through autograd, which cost half of every step; for
+Newton and Hessian-free, which differentiate the gradient once more (``optim.newton``), it
+back-propagates through the torch formula as before.
 
 The objective is the function, plus ``weight_decay / 2 · ‖θ‖²`` for a solver without a weight
 decay of its own (as an experiment's, ``core.spec.experiment``); the loss curve is the function's
@@ -13,6 +17,7 @@ or whose step raises is marked with that error, and the others still run."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -21,8 +26,9 @@ import torch
 from core.lab.race import MAX_RACERS, Racer, RaceSpec, resolve_race
 from optim import catalog
 from optim.factory import build_optimizer
+from optim.newton import HessianFree, Newton
 from optim.schedulers import build_scheduler
-from worker.lab.functions import FORMULAS, grid
+from worker.lab.functions import FORMULAS, VALUE_AND_GRAD, grid
 
 # grid points per axis of the contour plot
 GRID_POINTS = 120
@@ -31,6 +37,9 @@ DIVERGED_BEYOND = 1e8
 # steps between divergence checks (a check costs about what a step does); the trajectory is cut at the
 # first diverged point afterwards, so a racer only runs up to this many steps past it
 CHECK_EVERY = 25
+# solvers that take second derivatives of the closure's loss by double backward: the closed-form
+# gradient has no graph, so their closure goes through autograd
+DOUBLE_BACKWARD = (Newton, HessianFree)
 
 
 def run_race(job: dict[str, Any]) -> dict[str, Any]:
@@ -66,17 +75,19 @@ def warm_up() -> float:
 def race_one(spec: RaceSpec, racer: Racer) -> dict[str, Any]:
     """One racer's run: ``label``, ``trajectory`` ([x, y] per point), ``loss`` and ``lr`` per point,
     ``diverged`` and ``error`` (None, or why it could not run; then it holds the start only)."""
-    formula = FORMULAS[spec.function]
+    formula, value_and_grad = FORMULAS[spec.function], VALUE_AND_GRAD[spec.function]
     theta = torch.tensor(spec.start, dtype=torch.float64, requires_grad=True)
-    trajectory = torch.empty(spec.steps + 1, 2, dtype=torch.float64)
-    trajectory[0] = theta.detach()
+    # the points as floats (``tolist`` of a float64 tensor is exact): appending one costs a fifth of
+    # writing a row of a tensor
+    points: list[list[float]] = [theta.tolist()]
     lrs: list[float] = []
-    taken, error = 0, None
+    error = None
     try:
         optimizer, scheduler, needs_closure = _build(spec, racer, theta)
         l2 = racer.l2_penalty()
 
-        def closure() -> torch.Tensor:
+        def autograd_closure() -> torch.Tensor:
+            """The same objective through autograd, for the solvers in ``DOUBLE_BACKWARD``."""
             theta.grad = None  # optimizer.zero_grad(set_to_none=True) on the one parameter, ~10% of a step cheaper
             loss = formula(*theta.unbind())
             if l2:
@@ -84,6 +95,19 @@ def race_one(spec: RaceSpec, racer: Racer) -> dict[str, Any]:
             loss.backward()
             return loss.detach()
 
+        def closed_form_closure() -> torch.Tensor:
+            """The objective f(θ) + l2/2 · ‖θ‖² at θ, with its gradient ∇f(θ) + l2 · θ set as θ's grad:
+            a fresh tensor each call, since a solver may keep the one it was given (L-BFGS's history)."""
+            x, y = theta.tolist()
+            loss, gx, gy = value_and_grad(x, y)
+            if l2:
+                loss += 0.5 * l2 * (x * x + y * y)
+                gx += l2 * x
+                gy += l2 * y
+            theta.grad = torch.tensor((gx, gy), dtype=torch.float64)
+            return torch.tensor(loss, dtype=torch.float64)
+
+        closure = autograd_closure if isinstance(optimizer, DOUBLE_BACKWARD) else closed_form_closure
         lrs.append(float(optimizer.param_groups[0]["lr"]))
         for step in range(1, spec.steps + 1):
             if needs_closure:
@@ -91,20 +115,19 @@ def race_one(spec: RaceSpec, racer: Racer) -> dict[str, Any]:
             else:
                 closure()
                 optimizer.step()
-            trajectory[step] = theta.detach()
-            taken = step
-            if step % CHECK_EVERY == 0 and _diverged_at(trajectory[step - CHECK_EVERY + 1:step + 1]) is not None:
+            points.append(theta.tolist())
+            if step % CHECK_EVERY == 0 and _diverged_at(points[step - CHECK_EVERY + 1:]) is not None:
                 break
             if scheduler is not None:
                 scheduler.step_batch()
-                scheduler.step_epoch(float(formula(*trajectory[step].unbind())) if scheduler.interval == "metric"
+                scheduler.step_epoch(float(formula(*theta.detach().unbind())) if scheduler.interval == "metric"
                                      else None)
             lrs.append(float(optimizer.param_groups[0]["lr"]))
     except (ValueError, RuntimeError, ArithmeticError) as exc:
         error = str(exc)
-    trajectory = trajectory[:taken + 1]
+    trajectory = torch.tensor(points, dtype=torch.float64)
     losses = formula(trajectory[:, 0], trajectory[:, 1])
-    cut = _diverged_at(trajectory, losses)
+    cut = _diverged_at(points, losses.tolist())
     if cut is not None:  # the race ends before the first point outside the bound or not finite
         trajectory, losses = trajectory[:cut], losses[:cut]
     return {
@@ -118,13 +141,15 @@ def race_one(spec: RaceSpec, racer: Racer) -> dict[str, Any]:
     }
 
 
-def _diverged_at(points: torch.Tensor, losses: torch.Tensor | None = None) -> int | None:
+def _diverged_at(points: list[list[float]], losses: list[float] | None = None) -> int | None:
     """The index of the first of ``points`` outside ``±DIVERGED_BEYOND`` or not finite (or whose
     loss is not finite), or None."""
-    bad = ~(torch.isfinite(points).all(dim=1) & (points.abs() <= DIVERGED_BEYOND).all(dim=1))
-    if losses is not None:
-        bad |= ~torch.isfinite(losses)
-    return int(bad.nonzero()[0]) if bool(bad.any()) else None
+    for i, (x, y) in enumerate(points):
+        # a NaN fails every comparison: ``not abs(nan) <= bound`` holds, as for ±inf
+        if not (abs(x) <= DIVERGED_BEYOND and abs(y) <= DIVERGED_BEYOND) or (
+                losses is not None and not math.isfinite(losses[i])):
+            return i
+    return None
 
 
 def _build(spec: RaceSpec, racer: Racer, theta: torch.Tensor):

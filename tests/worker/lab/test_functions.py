@@ -1,6 +1,8 @@
-"""The race's test functions in torch: autograd's gradient against the gradient derived by hand
-from each formula, the catalogue's minima against the formulas (the value listed, a zero gradient,
-a positive definite Hessian), the saddle's saddle, and the contour grid's orientation."""
+"""The race's test functions: the closed-form value and gradient the race steps on against the
+torch formula and autograd's gradient of it (at points across the plot, and past overflow, where
+both give ∞ or NaN rather than raise), the catalogue's minima against the formulas (the value
+listed, a zero gradient, a positive definite Hessian), the saddle's saddle, and the contour grid's
+orientation."""
 
 import math
 
@@ -8,34 +10,12 @@ import pytest
 import torch
 
 from core.lab.functions import FUNCTIONS
-from worker.lab.functions import FORMULAS, grid, value_at
-
-PI = math.pi
+from worker.lab.functions import FORMULAS, VALUE_AND_GRAD, grid, value_at
 
 
 def closed_form_gradient(name: str, x: float, y: float) -> tuple[float, float]:
-    """∂f/∂x and ∂f/∂y, differentiated by hand."""
-    if name == "rosenbrock":
-        return -2 * (1 - x) - 400 * x * (y - x * x), 200 * (y - x * x)
-    if name == "beale":
-        a, b, c = 1.5 - x + x * y, 2.25 - x + x * y**2, 2.625 - x + x * y**3
-        return (2 * a * (y - 1) + 2 * b * (y**2 - 1) + 2 * c * (y**3 - 1),
-                2 * a * x + 2 * b * 2 * x * y + 2 * c * 3 * x * y**2)
-    if name == "himmelblau":
-        a, b = x * x + y - 11, x + y * y - 7
-        return 4 * x * a + 2 * b, 2 * a + 4 * y * b
-    if name == "booth":
-        a, b = x + 2 * y - 7, 2 * x + y - 5
-        return 2 * a + 4 * b, 4 * a + 2 * b
-    if name == "saddle":
-        return 2 * x, -2 * y
-    if name == "ill_conditioned":
-        return x, 100 * y
-    if name == "rastrigin":
-        return 2 * x + 20 * PI * math.sin(2 * PI * x), 2 * y + 20 * PI * math.sin(2 * PI * y)
-    if name == "quadratic":
-        return 2 * x - 4, 2 * y - 4
-    raise AssertionError(f"no closed form for {name}")
+    _, fx, fy = VALUE_AND_GRAD[name](x, y)
+    return fx, fy
 
 
 def autograd_gradient(name: str, x: float, y: float) -> torch.Tensor:
@@ -48,18 +28,43 @@ def hessian(name: str, x: float, y: float) -> torch.Tensor:
     return torch.autograd.functional.hessian(lambda p: value_at(name, p), torch.tensor([x, y], dtype=torch.float64))
 
 
-def test_every_catalogued_function_has_its_formula():
-    assert set(FORMULAS) == set(FUNCTIONS)
+def test_every_catalogued_function_has_its_formula_and_closed_form():
+    assert set(FORMULAS) == set(VALUE_AND_GRAD) == set(FUNCTIONS)
+
+
+def points_across(name: str, n: int = 200) -> list[tuple[float, float]]:
+    """``n`` random points over the function's plot, twice its extent each way (a racer wanders)."""
+    x_min, x_max, y_min, y_max = FUNCTIONS[name].bounds
+    u = torch.rand(n, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 4 - 1.5
+    return [(x_min + a * (x_max - x_min), y_min + b * (y_max - y_min)) for a, b in u.tolist()]
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_autograd_gradient_equals_the_closed_form(name):
-    x_min, x_max, y_min, y_max = FUNCTIONS[name].bounds
-    points = torch.rand(20, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    for u, v in points.tolist():
-        x, y = x_min + u * (x_max - x_min), y_min + v * (y_max - y_min)
-        expected = torch.tensor(closed_form_gradient(name, x, y), dtype=torch.float64)
-        torch.testing.assert_close(autograd_gradient(name, x, y), expected, rtol=1e-12, atol=1e-9)
+def test_the_closed_form_value_and_gradient_equal_the_formula_and_autograd(name):
+    for x, y in points_across(name):
+        value, fx, fy = VALUE_AND_GRAD[name](x, y)
+        point = torch.tensor([x, y], dtype=torch.float64, requires_grad=True)
+        expected = value_at(name, point)
+        expected.backward()
+        torch.testing.assert_close(torch.tensor(value, dtype=torch.float64), expected.detach(), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(torch.tensor([fx, fy], dtype=torch.float64), point.grad, rtol=1e-12, atol=1e-9)
+
+
+OVERFLOWING = [(1e200, 1e200), (-1e200, 3.0), (math.inf, 0.5), (0.5, -math.inf), (math.nan, 1.0)]
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize(("x", "y"), OVERFLOWING)
+def test_past_overflow_the_closed_form_is_the_formulas_and_nothing_raises(name, x, y):
+    """Both overflow alike: the same value, and each gradient coordinate equal to autograd's or,
+    like it, not finite (the order of the operations decides between ∞ and NaN)."""
+    value, fx, fy = VALUE_AND_GRAD[name](x, y)
+    point = torch.tensor([x, y], dtype=torch.float64, requires_grad=True)
+    expected = value_at(name, point)
+    expected.backward()
+    assert value == expected.item() or (math.isnan(value) and math.isnan(expected.item()))
+    for ours, autograd in zip((fx, fy), point.grad.tolist(), strict=True):
+        assert ours == autograd or not (math.isfinite(ours) or math.isfinite(autograd))
 
 
 MINIMA = [(name, m) for name, f in sorted(FUNCTIONS.items()) for m in f.minima]

@@ -1,6 +1,8 @@
 """A race against the same optimizers stepped by hand: Descent's classes built directly on a
-float64 point, the objective written out here, torch's scheduler stepped once per step: the
-trajectories are equal bit for bit.  Also: the loss curve is the function along the trajectory,
+float64 point, the objective and its L2 term written out here (the gradient from the closed form,
+which tests/worker/lab/test_functions.py checks against autograd; through autograd for Newton,
+which differentiates it again), torch's scheduler stepped once per step: the trajectories are
+equal bit for bit.  Also: the loss curve is the function along the trajectory,
 the learning rate follows the schedule's closed form, a diverging racer is cut and marked, and a
 racer that cannot be built says why without stopping the others."""
 
@@ -11,6 +13,7 @@ import torch
 
 import optim
 from core.lab.functions import FUNCTIONS
+from worker.lab.functions import VALUE_AND_GRAD
 from worker.lab.race import DIVERGED_BEYOND, GRID_POINTS, run_race
 
 STEPS = 200
@@ -20,7 +23,7 @@ def rosenbrock(x, y):
     return (1 - x) ** 2 + 100 * (y - x**2) ** 2
 
 
-def by_hand(make_optimizer, start, steps, *, closure_solver=False, make_scheduler=None, l2=0.0):
+def by_hand(make_optimizer, start, steps, *, closure_solver=False, make_scheduler=None, l2=0.0, autograd=False):
     theta = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     opt = make_optimizer([theta])
     sched = make_scheduler(opt) if make_scheduler else None
@@ -28,9 +31,14 @@ def by_hand(make_optimizer, start, steps, *, closure_solver=False, make_schedule
 
     def closure():
         opt.zero_grad()
-        loss = rosenbrock(theta[0], theta[1]) + 0.5 * l2 * (theta**2).sum()
-        loss.backward()
-        return loss
+        if autograd:
+            loss = rosenbrock(theta[0], theta[1]) + 0.5 * l2 * (theta**2).sum()
+            loss.backward()
+            return loss
+        x, y = theta.tolist()
+        f, fx, fy = VALUE_AND_GRAD["rosenbrock"](x, y)
+        theta.grad = torch.tensor([fx + l2 * x, fy + l2 * y], dtype=torch.float64)
+        return torch.tensor(f + 0.5 * l2 * (x * x + y * y), dtype=torch.float64)
 
     for _ in range(steps):
         if closure_solver:
@@ -54,8 +62,9 @@ def test_trajectories_equal_stepping_the_same_optimizers_by_hand():
         {"solver": {"name": "adam", "base_lr": 0.05}, "scheduler": {"name": "cosineannealinglr", "eta_min": 0.001}},
         {"solver": {"name": "lbfgs", "base_lr": 0.5, "weight_decay": 0.01}},
         {"solver": {"name": "rmsprop", "base_lr": 0.01}},
+        {"solver": {"name": "newton", "base_lr": 0.5}},
     )
-    sgd, adam, lbfgs, rmsprop = (torch.tensor(r["trajectory"], dtype=torch.float64) for r in result["racers"])
+    sgd, adam, lbfgs, rmsprop, newton = (torch.tensor(r["trajectory"], dtype=torch.float64) for r in result["racers"])
     start = [-1.5, 2.0]
     assert torch.equal(sgd, by_hand(lambda p: optim.SGD(p, lr=0.0005, momentum=0.9), start, STEPS))
     assert torch.equal(adam, by_hand(
@@ -64,6 +73,8 @@ def test_trajectories_equal_stepping_the_same_optimizers_by_hand():
     # L-BFGS has no weight decay of its own: an L2 penalty on the objective, as in an experiment
     assert torch.equal(lbfgs, by_hand(lambda p: optim.LBFGS(p, lr=0.5), start, STEPS, closure_solver=True, l2=0.01))
     assert torch.equal(rmsprop, by_hand(lambda p: optim.RMSprop(p, lr=0.01), start, STEPS))
+    assert torch.equal(newton, by_hand(lambda p: optim.Newton(p, lr=0.5), start, STEPS, closure_solver=True,
+                                       autograd=True))
 
 
 def test_the_loss_curve_is_the_function_along_the_trajectory_and_lr_follows_the_schedule():
