@@ -21,5 +21,6 @@ def get_queue(principal: UserDep, session: SessionDep, settings: SettingsDep,
               limit: Annotated[int, Query(ge=1, le=1000, description="most waiting runs listed")] = 200
               ) -> QueuePublic:
     """Each queue's queued and running counts, alive and idle workers and oldest wait (every
-    project's), and the queued runs of the caller's projects with their position and why they wait."""
+    project's): `gpu` and `cpu` for trainings, `lab` for the optimizer lab's races and landscapes;
+    and the queued runs of the caller's projects with their position and why they wait."""
     return service.overview(session, settings, principal, limit)

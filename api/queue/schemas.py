@@ -6,14 +6,17 @@ from store.repositories.queue import WaitCause
 
 
 class QueueDepthPublic(BaseModel):
-    """One worker queue, across every project."""
+    """One worker queue, across every project: experiments on `gpu` and `cpu`, the optimizer lab's
+    races and landscapes on `lab`."""
 
-    queued: int = Field(description="Experiments waiting on it.")
-    running: int = Field(description="Experiments training on it.")
+    queued: int = Field(description="Experiments (on `lab`: races and landscapes) waiting on it.")
+    running: int = Field(description="Experiments training on it (on `lab`: races and landscapes computing).")
     workers: int = Field(description="Alive workers serving it (seen within `DESCENT_STALE_HEARTBEAT_S`).")
-    idle_workers: int = Field(description="Alive workers serving it that train nothing now.")
-    oldest_queued_s: float | None = Field(description="Seconds its oldest queued experiment has waited; null "
-                                                      "when none waits.")
+    idle_workers: int = Field(description="Alive workers serving it that train nothing now; on `lab`, where a job "
+                                          "does not record its worker, the workers less its running jobs (at "
+                                          "least 0).")
+    oldest_queued_s: float | None = Field(description="Seconds its oldest queued experiment (on `lab`: race or "
+                                                      "landscape) has waited; null when none waits.")
 
 
 class WaitingPublic(BaseModel):
@@ -37,6 +40,7 @@ class QueuePublic(BaseModel):
         "queues": {
             "gpu": {"queued": 2, "running": 1, "workers": 1, "idle_workers": 0, "oldest_queued_s": 95.2},
             "cpu": {"queued": 0, "running": 0, "workers": 0, "idle_workers": 0, "oldest_queued_s": None},
+            "lab": {"queued": 1, "running": 1, "workers": 1, "idle_workers": 0, "oldest_queued_s": 0.4},
         },
         "waiting": [{"id": 12, "name": "resnet-adamw", "project_id": 1, "queue": "gpu", "position": 1,
                      "waited_s": 95.2, "cause": "busy",
@@ -44,6 +48,8 @@ class QueuePublic(BaseModel):
                                "one finishes (start more: `descent worker --queue gpu`)"}],
     }]})
 
-    queues: dict[str, QueueDepthPublic] = Field(description="Each queue (`gpu`, `cpu`) by name.")
+    queues: dict[str, QueueDepthPublic] = Field(description="Each queue by name: `gpu` and `cpu` (trainings), `lab` "
+                                                            "(the optimizer lab's races and landscapes).")
     waiting: list[WaitingPublic] = Field(description="The queued experiments of the caller's projects, by queue "
-                                                     "then position (at most `limit`).")
+                                                     "then position (at most `limit`); lab jobs are not listed, "
+                                                     "only counted on `lab`.")

@@ -1,4 +1,5 @@
-"""The queue's depth and each waiting run's cause, put in words that say what to do."""
+"""The queue's depth (the training queues and the optimizer lab's) and each waiting run's cause,
+put in words that say what to do."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from store.repositories import workers as workers_repo
 START_WORKER = {
     "gpu": "`descent worker --queue gpu` (with compose: `docker compose up -d worker`)",
     "cpu": "`descent worker --queue cpu` (with compose: `docker compose --profile cpu up -d worker-cpu`)",
+    "lab": "`descent worker --queue lab` (with compose: `docker compose up -d worker-lab`)",
 }
 
 

@@ -271,13 +271,16 @@ def _wait_worker(base: str, token: str, children: dict[str, subprocess.Popen]) -
     run submitted now starts now, rather than being told no worker has been seen."""
     import httpx
 
+    from core.queue import QUEUES
+
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while time.monotonic() < deadline:
         if any(c.poll() is not None for c in children.values()):
             return False
         try:
             answer = httpx.get(f"{base}/api/v1/queue", headers={"Authorization": f"Bearer {token}"}, timeout=2.0)
-            if answer.status_code == 200 and any(q["workers"] for q in answer.json()["queues"].values()):
+            # a training queue's worker: /queue counts the lab worker too, on `lab`, and it trains nothing
+            if answer.status_code == 200 and any(answer.json()["queues"][q]["workers"] for q in QUEUES):
                 return True
         except (httpx.HTTPError, ValueError, KeyError):
             pass

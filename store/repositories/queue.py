@@ -1,9 +1,14 @@
 """How deep each queue is and why each queued run waits, read from the database alone (never the
-broker): the experiments' statuses and the workers' heartbeats.
+broker): the experiments' and lab jobs' statuses and the workers' heartbeats.
 
 A worker is alive while its last beat is within ``within_s`` (``workers.alive_within_s``, the
 rule routing uses too) and busy while a running experiment names it as its ``worker_host``.  A
-run's position counts every queued run of its queue, of every project, oldest first."""
+run's position counts every queued run of its queue, of every project, oldest first.
+
+The ``lab`` queue (``core.queue.LAB_QUEUE``) holds the optimizer lab's races and landscapes:
+its counts are theirs, its workers the alive ones whose beat lists ``lab``.  A lab job does not
+record the worker that took it, so its idle workers are the alive ones less its running jobs
+(at least 0)."""
 
 from __future__ import annotations
 
@@ -15,8 +20,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.choices import choice
-from core.queue import QUEUES
+from core.queue import LAB_QUEUE, QUEUES
 from store.models import Experiment, utcnow
+from store.models.lab import Landscape, Race
 from store.repositories import workers
 
 WaitCause = choice(
@@ -33,7 +39,7 @@ class QueueDepth:
     queued: int
     running: int
     workers: int  # alive workers serving the queue
-    idle_workers: int  # of those, the ones no running experiment names
+    idle_workers: int  # of those, the ones no running experiment names (lab: those beyond its running jobs)
     oldest_queued_s: float | None  # how long its oldest queued run has waited
 
 
@@ -53,7 +59,8 @@ def _seconds_since(then: datetime, now: datetime) -> float:
 
 
 def depths(session: Session, within_s: float, now: datetime | None = None) -> dict[str, QueueDepth]:
-    """Every queue's counts (all projects) and its alive and idle workers."""
+    """Every queue's counts (all projects) and its alive and idle workers: the training queues
+    (``QUEUES``) from the experiments, ``lab`` from the races and landscapes."""
     now = now or utcnow()
     counts: dict[tuple[str, str], int] = {}
     oldest: dict[str, datetime] = {}
@@ -79,7 +86,29 @@ def depths(session: Session, within_s: float, now: datetime | None = None) -> di
             workers=len(serving), idle_workers=sum(w.id not in busy for w in serving),
             oldest_queued_s=_seconds_since(oldest[queue], now) if queue in oldest else None,
         )
+    result[LAB_QUEUE] = _lab_depth(session, sum(LAB_QUEUE in (w.queues or []) for w in alive), now)
     return result
+
+
+def _lab_depth(session: Session, alive_workers: int, now: datetime) -> QueueDepth:
+    """The ``lab`` queue: queued and running races and landscapes (every project's), ``alive_workers``
+    serving it, of which those beyond its running jobs idle."""
+    counts = {"queued": 0, "running": 0}
+    oldest: datetime | None = None
+    for model in (Race, Landscape):
+        rows = session.execute(
+            select(model.status, func.count(), func.min(model.created_at))
+            .where(model.status.in_(tuple(counts))).group_by(model.status)
+        )
+        for status, count, first in rows:
+            counts[status] += count
+            if status == "queued":
+                oldest = first if oldest is None else min(oldest, first)
+    return QueueDepth(
+        queue=LAB_QUEUE, queued=counts["queued"], running=counts["running"], workers=alive_workers,
+        idle_workers=max(0, alive_workers - counts["running"]),
+        oldest_queued_s=_seconds_since(oldest, now) if oldest is not None else None,
+    )
 
 
 def cause(sent: bool, depth: QueueDepth, position: int) -> WaitCause:

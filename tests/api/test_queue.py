@@ -1,5 +1,6 @@
 """``GET /queue``: every project's counts, only the caller's queued runs, and for each the cause
-it waits for in the situation that makes it, in words that name what to do."""
+it waits for in the situation that makes it, in words that name what to do; the lab queue's
+races and landscapes and lab workers counted beside the training queues."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from api.queue.service import START_WORKER
-from store.models import Experiment, Worker, utcnow
+from core.queue import LAB_QUEUE
+from store.models import Experiment, Landscape, Worker, utcnow
 from store.repositories import workers
 from tests.api.conformance import attach
 from tests.identity import bearer, make_user, new_project, token_for
@@ -90,7 +92,7 @@ def test_counts_cover_every_project_and_waiting_only_the_callers(client, viewer,
 
     body = _queue(viewer)
 
-    assert set(body["queues"]) == {"gpu", "cpu"}
+    assert set(body["queues"]) == {"gpu", "cpu", "lab"}
     cpu = body["queues"]["cpu"]
     assert (cpu["queued"], cpu["running"], cpu["workers"], cpu["idle_workers"]) == (2, 1, 0, 0)
     assert body["queues"]["gpu"] == {"queued": 0, "running": 0, "workers": 0, "idle_workers": 0,
@@ -153,3 +155,35 @@ def test_an_idle_worker_takes_the_first_within_seconds(client, session_factory):
     assert by_id[first]["cause"] == "starting" and "about to start" in by_id[first]["reason"]
     assert by_id[second]["cause"] == "busy"
     assert by_id[second]["reason"].startswith("1 run ahead of it on the 'cpu' queue and 1 idle worker to take them")
+
+
+def _race(client) -> int:
+    response = client.post(f"{API}/races", json={"function": "booth", "steps": 10,
+                                                  "racers": [{"solver": {"name": "sgd"}}]})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def _running_landscape(session_factory, client) -> None:
+    eid = _submit(client, _split(client), "landscaped")
+    _update(session_factory, Experiment, Experiment.id == eid, status="succeeded")
+    with session_factory() as s:
+        s.add(Landscape(experiment_id=eid, spec={"dims": 1}, status="running", started_at=utcnow()))
+        s.commit()
+
+
+@pytest.mark.parametrize("lab_workers, idle", [(0, 0), (1, 0), (2, 1)])
+def test_the_lab_queue_counts_races_landscapes_and_lab_workers(client, viewer, session_factory, lab_workers, idle):
+    for n in range(lab_workers):
+        _worker(session_factory, f"lab:{n}", [LAB_QUEUE])
+    _worker(session_factory, "trainer:9", ["cpu"])
+    _race(client)
+    _running_landscape(session_factory, client)
+
+    body = _queue(viewer)  # counts are every project's: the viewer sees the admin's race
+
+    lab = body["queues"][LAB_QUEUE]
+    assert (lab["queued"], lab["running"], lab["workers"], lab["idle_workers"]) == (1, 1, lab_workers, idle)
+    assert 0 <= lab["oldest_queued_s"] < 60
+    assert body["queues"]["cpu"]["workers"] == 1 and body["queues"]["cpu"]["running"] == 0
+    assert body["waiting"] == []  # lab jobs are counted, not listed

@@ -114,4 +114,4 @@ def test_a_lab_worker_is_not_counted_as_a_training_worker(client, session_factor
         workers.beat(s, "host:2", "host", ["lab"], 0)
         s.commit()
     queues = client.get(f"{API}/queue").json()["queues"]
-    assert set(queues) == {"gpu", "cpu"} and all(q["workers"] == 0 for q in queues.values())
+    assert queues["gpu"]["workers"] == queues["cpu"]["workers"] == 0 and queues["lab"]["workers"] == 1

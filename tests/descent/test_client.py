@@ -286,7 +286,8 @@ def test_metrics_compare_stream_and_checkpoint(client, served, capsys):
 
 def test_queue_says_why_a_run_waits_and_the_cli_prints_it(client, served, capsys):
     """No worker beats in this api's database, so a queued cpu run waits for one, and ``descent
-    queue`` prints the api's sentence naming the command that starts one."""
+    queue`` prints the api's sentence naming the command that starts one, under a row per queue,
+    the lab's among them."""
     import json
 
     from descent import cli
@@ -303,6 +304,9 @@ def test_queue_says_why_a_run_waits_and_the_cli_prints_it(client, served, capsys
     assert cli.main(["queue", "--url", url, "--token", token]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["QUEUE", "QUEUED", "RUNNING", "WORKERS", "IDLE", "OLDEST"]
+    lab = body["queues"]["lab"]
+    assert next(x for x in lines if x.split()[:1] == ["lab"]).split()[1:5] == [
+        str(lab[k]) for k in ("queued", "running", "workers", "idle_workers")]
     line = next(x for x in lines if x.split()[:1] == [str(run["id"])])
     assert line.endswith(mine["reason"])
     assert cli.main(["queue", "--json", "--url", url, "--token", token]) == 0

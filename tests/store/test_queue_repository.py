@@ -1,6 +1,7 @@
 """The queue read from the database: counts of every project, positions oldest first within a
-queue, workers alive by their last beat and busy by a running run's ``worker_host``, and the
-cause each queued run waits for."""
+queue, workers alive by their last beat and busy by a running run's ``worker_host``, the cause
+each queued run waits for, and the lab queue: races and landscapes counted together, its workers
+those beating ``lab``, idle those beyond its running jobs."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from core.queue import QUEUES
-from store.models import Experiment, Project, Worker, utcnow
+from core.queue import LAB_QUEUE, QUEUES
+from store.models import Experiment, Landscape, Project, Race, Worker, utcnow
 from store.repositories import queue, workers
+from tests.identity import default_project_id
 from tests.store.helpers import make_experiment
 
 WITHIN_S = 30.0
@@ -59,7 +61,7 @@ def test_counts_cover_every_project_and_only_live_statuses(session):
 
     depth = queue.depths(session, WITHIN_S, now=now)
 
-    assert set(depth) == set(QUEUES)
+    assert set(depth) == {*QUEUES, LAB_QUEUE}
     assert (depth["cpu"].queued, depth["cpu"].running, depth["gpu"].queued, depth["gpu"].running) == (2, 1, 1, 0)
     assert depth["cpu"].oldest_queued_s == pytest.approx(70, abs=1e-3)
     assert depth["gpu"].oldest_queued_s == pytest.approx(5, abs=1e-3)
@@ -135,3 +137,55 @@ def test_cause(session, sent, queues, seen_ago, busy, cause):
         _running(session, "cpu", "w:1")
     waiting = _queued(session, utcnow(), 5, "cpu", sent=sent)
     assert _causes(session) == {waiting: cause}
+
+
+def _lab_job(session, model, status: str, waited_s: float = 0, project_id=None, now=None) -> None:
+    if model is Race:
+        job = Race(project_id=project_id or default_project_id(session), spec={"function": "booth"})
+    else:  # a landscape belongs to a finished run, which waits on no queue
+        experiment_id = make_experiment(session, queue="cpu")
+        _set(session, experiment_id, status="succeeded")
+        job = Landscape(experiment_id=experiment_id, spec={"dims": 1})
+    job.status, job.created_at = status, (now or utcnow()) - timedelta(seconds=waited_s)
+    session.add(job)
+    session.flush()
+
+
+def test_the_lab_queue_counts_races_and_landscapes_of_every_project_and_only_lab_workers(session):
+    now = utcnow()
+    _lab_job(session, Race, "queued", waited_s=50, project_id=_other_project(session), now=now)
+    _lab_job(session, Landscape, "queued", waited_s=20, now=now)
+    _lab_job(session, Landscape, "running", waited_s=90)
+    _lab_job(session, Race, "running")
+    for status in ("done", "failed"):
+        _lab_job(session, Race, status, waited_s=500)
+    _worker(session, "lab:1", [LAB_QUEUE])
+    _worker(session, "lab:2", [LAB_QUEUE])
+    _worker(session, "lab:3", [LAB_QUEUE])
+    _worker(session, "dead:4", [LAB_QUEUE], seen_ago=WITHIN_S + 60)
+    _worker(session, "trainer:5", ["cpu", "gpu"])
+
+    depth = queue.depths(session, WITHIN_S, now=now)
+
+    lab = depth[LAB_QUEUE]
+    assert (lab.queued, lab.running, lab.workers, lab.idle_workers) == (2, 2, 3, 1)
+    assert lab.oldest_queued_s == pytest.approx(50, abs=1e-3)
+    # lab jobs wait on no training queue, and a lab worker serves none
+    assert [(depth[q].queued, depth[q].running, depth[q].workers) for q in QUEUES] == [(0, 0, 1), (0, 0, 1)]
+
+
+@pytest.mark.parametrize("lab_workers, running, workers_idle", [
+    (0, 0, (0, 0)),  # no lab worker: nothing serves the queue
+    (0, 1, (0, 0)),  # a job still marked running after its worker died
+    (1, 0, (1, 1)),
+    (2, 1, (2, 1)),
+    (1, 2, (1, 0)),  # one worker running two jobs at once (--concurrency 2) is not less than idle
+])
+def test_idle_lab_workers_are_the_alive_ones_beyond_the_running_jobs(session, lab_workers, running, workers_idle):
+    for n in range(lab_workers):
+        _worker(session, f"lab:{n}", [LAB_QUEUE])
+    for _ in range(running):
+        _lab_job(session, Race, "running")
+    lab = queue.depths(session, WITHIN_S)[LAB_QUEUE]
+    assert (lab.workers, lab.idle_workers) == workers_idle
+    assert lab.queued == 0 and lab.oldest_queued_s is None
