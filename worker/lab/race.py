@@ -95,7 +95,7 @@ def race_one(spec: RaceSpec, racer: Racer) -> dict[str, Any]:
             loss.backward()
             return loss.detach()
 
-        def closed_form_closure() -> torch.Tensor:
+        def set_gradient() -> float:
             """The objective f(θ) + l2/2 · ‖θ‖² at θ, with its gradient ∇f(θ) + l2 · θ set as θ's grad:
             a fresh tensor each call, since a solver may keep the one it was given (L-BFGS's history)."""
             x, y = theta.tolist()
@@ -105,15 +105,18 @@ def race_one(spec: RaceSpec, racer: Racer) -> dict[str, Any]:
                 gx += l2 * x
                 gy += l2 * y
             theta.grad = torch.tensor((gx, gy), dtype=torch.float64)
-            return torch.tensor(loss, dtype=torch.float64)
+            return loss
+
+        def closed_form_closure() -> torch.Tensor:
+            return torch.tensor(set_gradient(), dtype=torch.float64)
 
         closure = autograd_closure if isinstance(optimizer, DOUBLE_BACKWARD) else closed_form_closure
         lrs.append(float(optimizer.param_groups[0]["lr"]))
         for step in range(1, spec.steps + 1):
             if needs_closure:
                 optimizer.step(closure)
-            else:
-                closure()
+            else:  # the loss is not needed: no tensor for it
+                set_gradient()
                 optimizer.step()
             points.append(theta.tolist())
             if step % CHECK_EVERY == 0 and _diverged_at(points[step - CHECK_EVERY + 1:]) is not None:
