@@ -26,12 +26,21 @@ foreach path and warns once per process for each reason.  This is torch's flag w
 rules (RMSprop, which has no such argument in torch, takes it as a parameter-group key so that
 its signature stays torch's): ``fused=True`` selects it, and ``fused`` together with ``foreach=True`` is an error
 (:class:`FlagError`, both the ``ValueError`` of our checks and torch's ``RuntimeError``).
+
+Whether a fused step can run now without waiting for a compiler is :func:`ready` (loaded here,
+or built on disk and loaded in about 0.1 s); :func:`warm` builds it.  Code that turns the flag
+on by default (the training engine) asks :func:`ready` and leaves building to a long-lived
+process's start-up (a training worker's), so no run waits a minute for the compiler.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import shutil
+import subprocess
+import threading
+import time
 import warnings
 
 import torch
@@ -40,7 +49,13 @@ SOURCE = os.path.join(os.path.dirname(__file__), "_fused_cpu.cpp")
 EXTENSION = "descent_fused_cpu"
 CFLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fopenmp-simd"]
 
+# a build lock (torch's ``FileBaton``) older than this was left by a process killed mid-build:
+# builds take well under a minute, and torch would wait on the stale lock for ever
+STALE_LOCK_S = 600.0
+
 _warned: set[str] = set()
+# held while this process builds or loads the extension, so that :func:`ready` never waits on it
+_lock = threading.Lock()
 
 
 class FlagError(ValueError, RuntimeError):
@@ -77,10 +92,103 @@ def _build():
 @functools.cache
 def _build_outcome():
     """(operators, None) or (None, why not): the build is tried once per process."""
+    with _lock:
+        try:
+            return _build(), None
+        except BuildError as error:
+            return None, str(error)
+
+
+def _tried() -> bool:
+    return _build_outcome.cache_info().currsize > 0
+
+
+def _reset_lock_after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()  # a fork during another thread's build copies the lock held, and no one would release it
+
+
+os.register_at_fork(after_in_child=_reset_lock_after_fork)
+
+
+def supports(cls) -> bool:
+    """Whether the optimizer class ``cls`` has a fused step: an ``optim._base.Optimizer`` whose
+    ``_update_functions`` name a third function (SGD, Adam, AdamW and their 8-bit forms, RMSprop,
+    Adagrad, Lion, LAMB).  The functions are module-level, so no instance is needed to ask."""
+    from optim._base import Optimizer
+
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+        return False
     try:
-        return _build(), None
-    except BuildError as error:
-        return None, str(error)
+        return len(cls._update_functions(None)) > 2
+    except NotImplementedError:
+        return False
+
+
+def _build_directory() -> str:
+    from torch.utils import cpp_extension
+
+    return cpp_extension._get_build_directory(EXTENSION, verbose=False)
+
+
+def _built_on_disk() -> bool:
+    """Whether ``cpp_extension.load`` would only load the library, not compile it: a library
+    newer than the source, built with this source and these flags (torch rewrites build.ninja,
+    and so rebuilds, when either changes), no build in progress (its lock), and ninja, asked
+    for a dry run, with nothing to do.  Costs one ``ninja -n`` (milliseconds)."""
+    try:
+        directory = _build_directory()
+        library = os.path.join(directory, f"{EXTENSION}.so")
+        if os.path.exists(os.path.join(directory, "lock")) or not os.path.exists(library):
+            return False
+        if os.path.getmtime(library) < os.path.getmtime(SOURCE):
+            return False
+        with open(os.path.join(directory, "build.ninja")) as file:
+            rules = file.read()
+        if SOURCE not in rules or " ".join(CFLAGS) not in rules:
+            return False
+        ninja = shutil.which("ninja")
+        if ninja is None:
+            return False
+        dry = subprocess.run([ninja, "-n", "-C", directory], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return dry.returncode == 0 and "no work to do" in dry.stdout
+
+
+def ready() -> bool:
+    """Whether a fused step can run now without compiling: the extension is loaded in this
+    process, or loads from the on-disk cache (:func:`_built_on_disk`, then the load: about 0.1 s
+    in a fresh process, mostly importing ``torch.utils.cpp_extension``).  False when it is not built yet, is being built (here or by another
+    process), or failed to build; never waits for a compiler."""
+    if _tried():
+        return _build_outcome()[0] is not None
+    if _lock.locked() or not _built_on_disk():
+        return False
+    return _build_outcome()[0] is not None
+
+
+def _clear_stale_lock() -> None:
+    try:
+        lock = os.path.join(_build_directory(), "lock")
+        if time.time() - os.path.getmtime(lock) > STALE_LOCK_S:
+            os.remove(lock)
+    except OSError:  # no lock (the usual case), or another process removed it first
+        pass
+
+
+def failure() -> str | None:
+    """Why the extension did not build or load in this process; None when it did or was not tried."""
+    return _build_outcome()[1] if _tried() else None
+
+
+def warm() -> bool:
+    """Build the extension (first use on a machine: about a minute of one core) or load it, in
+    this process; True once it is usable.  What a training worker runs in a thread at start-up,
+    so that its runs find :func:`ready` true."""
+    if not _tried():
+        _clear_stale_lock()
+    return _build_outcome()[0] is not None
 
 
 def warn_once(reason: str) -> None:

@@ -150,7 +150,8 @@ def check_scheduler_params(
 
 
 def build_optimizer(
-    params_or_groups, solver_name: str, hparams: dict[str, Any] | None = None, *, model=None, foreach=None
+    params_or_groups, solver_name: str, hparams: dict[str, Any] | None = None, *, model=None, foreach=None,
+    fused=None,
 ):
     """Build the catalog solver ``solver_name`` over ``params_or_groups``.
 
@@ -160,7 +161,10 @@ def build_optimizer(
     ``weight_decay``, then wraps it.  Whether ``step`` needs a closure is the entry's
     ``needs_closure``: the caller reads it from ``optim.catalog.solver(name)``.  ``foreach``
     (not a catalog field: the service leaves it to the default) is passed on when given, to the
-    wrapper and its base alike; a solver without the flag raises ``ValueError``.
+    wrapper and its base alike; a solver without the flag raises ``ValueError``.  ``fused`` (not
+    a catalog field either: the engine sets it, ``worker.engine.fused_default``) likewise, to a
+    wrapper's base only; a solver taking it as a group key (RMSprop) gets it in every group, and
+    one without a fused step (:func:`has_fused_step` false) raises ``ValueError``.
 
     Example:
         >>> opt = build_optimizer(model.parameters(), "adamw", {"lr": 3e-4, "weight_decay": 0.05})
@@ -180,15 +184,39 @@ def build_optimizer(
             raise ValueError(f"foreach: solver {entry.name!r} has no foreach flag")
         values["foreach"] = foreach
     if entry.wraps:
-        return _build_wrapper(cls, entry.name, params_or_groups, values, model)
-    return cls(params_or_groups, **values)
+        return _build_wrapper(cls, entry.name, params_or_groups, values, model, fused)
+    if fused is None:
+        return cls(params_or_groups, **values)
+    from optim import _fused
+
+    if not _fused.supports(cls):
+        raise ValueError(f"fused: solver {entry.name!r} has no fused step")
+    if "fused" in inspect.signature(cls).parameters:
+        return cls(params_or_groups, **values, fused=fused)
+    optimizer = cls(params_or_groups, **values)
+    for group in optimizer.param_groups:  # RMSprop: torch's signature, the flag a group key
+        group["fused"] = fused
+    return optimizer
+
+
+def has_fused_step(solver_name: str, hparams: dict[str, Any] | None = None) -> bool:
+    """Whether the catalog solver ``solver_name`` steps through ``optim._fused`` given
+    ``fused``: its class has a fused update (``optim._fused.supports``), or, for a wrapper, the
+    ``base`` its ``hparams`` name (else the default base) does.  Imports torch."""
+    from optim import _fused
+
+    entry = catalog.solver(solver_name)
+    if entry.wraps:
+        base = (hparams or {}).get("base") or entry.hyperparameter("base").default
+        return base is not None and not catalog.solver(base).wraps and has_fused_step(base)
+    return _fused.supports(catalog.load_class(entry))
 
 
 # hyperparameters a wrapper hands to the solver it wraps
 _SHARED_WITH_BASE = ("lr", "weight_decay")
 
 
-def _build_wrapper(cls, name: str, params_or_groups, values: dict[str, Any], model):
+def _build_wrapper(cls, name: str, params_or_groups, values: dict[str, Any], model, fused=None):
     base_name = values.pop("base", None)
     if base_name is None:
         raise ValueError(f"base: solver {name!r} wraps another solver; name it in 'base'")
@@ -197,7 +225,8 @@ def _build_wrapper(cls, name: str, params_or_groups, values: dict[str, Any], mod
         raise ValueError(f"base: {base_name!r} is itself a wrapper")
     base_known = {h.name for h in base_entry.hyperparameters}
     base_hparams = {k: values[k] for k in _SHARED_WITH_BASE if k in values and k in base_known}
-    inner = build_optimizer(params_or_groups, base_name, base_hparams, model=model, foreach=values.get("foreach"))
+    inner = build_optimizer(params_or_groups, base_name, base_hparams, model=model, foreach=values.get("foreach"),
+                            fused=fused)
     accepted = inspect.signature(cls).parameters
     kwargs = {k: v for k, v in values.items() if k not in _SHARED_WITH_BASE or k in accepted}
     return cls(inner, **kwargs)
@@ -205,5 +234,5 @@ def _build_wrapper(cls, name: str, params_or_groups, values: dict[str, Any], mod
 
 __all__ = [
     "DERIVATIONS", "RunShape", "build_optimizer", "check_scheduler_params", "derive_scheduler_params",
-    "scheduled_steps",
+    "has_fused_step", "scheduled_steps",
 ]

@@ -1,5 +1,5 @@
-"""build_optimizer over the catalog (defaults, validation, model, wrapper, closure contract) and
-derive_scheduler_params against its documented rules, check_scheduler_params against torch."""
+"""build_optimizer over the catalog (defaults, validation, model, wrapper, closure contract, the
+fused flag against the kernel being called) and derive_scheduler_params against its documented rules, check_scheduler_params against torch."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import pytest
 import torch
 
 import optim
-from optim import catalog
-from optim.factory import build_optimizer, check_scheduler_params, derive_scheduler_params, scheduled_steps
+from optim import _fused, catalog
+from optim.factory import (
+    build_optimizer,
+    check_scheduler_params,
+    derive_scheduler_params,
+    has_fused_step,
+    scheduled_steps,
+)
 from optim.schedulers import LinearWarmup
 
 SOLVERS = sorted(catalog.SOLVERS)
@@ -91,6 +97,53 @@ def test_foreach_is_passed_on_and_refused_where_absent():
     assert build_optimizer(model.parameters(), "adam", {}, foreach=True).defaults["foreach"] is True
     with pytest.raises(ValueError, match="foreach"):
         build_optimizer(model.parameters(), "lbfgs", {}, foreach=True)
+
+
+# the solvers optim/_fused_cpu.cpp has kernels for (the 8-bit ones for their 32-bit tensors)
+FUSED = {"sgd", "adam", "adamw", "adam8bit", "adamw8bit", "rmsprop", "adagrad", "lion", "lion8bit", "lamb"}
+
+
+def _kernel_calls(monkeypatch) -> list[str]:
+    calls: list[str] = []
+    real = _fused.run
+    monkeypatch.setattr(_fused, "run", lambda op, *args: calls.append(op) or real(op, *args))
+    return calls
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_fused_reaches_the_kernel_where_the_solver_has_one_and_is_refused_elsewhere(name, monkeypatch):
+    """has_fused_step is true exactly for the kernels' solvers (Lookahead: its default base, Adam);
+    with fused=True their step calls the kernel (the oracle: optim._fused.run is called), without
+    it never, and any other solver refuses the flag naming it."""
+    entry = catalog.solver(name)
+    assert has_fused_step(name) == (name in FUSED or entry.wraps)
+    model = _model()
+    if not has_fused_step(name):
+        with pytest.raises(ValueError, match="^fused: "):
+            build_optimizer(model.parameters(), name, {}, model=model, fused=True)
+        return
+    calls = _kernel_calls(monkeypatch)
+    for fused, want in ((None, False), (True, True)):
+        calls.clear()
+        opt = build_optimizer(model.parameters(), name, {}, model=model, fused=fused)
+        _closure(opt, model)()
+        opt.step()
+        assert bool(calls) == want, fused
+
+
+@pytest.mark.parametrize(("base", "want"), [("rmsprop", True), ("lion", True), ("nadam", False)])
+def test_a_wrapper_has_a_fused_step_through_its_base(base, want, monkeypatch):
+    assert has_fused_step("lookahead", {"base": base}) is want
+    model = _model()
+    if not want:
+        with pytest.raises(ValueError, match="^fused: solver 'nadam'"):
+            build_optimizer(model.parameters(), "lookahead", {"base": base}, fused=True)
+        return
+    calls = _kernel_calls(monkeypatch)
+    opt = build_optimizer(model.parameters(), "lookahead", {"base": base}, fused=True)
+    _closure(opt, model)()
+    opt.step()
+    assert calls == [f"{base}_"]
 
 
 @pytest.mark.parametrize("base", ["sgd", "adam", "lion"])

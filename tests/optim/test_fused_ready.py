@@ -1,0 +1,117 @@
+"""``optim._fused.ready`` never waits for a compiler: true once the extension is loaded here or
+sits built on disk (then loaded), false while it is not built, built with other flags, older
+than its source, being built (by another process's lock or this process's thread); ``warm``
+clears a lock a killed build left behind.  Builds are replaced by a fake that records calls,
+so no test here compiles anything."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+
+import pytest
+
+from optim import _fused
+
+LOADED = object()  # what the fake build returns in place of torch.ops.descent_fused
+
+
+@pytest.fixture(scope="module")
+def real_build() -> str:
+    """The build directory of the real extension, built (once per machine) or loaded."""
+    assert _fused.warm(), "the fused CPU kernel does not build on this machine"
+    return _fused._build_directory()
+
+
+@pytest.fixture
+def fresh_process(monkeypatch, tmp_path):
+    """This process as if it had never built nor loaded the extension, with an empty extension
+    cache at tmp_path; the fake ``_build`` records its calls.  The real outcome is asked again
+    afterwards (a load of the real cache: milliseconds)."""
+    calls: list[str] = []
+
+    def fake_build():
+        calls.append(os.environ["TORCH_EXTENSIONS_DIR"])
+        return LOADED
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.setattr(_fused, "_build", fake_build)
+    _fused._build_outcome.cache_clear()
+    yield calls
+    _fused._build_outcome.cache_clear()
+
+
+def _copy(real_build: str) -> str:
+    target = _fused._build_directory()  # under the test's TORCH_EXTENSIONS_DIR
+    shutil.rmtree(target)
+    shutil.copytree(real_build, target)  # copy2: the files keep their times, as ninja compares them
+    return target
+
+
+def test_loaded_in_this_process_is_ready(real_build):
+    assert _fused.ready()
+
+
+def test_nothing_on_disk_is_not_ready_and_builds_nothing(real_build, fresh_process):
+    started = time.perf_counter()
+    assert not _fused.ready()
+    assert fresh_process == [] and time.perf_counter() - started < 1.0
+    assert not _fused._tried()  # a later warm() still builds
+
+
+def test_built_on_disk_is_loaded_and_ready(real_build, fresh_process):
+    _copy(real_build)
+    assert _fused.ready()
+    assert len(fresh_process) == 1  # loaded once; asked again it answers from memory
+    assert _fused.ready() and len(fresh_process) == 1
+
+
+@pytest.mark.parametrize("change", ["lock", "older_than_source", "other_flags", "no_library", "object_gone"])
+def test_a_build_that_would_compile_is_not_ready(real_build, fresh_process, change):
+    """What ``cpp_extension.load`` would (re)build from, or wait on: each is refused."""
+    target = _copy(real_build)
+    library = os.path.join(target, f"{_fused.EXTENSION}.so")
+    if change == "lock":  # another process is building
+        open(os.path.join(target, "lock"), "w").close()
+    elif change == "older_than_source":
+        then = os.path.getmtime(_fused.SOURCE) - 60
+        os.utime(library, (then, then))
+    elif change == "other_flags":  # a newer version of the flags: torch rewrites build.ninja and rebuilds
+        rules = os.path.join(target, "build.ninja")
+        with open(rules) as file:
+            text = file.read()
+        with open(rules, "w") as file:
+            file.write(text.replace(" ".join(_fused.CFLAGS), "-O2"))
+    elif change == "no_library":
+        os.remove(library)
+    elif change == "object_gone":  # ninja itself would rebuild
+        os.remove(os.path.join(target, "_fused_cpu.o"))
+    assert not _fused.ready()
+    assert fresh_process == []
+
+
+def test_a_build_in_progress_in_this_process_is_not_waited_for(real_build, fresh_process):
+    _copy(real_build)
+    with _fused._lock:  # as a warm-up thread holds it while it builds
+        done = []
+        asker = threading.Thread(target=lambda: done.append(_fused.ready()))
+        asker.start()
+        asker.join(timeout=5)
+        assert done == [False]
+    assert fresh_process == []
+
+
+def test_warm_builds_and_clears_a_lock_a_killed_build_left(real_build, fresh_process):
+    target = _copy(real_build)
+    lock = os.path.join(target, "lock")
+    open(lock, "w").close()
+    recent = time.time() - 60  # a build running for a minute: kept
+    os.utime(lock, (recent, recent))
+    _fused._clear_stale_lock()
+    assert os.path.exists(lock)
+    old = time.time() - _fused.STALE_LOCK_S - 1
+    os.utime(lock, (old, old))
+    assert _fused.warm()
+    assert not os.path.exists(lock) and len(fresh_process) == 1
