@@ -1,9 +1,12 @@
 """``descent bench engine``: the worker.
 
 1. Engine throughput: the engine's training samples/s against a minimal hand-written torch loop
-   on the same model, data, batch size and Descent optimizer (``optim.Adam``).  Both run whole
-   trainings in alternation (build, the epochs with a validation pass after each, the test
-   pass); each side's figure is train samples x epochs over its median run time, by CPU time
+   on the same model, data, batch size and Descent optimizer (``optim.Adam`` at its class
+   defaults: on CPU the per-tensor loop).  Three sides run whole trainings in alternation
+   (build, the epochs with a validation pass after each, the test pass): the hand loop, the
+   engine on that same optimizer path (its overhead), and the engine at its default (the fused
+   kernel, ``worker.engine.fused_default``: the speed a user sees); the kernel is built or loaded
+   first.  Each side's figure is train samples x epochs over its median run time, by CPU time
    of this thread and by wall clock.  The engine does all it does in production (every step's
    metrics, cancel check, scheduler) but writes to a ``ListSink`` instead of a database.
 2. Queue latency: ``POST /experiments`` -> ``running`` with an idle worker, on real PostgreSQL
@@ -103,11 +106,19 @@ def hand_loop(spec, data, epochs: int) -> None:
     _sync(data.device)
 
 
-def engine(spec, data) -> None:
-    from worker.engine import train
+def engine(spec, data, default_path: bool = False) -> None:
+    """One engine training; ``default_path``: as if the fused kernel were not built, so the
+    optimizer takes the hand loop's path (``foreach=None``)."""
+    from worker.engine import fused_default, train
     from worker.sink import ListSink
 
-    train(spec, data, sink=ListSink())
+    ready = fused_default.kernel_ready
+    if default_path:
+        fused_default.kernel_ready = lambda: False
+    try:
+        train(spec, data, sink=ListSink())
+    finally:
+        fused_default.kernel_ready = ready
     _sync(data.device)
 
 
@@ -126,37 +137,51 @@ def _sync(device) -> None:
 
 
 def throughput(device: str, epochs: int, repeats: int, models: list[str]) -> Table:
-    """Per config: median samples/s of the hand loop and the engine by CPU time and by wall time."""
+    """Per config: median samples/s of the hand loop, the engine on the same optimizer path and
+    the engine at its default (fused on CPU), by CPU time and by wall time."""
     import torch
 
+    from optim import _fused
     from worker.data import prepare
 
+    fused = device == "cpu" and _fused.warm()  # built once per machine (a minute), else loaded
     split = digits_split()
     data = prepare(split, device)
     samples = len(data.train) * epochs
+    default = "fused kernel" if fused else "no fused kernel: " + (_fused.failure() or "not on the CPU")
     out = Table(f"engine vs hand loop on {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-                f"{epochs} epochs, median of {repeats} runs", THROUGHPUT_COLUMNS)
+                f"{epochs} epochs, median of {repeats} runs; engine default: {default}", THROUGHPUT_COLUMNS)
     for name in models:
         label, architecture, batch_size = CONFIGS[name]
         spec = make_spec(split, architecture, batch_size, epochs)
         engine(spec, data)  # warm-up: first-touch allocations, lazy imports, CUDA context
+        engine(spec, data, default_path=True)
         hand_loop(spec, data, epochs)
-        runs: dict[str, list[tuple[float, float]]] = {"hand": [], "engine": []}
-        for _ in range(repeats):  # alternate, so that load changes hit both alike
+        runs: dict[str, list[tuple[float, float]]] = {"hand": [], "same": [], "default": []}
+        for _ in range(repeats):  # alternate, so that load changes hit all alike
             runs["hand"].append(timed(hand_loop, spec, data, epochs))
-            runs["engine"].append(timed(engine, spec, data))
+            runs["same"].append(timed(engine, spec, data, True))
+            runs["default"].append(timed(engine, spec, data))
         r = {
             (side, clock): samples / statistics.median(run[i] for run in runs[side])
             for side in runs for i, clock in enumerate(("wall", "cpu"))
         }
-        out.add(label, f"{r['hand', 'cpu']:,.0f}", f"{r['engine', 'cpu']:,.0f}",
-                f"{r['engine', 'cpu'] / r['hand', 'cpu']:.3f}", f"{r['hand', 'wall']:,.0f}",
-                f"{r['engine', 'wall']:,.0f}", f"{r['engine', 'wall'] / r['hand', 'wall']:.3f}")
+        cells = [label]
+        for clock in ("cpu", "wall"):
+            hand = r["hand", clock]
+            cells += [f"{hand:,.0f}", f"{r['same', clock]:,.0f}", f"{r['same', clock] / hand:.3f}",
+                      f"{r['default', clock]:,.0f}", f"{r['default', clock] / hand:.3f}"]
+        out.add(*cells)
     return out
 
 
-THROUGHPUT_COLUMNS = ("model (digits, Adam)", "hand loop samples/s (CPU)", "engine samples/s (CPU)", "ratio (CPU)",
-                      "hand loop samples/s (wall)", "engine samples/s (wall)", "ratio (wall)")
+THROUGHPUT_COLUMNS = (
+    "model (digits, Adam)",
+    "hand loop samples/s (CPU)", "engine, same path (CPU)", "ratio (CPU)", "engine default (CPU)",
+    "default ratio (CPU)",
+    "hand loop samples/s (wall)", "engine, same path (wall)", "ratio (wall)", "engine default (wall)",
+    "default ratio (wall)",
+)
 
 
 # -- latency ----------------------------------------------------------------------------------

@@ -9,12 +9,15 @@ is alive) and re-sends experiments whose message may have been lost (a broker re
 without persistence, a worker killed mid-run), and the process that runs tasks starts a spare
 training process (``worker.supervisor.Spare``) so that its first run starts without waiting for torch
 to import (a worker serving only the ``lab`` queue warms up torch for races instead: its jobs run in
-the process itself)."""
+the process itself).  A training worker also builds the fused optimizer kernel (``optim._fused``) in a
+thread at start-up, or loads it when the machine has it built: runs take the fused step by default
+only once it is on disk (``worker.engine.fused_default``), so no run waits for the compiler."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from celery import signals
 
@@ -42,6 +45,8 @@ def _start_presence(sender=None, **_) -> None:
     _trains = set(queues) != {LAB_QUEUE}  # a lab-only worker runs short jobs in-process: no spare to warm
     if _trains and type(getattr(sender, "pool", None)).__module__.endswith(".solo"):  # tasks run in this process
         _warm_spare()
+    if _trains:  # the first build takes a core for up to a minute; runs meanwhile take the default path
+        threading.Thread(target=_warm_fused, name="descent-fused-build", daemon=True).start()
     if not _trains:  # a race's first step would otherwise import torch's compiler front end (seconds)
         threading.Thread(target=_warm_lab, name="descent-lab-warm-up", daemon=True).start()
 
@@ -59,6 +64,16 @@ def _warm_lab() -> None:
         log.info("lab worker warmed up in %.1f s", warm_up())
     except Exception:  # noqa: BLE001 - a failed warm-up only costs the first race its time
         log.warning("lab worker warm-up failed", exc_info=True)
+
+
+def _warm_fused() -> None:
+    from optim import _fused
+
+    started = time.perf_counter()
+    if _fused.warm():
+        log.info("fused optimizer kernel ready in %.1f s", time.perf_counter() - started)
+    else:
+        log.warning("fused optimizer kernel unavailable (%s); runs step through the default path", _fused.failure())
 
 
 def _warm_spare() -> None:

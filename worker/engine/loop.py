@@ -24,7 +24,10 @@ step about to run, counted from 0, divisible by k; so the first step always coun
 run measures at the same steps as an uninterrupted one).  Each costs memory passes over all
 weights and gradients (the copy θ_{t−1}, ‖θ_t − θ_{t−1}‖², ‖θ_{t−1}‖², ‖g‖²), as much as the
 whole optimizer step of a small MLP on CPU; see docs/benchmarks.md.  ``state_bytes``, the
-optimizer's state in bytes (what 8-bit state saves), is recorded once, after the first step."""
+optimizer's state in bytes (what 8-bit state saves), is recorded once, after the first step.
+
+On CPU the optimizer steps through the fused kernel when its solver has one and the kernel is
+built (``worker.engine.fused_default``); the run's log says once which path it took."""
 
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ from optim.grad_tools import GradientNoise, clip_grad_norm_, clip_grad_value_
 from optim.schedulers import build_scheduler
 from worker.architectures import build_model
 from worker.data import BatchOrder, TrainingData
-from worker.engine import checkpoint
+from worker.engine import checkpoint, fused_default
 from worker.engine.metrics import LOSSES, evaluate
 from worker.engine.recorder import Recorder, StepRow
 from worker.engine.step_stats import StepStats
@@ -117,6 +120,7 @@ class _Run:
     patience: int | None  # early stopping's, None without it
     epochs: int
     total_steps: int
+    fused: bool  # the engine turned the optimizer's fused step on (fused_default)
     step: int = 0
     epoch: int = 0
 
@@ -246,7 +250,7 @@ def _set_up(spec, data: TrainingData, stop: StopCheck) -> _Run:
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     entry = catalog.solver(spec.solver.name)
-    optimizer = _build_optimizer(spec, entry, model, params)
+    optimizer, fused = _build_optimizer(spec, entry, model, params)
     order = BatchOrder(len(data.train), training.batch_size, training.seed + 1, data.train.x.device)
     scheduler = _build_scheduler(spec, optimizer, steps_per_epoch=len(order))
     use_scaler = device.type == "cuda" and training.precision == "fp16" and not entry.needs_closure
@@ -269,17 +273,24 @@ def _set_up(spec, data: TrainingData, stop: StopCheck) -> _Run:
         patience=training.early_stopping.patience if training.early_stopping is not None else None,
         epochs=training.epochs,
         total_steps=len(order) * training.epochs,
+        fused=fused,
     )
 
 
-def _build_optimizer(spec, entry, model: nn.Module, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+def _build_optimizer(spec, entry, model: nn.Module, params: list[torch.Tensor]) -> tuple[torch.optim.Optimizer, bool]:
+    """The optimizer, and whether the engine turned its fused step on (logged once)."""
     n_params = sum(p.numel() for p in params)
     if entry.max_params is not None and n_params > entry.max_params:
         raise ValueError(
             f"solver: {entry.name} is meant for at most {entry.max_params} parameters and this model has "
             f"{n_params}; choose a smaller architecture or a first-order solver"
         )
-    return build_optimizer(params, entry.name, spec.solver_hparams(), model=model if entry.needs_model else None)
+    hparams = spec.solver_hparams()
+    fused, path = fused_default.choose(entry.name, hparams, params)
+    log.info("optimizer %s steps through the %s", entry.name, path)
+    optimizer = build_optimizer(params, entry.name, hparams, model=model if entry.needs_model else None,
+                                fused=True if fused else None)
+    return optimizer, fused
 
 
 def _build_scheduler(spec, optimizer: torch.optim.Optimizer, *, steps_per_epoch: int):
@@ -309,6 +320,7 @@ def _resume(run: _Run, path: Path) -> None:
         raise ValueError("checkpoint: it belongs to a different spec; delete it to start over")
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
+    _keep_path(run)
     if run.scheduler is not None:
         run.scheduler.load_state_dict(state["scheduler"])
     run.scaler.load_state_dict(state["scaler"])
@@ -323,6 +335,19 @@ def _resume(run: _Run, path: Path) -> None:
     if "watch" in state:  # absent in checkpoints written before the best checkpoint existed
         run.watch.load_state_dict(state["watch"])
     run.stop.time_limit.spent_before_s = state.get("training_s", 0.0)  # absent in older checkpoints
+
+
+def _keep_path(run: _Run) -> None:
+    """Give the loaded parameter groups this run's ``fused`` flag: ``load_state_dict`` brings
+    back the checkpoint writer's, which may have had the kernel when this process has not (a
+    fused step would then build it mid-run) or lacked it.  The paths agree to rounding, and
+    each side of a resume is exact on its own path.  A spec that chooses the path itself
+    (``fused_default.PATH_FIELDS``) wrote the same flag it builds with: nothing to do."""
+    if any(run.spec.solver_hparams().get(k) is not None for k in fused_default.PATH_FIELDS):
+        return
+    for group in run.optimizer.param_groups:
+        if "fused" in group or run.fused:
+            group["fused"] = True if run.fused else None
 
 
 def _same_spec(spec, stored: dict) -> bool:
