@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 namespace {
@@ -395,10 +396,13 @@ void rmsprop_(at::TensorList params, at::TensorList grads, at::TensorList square
   }
 }
 
-// LAMB needs each tensor's norms before it can move the tensor: a first pass updates the moments
-// and sums ||theta||^2 and ||r||^2 (in double, per chunk of kGrain elements, the chunks' sums
-// added in chunk order so that the result does not depend on the thread count); a second pass
-// recomputes r from the stored moments and steps.
+// LAMB needs each tensor's norms before it can move the tensor: a first pass updates the moments,
+// writes the direction r to a scratch buffer and sums ||theta||^2 and ||r||^2 (in double, per chunk
+// of kGrain elements, the chunks' sums added in chunk order so that the result does not depend on
+// the thread count); a second pass steps along the stored r.  Storing r moves as many bytes as
+// recomputing it from the stored moments would (write r and read it back: 8 bytes an element,
+// against reading m and v again), but leaves the second pass no division or square root, which
+// made it compute-bound; the values are the same bits either way.
 template <typename T>
 struct LambScalars {
   T sign, b1, w1, b2, w2, bc1, bc2, eps, wd;
@@ -411,7 +415,8 @@ DESCENT_INLINE T lamb_direction(const LambScalars<T>& s, T m, T v, T p) {
 
 template <typename T>
 DESCENT_INLINE void lamb_moments_loop(const LambScalars<T> s, const T* __restrict__ p, const T* __restrict__ g,
-                                      T* __restrict__ m, T* __restrict__ v, int64_t n, double* sums) {
+                                      T* __restrict__ m, T* __restrict__ v, T* __restrict__ r_out, int64_t n,
+                                      double* sums) {
   double weight_sq = 0, update_sq = 0;
   // the pragma (-fopenmp-simd) lets the two sums be split over vector lanes; without it the
   // compiler must add in element order and the whole loop stays scalar
@@ -423,6 +428,7 @@ DESCENT_INLINE void lamb_moments_loop(const LambScalars<T> s, const T* __restric
     m[i] = mi;
     v[i] = vi;
     const T r = lamb_direction(s, mi, vi, p[i]);
+    r_out[i] = r;
     weight_sq += static_cast<double>(p[i]) * p[i];
     update_sq += static_cast<double>(r) * r;
   }
@@ -431,30 +437,26 @@ DESCENT_INLINE void lamb_moments_loop(const LambScalars<T> s, const T* __restric
 }
 
 template <typename T>
-DESCENT_INLINE void lamb_step_loop(const LambScalars<T> s, T* __restrict__ p, const T* __restrict__ m,
-                                   const T* __restrict__ v, T ratio, T lr, int64_t n) {
+DESCENT_INLINE void lamb_step_loop(T* __restrict__ p, const T* __restrict__ r, T ratio, T lr, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    const T r = lamb_direction(s, m[i], v[i], p[i]);
-    p[i] = p[i] - lr * (r * ratio);
+    p[i] = p[i] - lr * (r[i] * ratio);
   }
 }
 
 #define DESCENT_LAMB_LOOPS(SUFFIX, T)                                                                          \
   DESCENT_CLONES void lamb_moments_##SUFFIX(const LambScalars<T> s, const T* __restrict__ p,                  \
                                             const T* __restrict__ g, T* __restrict__ m, T* __restrict__ v,     \
-                                            int64_t n, double* sums) {                                         \
-    lamb_moments_loop<T>(s, p, g, m, v, n, sums);                                                              \
+                                            T* __restrict__ r, int64_t n, double* sums) {                      \
+    lamb_moments_loop<T>(s, p, g, m, v, r, n, sums);                                                           \
   }                                                                                                            \
-  DESCENT_CLONES void lamb_step_##SUFFIX(const LambScalars<T> s, T* __restrict__ p, const T* __restrict__ m,  \
-                                         const T* __restrict__ v, T ratio, T lr, int64_t n) {                  \
-    lamb_step_loop<T>(s, p, m, v, ratio, lr, n);                                                               \
+  DESCENT_CLONES void lamb_step_##SUFFIX(T* __restrict__ p, const T* __restrict__ r, T ratio, T lr, int64_t n) { \
+    lamb_step_loop<T>(p, r, ratio, lr, n);                                                                     \
   }                                                                                                            \
-  inline void lamb_moments(const LambScalars<T>& s, const T* p, const T* g, T* m, T* v, int64_t n, double* sums) { \
-    lamb_moments_##SUFFIX(s, p, g, m, v, n, sums);                                                             \
+  inline void lamb_moments(const LambScalars<T>& s, const T* p, const T* g, T* m, T* v, T* r, int64_t n,        \
+                           double* sums) {                                                                     \
+    lamb_moments_##SUFFIX(s, p, g, m, v, r, n, sums);                                                          \
   }                                                                                                            \
-  inline void lamb_step(const LambScalars<T>& s, T* p, const T* m, const T* v, T ratio, T lr, int64_t n) {     \
-    lamb_step_##SUFFIX(s, p, m, v, ratio, lr, n);                                                              \
-  }
+  inline void lamb_step(T* p, const T* r, T ratio, T lr, int64_t n) { lamb_step_##SUFFIX(p, r, ratio, lr, n); }
 DESCENT_LAMB_LOOPS(f32, float)
 DESCENT_LAMB_LOOPS(f64, double)
 
@@ -462,6 +464,10 @@ void lamb_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
            at::ArrayRef<double> bias_corrections1, at::ArrayRef<double> bias_corrections2, double lr, double beta1,
            double beta2, double eps, double weight_decay, bool maximize) {
   check_tensors(params, {grads, exp_avgs, exp_avg_sqs});
+  // the directions of one tensor at a time, sized for the group's largest and freed with the step
+  int64_t largest = 0;
+  for (const at::Tensor& param : params) largest = std::max(largest, param.numel() * param.element_size());
+  std::unique_ptr<char[]> scratch(new char[largest > 0 ? largest : 1]);
   for (size_t k = 0; k < params.size(); ++k) {
     const at::Tensor& param = params[k];
     AT_DISPATCH_FLOATING_TYPES(param.scalar_type(), "descent_fused_lamb", [&] {
@@ -474,12 +480,13 @@ void lamb_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
       const T* g = grads[k].data_ptr<T>();
       T* m = exp_avgs[k].data_ptr<T>();
       T* v = exp_avg_sqs[k].data_ptr<T>();
+      T* r = reinterpret_cast<T*>(scratch.get());
       const int64_t n = param.numel(), chunks = (n + kGrain - 1) / kGrain;
       std::vector<double> sums(2 * chunks, 0.0);
       at::parallel_for(0, chunks, 1, [&](int64_t first, int64_t last) {
         for (int64_t c = first; c < last; ++c) {
           const int64_t begin = c * kGrain, len = std::min(kGrain, n - begin);
-          lamb_moments(s, p + begin, g + begin, m + begin, v + begin, len, &sums[2 * c]);
+          lamb_moments(s, p + begin, g + begin, m + begin, v + begin, r + begin, len, &sums[2 * c]);
         }
       });
       double weight_sq = 0, update_sq = 0;
@@ -491,7 +498,7 @@ void lamb_(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
       const T ratio = weight_norm > T(0) && update_norm > T(0) ? weight_norm / update_norm : T(1);
       const T lr_t = static_cast<T>(lr);
       at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-        lamb_step(s, p + begin, m + begin, v + begin, ratio, lr_t, end - begin);
+        lamb_step(p + begin, r + begin, ratio, lr_t, end - begin);
       });
     });
   }
