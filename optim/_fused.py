@@ -20,8 +20,11 @@ AVX2 and the baseline ISA and the CPU picks one when the library loads (function
 as torch's own kernels dispatch on CPU capability); ``-ffp-contract=off`` keeps every rounding
 step of the foreach arithmetic.
 
-Where the kernel does not apply (tensors not on the CPU, dtypes other than float32/float64,
-non-contiguous or sparse tensors, no compiler, a failed build) the step falls back to the
+CUDA tensors of Adam/AdamW, SGD, Adagrad and Lion take Triton kernels instead
+(``optim._fused_triton``: the same arithmetic in float32; Triton comes with torch's CUDA wheels
+and is imported on the first such step).  Where no kernel applies (CUDA tensors of the other
+optimizers or not float32, other devices, dtypes other than float32/float64, non-contiguous or
+sparse tensors, no compiler, a failed build) the step falls back to the
 foreach path and warns once per process for each reason.  This is torch's flag with torch's
 rules (RMSprop, which has no such argument in torch, takes it as a parameter-group key so that
 its signature stays torch's): ``fused=True`` selects it, and ``fused`` together with ``foreach=True`` is an error
@@ -52,6 +55,12 @@ CFLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fopenmp-simd"]
 # a build lock (torch's ``FileBaton``) older than this was left by a process killed mid-build:
 # builds take well under a minute, and torch would wait on the stale lock for ever
 STALE_LOCK_S = 600.0
+
+# the operators with a Triton kernel (``optim._fused_triton``) for CUDA tensors; the others fall back there
+TRITON_OPS = frozenset({"adam_", "sgd_", "adagrad_", "lion_"})
+# route CPU tensors of those operators through the Triton kernels too: for tests, which run them in
+# Triton's interpreter (``TRITON_INTERPRET=1`` before Triton is imported); never set otherwise
+TRITON_ON_CPU = False
 
 _warned: set[str] = set()
 # held while this process builds or loads the extension, so that :func:`ready` never waits on it
@@ -198,10 +207,40 @@ def warn_once(reason: str) -> None:
         warnings.warn(f"fused=True: {reason}; using the foreach path instead", RuntimeWarning, stacklevel=3)
 
 
+@functools.cache
+def _triton_outcome():
+    """(``optim._fused_triton``, None) or (None, why Triton did not import): tried once per
+    process, on the first fused step of CUDA tensors, so CPU-only processes never import it."""
+    try:
+        from optim import _fused_triton
+    except Exception as error:  # not installed, or an install that fails to import: both mean "use foreach"
+        lines = str(error).strip().splitlines()
+        return None, f"{type(error).__name__}: {lines[-1] if lines else ''}"
+    return _fused_triton, None
+
+
+def _wants_triton(op: str, params) -> bool:
+    """CUDA tensors of an optimizer with a Triton kernel; CPU tensors too where
+    :data:`TRITON_ON_CPU` is set (tests, in Triton's interpreter)."""
+    if op not in TRITON_OPS or not params:
+        return False
+    return params[0].is_cuda or (TRITON_ON_CPU and params[0].device.type == "cpu")
+
+
 def run(op: str, *args) -> bool:
-    """Call the kernel ``torch.ops.descent_fused.<op>`` with ``args``; True if it ran.  False, after
-    :func:`warn_once` says why, when it did not build or refused the tensors (it checks them all
-    before writing any, so the caller's foreach fallback starts from untouched state)."""
+    """Call the kernel ``torch.ops.descent_fused.<op>`` with ``args`` (for CUDA tensors, its Triton
+    twin in ``optim._fused_triton``); True if it ran.  False, after :func:`warn_once` says why,
+    when it did not build or refused the tensors (it checks them all before writing any, so the
+    caller's foreach fallback starts from untouched state)."""
+    if _wants_triton(op, args[0]):
+        module, error = _triton_outcome()
+        if module is None:
+            warn_once(f"Triton, which runs the fused steps of CUDA tensors, did not import ({error})")
+            return False
+        refused = module.KERNELS[op](*args)
+        if refused:
+            warn_once(refused)
+        return not refused
     ops, error = _build_outcome()
     if ops is None:
         warn_once(f"the CPU kernel did not build ({error})")
