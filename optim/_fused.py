@@ -1,4 +1,4 @@
-"""The ``fused=True`` path: one compiled CPU kernel per parameter group per step.
+"""The ``fused=True`` path: one compiled kernel per parameter group per step (C++ on CPU, Triton on CUDA).
 
 What fused means here: the update of every tensor of a parameter group is one call into
 ``_fused_cpu.cpp``, which walks each tensor once, reading the parameter, its gradient and its

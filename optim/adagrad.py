@@ -52,7 +52,7 @@ class Adagrad(Optimizer):
         {foreach}
         {maximize}
         {differentiable}
-        fused (bool, optional): one compiled CPU kernel per group per step (``optim._fused``)
+        fused (bool, optional): one compiled kernel per group per step (``optim._fused``; CUDA tensors: Triton)
             (default: None, the foreach/loop choice).
 
     Example:

@@ -90,7 +90,7 @@ class Adam(quantization.QuantizedState, Optimizer):
         {maximize}
         {capturable}
         {differentiable}
-        fused (bool, optional): one compiled CPU kernel per group per step (``optim._fused``);
+        fused (bool, optional): one compiled kernel per group per step (``optim._fused``; CUDA tensors: Triton);
             parameters with 8-bit state keep their own path (default: None, the foreach/loop choice).
         decoupled_weight_decay (bool, optional): decay the weights directly, as AdamW, instead of
             adding :math:`\lambda\theta` to the gradient (default: False).
@@ -212,7 +212,7 @@ class AdamW(Adam):
         {foreach}
         {capturable}
         {differentiable}
-        fused (bool, optional): one compiled CPU kernel per group per step (``optim._fused``);
+        fused (bool, optional): one compiled kernel per group per step (``optim._fused``; CUDA tensors: Triton);
             parameters with 8-bit state keep their own path (default: None, the foreach/loop choice).
 
     A parameter group may set ``state_bits``, as for :class:`Adam`.

@@ -34,7 +34,7 @@ class Lion(quantization.QuantizedState, Optimizer):
         weight_decay (float, optional): decoupled weight decay :math:`\lambda` (default: 0).
         {maximize}
         {foreach}
-        fused (bool, optional): one compiled CPU kernel per group per step (``optim._fused``);
+        fused (bool, optional): one compiled kernel per group per step (``optim._fused``; CUDA tensors: Triton);
             parameters with 8-bit state keep their own path (default: None, the foreach/loop choice).
 
     State per parameter: ``exp_avg`` (:math:`m`).  A parameter group may set ``state_bits``:
