@@ -59,12 +59,17 @@ def wanted(
     return True, FUSED
 
 
+def spec_chooses(hparams: dict) -> bool:
+    """Whether the spec names the update path itself: a :data:`PATH_FIELDS` hyperparameter set."""
+    return any(hparams.get(k) is not None for k in PATH_FIELDS)
+
+
 def choose(solver_name: str, hparams: dict, params: list[torch.Tensor]) -> tuple[bool, str]:
     """:func:`wanted` for a run: its solver, solver hyperparameters (catalog names) and parameters."""
     return wanted(
         devices=(p.device.type for p in params),
         dtypes=(p.dtype for p in params),
         capable=has_fused_step(solver_name, hparams),
-        spec_chooses=any(hparams.get(k) is not None for k in PATH_FIELDS),
+        spec_chooses=spec_chooses(hparams),
         ready=kernel_ready,
     )

@@ -342,8 +342,8 @@ def _keep_path(run: _Run) -> None:
     back the checkpoint writer's, which may have had the kernel when this process has not (a
     fused step would then build it mid-run) or lacked it.  The paths agree to rounding, and
     each side of a resume is exact on its own path.  A spec that chooses the path itself
-    (``fused_default.PATH_FIELDS``) wrote the same flag it builds with: nothing to do."""
-    if any(run.spec.solver_hparams().get(k) is not None for k in fused_default.PATH_FIELDS):
+    (``fused_default.spec_chooses``) wrote the same flag it builds with: nothing to do."""
+    if fused_default.spec_chooses(run.spec.solver_hparams()):
         return
     for group in run.optimizer.param_groups:
         if "fused" in group or run.fused:
