@@ -20,10 +20,9 @@ AVX2 and the baseline ISA and the CPU picks one when the library loads (function
 as torch's own kernels dispatch on CPU capability); ``-ffp-contract=off`` keeps every rounding
 step of the foreach arithmetic.
 
-CUDA tensors of Adam/AdamW, SGD, Adagrad and Lion take Triton kernels instead
-(``optim._fused_triton``: the same arithmetic in float32; Triton comes with torch's CUDA wheels
-and is imported on the first such step).  Where no kernel applies (CUDA tensors of the other
-optimizers or not float32, other devices, dtypes other than float32/float64, non-contiguous or
+CUDA tensors take Triton kernels instead (``optim._fused_triton``, one for each C++ kernel: the
+same arithmetic in float32; Triton comes with torch's CUDA wheels and is imported on the first
+such step).  Where no kernel applies (CUDA tensors other than float32, other devices, dtypes other than float32/float64, non-contiguous or
 sparse tensors, no compiler, a failed build) the step falls back to the
 foreach path and warns once per process for each reason.  This is torch's flag with torch's
 rules (RMSprop, which has no such argument in torch, takes it as a parameter-group key so that
@@ -57,7 +56,7 @@ CFLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fopenmp-simd"]
 STALE_LOCK_S = 600.0
 
 # the operators with a Triton kernel (``optim._fused_triton``) for CUDA tensors; the others fall back there
-TRITON_OPS = frozenset({"adam_", "sgd_", "adagrad_", "lion_"})
+TRITON_OPS = frozenset({"adam_", "sgd_", "adagrad_", "lion_", "rmsprop_", "lamb_"})
 # route CPU tensors of those operators through the Triton kernels too: for tests, which run them in
 # Triton's interpreter (``TRITON_INTERPRET=1`` before Triton is imported); never set otherwise
 TRITON_ON_CPU = False

@@ -1,10 +1,11 @@
-"""The ``fused=True`` steps on CUDA: Triton kernels for Adam/AdamW, SGD, Adagrad and Lion.
+"""The ``fused=True`` steps on CUDA: Triton kernels for Adam/AdamW, SGD, Adagrad, Lion, RMSprop and LAMB.
 
 Each function here takes the arguments of the C++ operator of the same name in
 ``_fused_cpu.cpp`` (``optim._fused.run`` passes them on unchanged) and does its arithmetic,
 operation by operation in float32, so a CUDA step agrees with the foreach path to float32
 rounding: one kernel launch per tensor, each element of the parameter, gradient and state read
-once and written once.  Three choices keep the agreement: divisions and square roots are the
+once and written once (LAMB, whose trust ratio needs a tensor's norms before any of it moves,
+takes three launches: the moments, the norms' sum, the step).  Three choices keep the agreement: divisions and square roots are the
 correctly rounded ``div_rn``/``sqrt_rn`` (Triton's ``/`` and ``sqrt`` are approximate on
 NVIDIA GPUs), launches pass ``enable_fp_fusion=False`` (no fused multiply-add, as
 ``-ffp-contract=off`` for the C++ kernels), and lerp takes the same one of torch's two forms.
@@ -31,6 +32,7 @@ import triton
 import triton.language as tl
 
 BLOCK = 1024  # elements per program instance
+REDUCE_BLOCK = 1024  # LAMB's per-block norm sums added per trip of its one-program reduction
 
 
 @triton.jit
@@ -107,6 +109,90 @@ def _lion_kernel(p_ptr, g_ptr, m_ptr, n, sign, shrink, b1, w1, b2, w2, neg_lr, B
     tl.store(m_ptr + offsets, m * b2 + w2 * g, mask=mask)
 
 
+@triton.jit
+def _rmsprop_kernel(
+    p_ptr, g_ptr, sq_ptr, ga_ptr, buf_ptr, n,
+    sign, wd, alpha, w, eps, mu, neg_lr,
+    CENTERED: tl.constexpr, MOMENTUM: tl.constexpr, SMALL_W: tl.constexpr, BLOCK: tl.constexpr,
+):
+    offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    p = tl.load(p_ptr + offsets, mask=mask)
+    g = tl.load(g_ptr + offsets, mask=mask) * sign + wd * p
+    s = tl.load(sq_ptr + offsets, mask=mask) * alpha + w * g * g
+    tl.store(sq_ptr + offsets, s, mask=mask)
+    if CENTERED:
+        ga = tl.load(ga_ptr + offsets, mask=mask)
+        if SMALL_W:  # torch's lerp forms, as for Adam's first moment
+            ga = ga + w * (g - ga)
+        else:
+            ga = g - (g - ga) * (1.0 - w)
+        tl.store(ga_ptr + offsets, ga, mask=mask)
+        avg = tl.sqrt_rn(s + -ga * ga) + eps
+    else:
+        avg = tl.sqrt_rn(s) + eps
+    if MOMENTUM:
+        b = tl.load(buf_ptr + offsets, mask=mask) * mu + tl.div_rn(g, avg)
+        tl.store(buf_ptr + offsets, b, mask=mask)
+        p = p + neg_lr * b
+    else:
+        p = p + tl.div_rn(neg_lr * g, avg)
+    tl.store(p_ptr + offsets, p, mask=mask)
+
+
+@triton.jit
+def _lamb_moments_kernel(
+    p_ptr, g_ptr, m_ptr, v_ptr, r_ptr, sums_ptr, n,
+    sign, b1, w1, b2, w2, bc1, bc2, eps, wd, BLOCK: tl.constexpr,
+):
+    """The moments and the direction r (stored for the step), and this block's sums of p**2 and
+    r**2 in float64 at ``sums_ptr[2 * block]`` and ``[2 * block + 1]``."""
+    block = tl.program_id(0).to(tl.int64)
+    offsets = block * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    p = tl.load(p_ptr + offsets, mask=mask, other=0.0)
+    g = tl.load(g_ptr + offsets, mask=mask) * sign
+    m = tl.load(m_ptr + offsets, mask=mask) * b1 + w1 * g
+    v = tl.load(v_ptr + offsets, mask=mask) * b2 + w2 * g * g
+    tl.store(m_ptr + offsets, m, mask=mask)
+    tl.store(v_ptr + offsets, v, mask=mask)
+    r = tl.div_rn(tl.div_rn(m, bc1), tl.sqrt_rn(tl.div_rn(v, bc2)) + eps) + wd * p
+    r = tl.where(mask, r, 0.0)
+    tl.store(r_ptr + offsets, r, mask=mask)
+    p64 = p.to(tl.float64)
+    r64 = r.to(tl.float64)
+    tl.store(sums_ptr + 2 * block, tl.sum(p64 * p64, axis=0))
+    tl.store(sums_ptr + 2 * block + 1, tl.sum(r64 * r64, axis=0))
+
+
+@triton.jit
+def _lamb_ratio_kernel(sums_ptr, ratio_ptr, blocks, BLOCK: tl.constexpr):
+    """One program: the blocks' sums added, the trust ratio ||p|| / ||r|| (1 when either is 0),
+    stored in float32 on the device, so no step waits for the host."""
+    weight_sq = tl.zeros((BLOCK,), dtype=tl.float64)
+    update_sq = tl.zeros((BLOCK,), dtype=tl.float64)
+    for start in range(0, blocks, BLOCK):
+        index = start + tl.arange(0, BLOCK)
+        mask = index < blocks
+        weight_sq += tl.load(sums_ptr + 2 * index, mask=mask, other=0.0)
+        update_sq += tl.load(sums_ptr + 2 * index + 1, mask=mask, other=0.0)
+    # float64 square roots are correctly rounded (sqrt_rn is float32's)
+    weight_norm = tl.sqrt(tl.sum(weight_sq, axis=0)).to(tl.float32)
+    update_norm = tl.sqrt(tl.sum(update_sq, axis=0)).to(tl.float32)
+    both = (weight_norm > 0) & (update_norm > 0)
+    ratio = tl.where(both, tl.div_rn(weight_norm, tl.where(both, update_norm, 1.0)), 1.0)
+    tl.store(ratio_ptr, ratio)
+
+
+@triton.jit
+def _lamb_step_kernel(p_ptr, r_ptr, ratio_ptr, n, lr, BLOCK: tl.constexpr):
+    offsets = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offsets < n
+    ratio = tl.load(ratio_ptr)
+    p = tl.load(p_ptr + offsets, mask=mask)
+    tl.store(p_ptr + offsets, p - lr * (tl.load(r_ptr + offsets, mask=mask) * ratio), mask=mask)
+
+
 def interpreting() -> bool:
     """Whether Triton runs kernels in its interpreter (on CPU tensors) in this process."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
@@ -136,16 +222,17 @@ def refusal(params, *others) -> str | None:
     return None
 
 
-def _launch(kernel, first: torch.Tensor, *args, **keywords) -> None:
+def _launch(kernel, first: torch.Tensor, *args, grid=None, block=None, **keywords) -> None:
     n = first.numel()
     if n == 0:
         return
-    grid = (triton.cdiv(n, BLOCK),)
+    grid = grid or (triton.cdiv(n, BLOCK),)
+    block = block or BLOCK
     if first.is_cuda and first.device.index != torch.cuda.current_device():
         with torch.cuda.device(first.device):  # Triton launches on the current device
-            kernel[grid](*args, BLOCK=BLOCK, enable_fp_fusion=False, **keywords)
+            kernel[grid](*args, BLOCK=block, enable_fp_fusion=False, **keywords)
         return
-    kernel[grid](*args, BLOCK=BLOCK, enable_fp_fusion=False, **keywords)
+    kernel[grid](*args, BLOCK=block, enable_fp_fusion=False, **keywords)
 
 
 def adam_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, step_sizes, eps_hats,
@@ -216,4 +303,58 @@ def lion_(params, grads, exp_avgs, lr, beta1, beta2, weight_decay, maximize) -> 
     return None
 
 
-KERNELS = {"adam_": adam_, "sgd_": sgd_, "adagrad_": adagrad_, "lion_": lion_}
+def rmsprop_(params, grads, square_avgs, grad_avgs, momentum_buffers, lr, alpha, eps, weight_decay, momentum,
+             maximize) -> str | None:
+    """``rmsprop_`` of ``_fused_cpu.cpp``: ``grad_avgs`` empty unless centered, ``momentum_buffers``
+    empty without momentum."""
+    why = refusal(params, grads, square_avgs, grad_avgs, momentum_buffers)
+    if why:
+        return why
+    centered, with_momentum = bool(grad_avgs), bool(momentum_buffers)
+    w = 1 - alpha
+    scalars = dict(
+        sign=-1.0 if maximize else 1.0, wd=float(weight_decay), alpha=float(alpha), w=w, eps=float(eps),
+        mu=float(momentum), neg_lr=-lr,
+    )
+    small_w = abs(float(torch.tensor(w, dtype=torch.float32))) < 0.5  # the C++ test, on the float32 weight
+    for k, p in enumerate(params):
+        ga = grad_avgs[k] if centered else p  # unused pointers where the option is off
+        buf = momentum_buffers[k] if with_momentum else p
+        _launch(
+            _rmsprop_kernel, p, p, grads[k], square_avgs[k], ga, buf, p.numel(), CENTERED=centered,
+            MOMENTUM=with_momentum, SMALL_W=small_w, **scalars,
+        )
+    return None
+
+
+def lamb_(params, grads, exp_avgs, exp_avg_sqs, bias_corrections1, bias_corrections2, lr, beta1, beta2, eps,
+          weight_decay, maximize) -> str | None:
+    """``lamb_`` of ``_fused_cpu.cpp``: per tensor, the moments and direction with the blocks'
+    float64 norm sums, one program adding them into the trust ratio, and the step."""
+    why = refusal(params, grads, exp_avgs, exp_avg_sqs)
+    if why:
+        return why
+    largest = max(p.numel() for p in params)
+    device = params[0].device
+    scratch = torch.empty(largest, dtype=torch.float32, device=device)  # the directions, one tensor at a time
+    sums = torch.empty(2 * triton.cdiv(largest, BLOCK), dtype=torch.float64, device=device)
+    ratios = torch.empty(len(params), dtype=torch.float32, device=device)
+    scalars = dict(
+        sign=-1.0 if maximize else 1.0, b1=float(beta1), w1=1 - beta1, b2=float(beta2), w2=1 - beta2,
+        eps=float(eps), wd=float(weight_decay),
+    )
+    for k, p in enumerate(params):
+        n = p.numel()
+        blocks = triton.cdiv(n, BLOCK)
+        _launch(
+            _lamb_moments_kernel, p, p, grads[k], exp_avgs[k], exp_avg_sqs[k], scratch, sums, n,
+            bc1=bias_corrections1[k], bc2=bias_corrections2[k], **scalars,
+        )
+        _launch(_lamb_ratio_kernel, p, sums, ratios[k:], blocks, grid=(1,), block=REDUCE_BLOCK)
+        _launch(_lamb_step_kernel, p, p, scratch, ratios[k:], n, lr=float(lr))
+    return None
+
+
+KERNELS = {
+    "adam_": adam_, "sgd_": sgd_, "adagrad_": adagrad_, "lion_": lion_, "rmsprop_": rmsprop_, "lamb_": lamb_,
+}

@@ -39,8 +39,9 @@ class LAMB(Optimizer):
         weight_decay (float, optional): decoupled weight decay :math:`\lambda` (default: 0).
         {maximize}
         {foreach}
-        fused (bool, optional): one compiled CPU kernel call per group per step (``optim._fused``): two
-            passes per tensor, the second after its norms are known (default: None, the foreach/loop choice).
+        fused (bool, optional): one compiled kernel call per group per step (``optim._fused``; CUDA
+            tensors: Triton): two passes per tensor, the second after its norms are known
+            (default: None, the foreach/loop choice).
 
     State per parameter: ``step``, ``exp_avg``, ``exp_avg_sq``.
 
@@ -162,9 +163,9 @@ def _multi_tensor_lamb(
 
 def _fused_lamb(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay, maximize):
     r""":func:`_multi_tensor_lamb`'s update, one kernel call per group (``optim._fused``), two passes
-    per tensor: the first updates the moments and sums :math:`\lVert\theta\rVert^2` and
-    :math:`\lVert r\rVert^2` (in float64), the second recomputes :math:`r` and steps; the
-    foreach path makes about 14.  Falls back to :func:`_multi_tensor_lamb` (warning once) where
+    per tensor: the first updates the moments, stores the direction :math:`r` and sums
+    :math:`\lVert\theta\rVert^2` and :math:`\lVert r\rVert^2` (in float64), the second steps
+    along the stored :math:`r`; the foreach path makes about 14.  Falls back to :func:`_multi_tensor_lamb` (warning once) where
     the kernel does not apply."""
     step_values = [to_scalar(s) + 1 for s in steps]  # the counters are incremented once the kernel has run
     corrections = [1 - beta1**t for t in step_values], [1 - beta2**t for t in step_values]

@@ -62,8 +62,8 @@ class RMSprop(Optimizer):
         {maximize}
         {differentiable}
 
-    A parameter group may set ``fused=True``: one compiled CPU kernel per group per step
-    (``optim._fused``).  torch's RMSprop has no ``fused`` argument, so the constructor keeps
+    A parameter group may set ``fused=True``: one compiled kernel per group per step
+    (``optim._fused``; CUDA tensors: Triton).  torch's RMSprop has no ``fused`` argument, so the constructor keeps
     torch's signature and state_dict layout and the flag lives in the group.
 
     Example:

@@ -21,6 +21,7 @@ import torch
 from optim import _fused
 from optim.adagrad import Adagrad
 from optim.adam import Adam, AdamW
+from optim.lamb import LAMB
 from optim.lion import Lion
 from optim.rmsprop import RMSprop
 from optim.sgd import SGD
@@ -32,6 +33,7 @@ STEPS = 3
 SIZES = [1, 1000, 5003, (3, 7)]  # odd sizes: one element, partial blocks of 1024, several blocks
 LRS = [None, 0.5, 2.0]  # the group's lr scaled at each step: a runtime scalar, as a schedule changes it
 RTOL = 1e-6  # normwise, to float32 rounding (torch's CPU foreach kernels use fused multiply-adds)
+CPP_RTOL = 1e-7  # normwise, against our C++ kernels: the same operations, none fused
 
 CASES = [
     (Adam, {}),
@@ -49,6 +51,13 @@ CASES = [
     (Adagrad, {"maximize": True, "lr": 0.1}),
     (Lion, {"lr": 0.01, "weight_decay": 0.1, "betas": (0.95, 0.98)}),
     (Lion, {"maximize": True, "lr": 0.01}),
+    (RMSprop, {"lr": 0.01}),
+    (RMSprop, {"lr": 0.01, "centered": True, "weight_decay": 0.01}),
+    (RMSprop, {"lr": 0.01, "momentum": 0.9, "maximize": True}),
+    (RMSprop, {"lr": 0.01, "centered": True, "momentum": 0.5}),
+    (RMSprop, {"lr": 0.01, "centered": True, "alpha": 0.3}),  # 1 - alpha > 0.5: lerp's other form
+    (LAMB, {"lr": 0.01}),
+    (LAMB, {"lr": 0.01, "weight_decay": 0.1, "betas": (0.8, 0.99), "eps": 1e-4, "maximize": True}),
 ]
 
 
@@ -95,6 +104,7 @@ def _child(out: str) -> None:
     from optim import _fused_triton
 
     _fused.TRITON_ON_CPU = True
+    _fused_triton.REDUCE_BLOCK = 2  # LAMB's norm reduction in several trips, the last one partial (5 blocks)
     calls = {op: 0 for op in _fused_triton.KERNELS}
 
     def counting(op, kernel):
@@ -139,6 +149,14 @@ def test_triton_kernels_match_foreach(case, triton_results):
     assert_close_normwise(tensors, _run(case, foreach=True), RTOL)
 
 
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_triton_kernels_match_the_cpp_kernels(case, triton_results):
+    """The C++ kernels make the same operations in the same order without fused multiply-adds, so
+    the two agree more tightly than either does with torch's foreach kernels."""
+    tensors, _ = triton_results["cases"][_case_id(case)]
+    assert_close_normwise(tensors, _run(case, fused=True), CPP_RTOL)
+
+
 def test_the_triton_operators_are_the_ones_dispatch_names(triton_results):
     assert triton_results["ops"] == sorted(_fused.TRITON_OPS)
 
@@ -169,7 +187,7 @@ def test_cpu_tensors_keep_the_cpp_kernel(monkeypatch):
     assert not _fused._wants_triton("adam_", [torch.zeros(3)])
     monkeypatch.setattr(_fused, "TRITON_ON_CPU", True)
     assert _fused._wants_triton("adam_", [torch.zeros(3)])
-    assert not _fused._wants_triton("rmsprop_", [torch.zeros(3)])  # no Triton kernel: the C++ one
+    assert not _fused._wants_triton("nosuch_", [torch.zeros(3)])  # an operator without a Triton twin: the C++ one
     assert not _fused._wants_triton("adam_", [])
 
 
@@ -222,10 +240,10 @@ def test_a_learning_rate_schedule_compiles_no_new_kernels():
 
 @pytest.mark.gpu
 @cuda
-def test_cuda_optimizers_without_a_triton_kernel_fall_back(fused_warnings):
-    with pytest.warns(RuntimeWarning, match="no fused kernel for cuda tensors"):
-        fused = _run((RMSprop, {}), device="cuda", fused=True)
-    assert_close_normwise(fused, _run((RMSprop, {}), device="cuda", foreach=True), 0.0)
+def test_cuda_float64_falls_back_to_foreach(fused_warnings):
+    with pytest.warns(RuntimeWarning, match="no Triton kernel for torch.float64 tensors"):
+        fused = _run((RMSprop, {}), device="cuda", dtype=torch.float64, fused=True)
+    assert_close_normwise(fused, _run((RMSprop, {}), device="cuda", dtype=torch.float64, foreach=True), 0.0)
 
 
 if __name__ == "__main__":
