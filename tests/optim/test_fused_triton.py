@@ -104,7 +104,9 @@ def _child(out: str) -> None:
     from optim import _fused_triton
 
     _fused.TRITON_ON_CPU = True
-    _fused_triton.REDUCE_BLOCK = 2  # LAMB's norm reduction in several trips, the last one partial (5 blocks)
+    # small programs, so that a tensor spans several (5003 elements: 5 chunks, the last partial) and
+    # LAMB adds its norm sums in several trips
+    _fused_triton.BLOCK, _fused_triton.CHUNK, _fused_triton.REDUCE_BLOCK = 256, 1024, 2
     calls = {op: 0 for op in _fused_triton.KERNELS}
 
     def counting(op, kernel):
@@ -116,13 +118,21 @@ def _child(out: str) -> None:
 
     for op, kernel in list(_fused_triton.KERNELS.items()):
         _fused_triton.KERNELS[op] = counting(op, kernel)
+    launches = []
+    launch = _fused_triton._Group.launch
+
+    def counting_launch(group, kernel, *args, **keywords):
+        launches.append(kernel)
+        return launch(group, kernel, *args, **keywords)
+
+    _fused_triton._Group.launch = counting_launch
     results = {"ops": sorted(_fused_triton.KERNELS), "cases": {}}
     for case in CASES:
-        before = sum(calls.values())
+        before, launched = sum(calls.values()), len(launches)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             tensors = _run(case, fused=True)
-        results["cases"][_case_id(case)] = (tensors, sum(calls.values()) - before)
+        results["cases"][_case_id(case)] = (tensors, sum(calls.values()) - before, len(launches) - launched)
     with warnings.catch_warnings(record=True) as caught:  # float64: refused, the foreach path instead
         warnings.simplefilter("always")
         tensors = _run(CASES[1], dtype=torch.float64, fused=True)
@@ -144,8 +154,10 @@ def triton_results(tmp_path_factory):
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_triton_kernels_match_foreach(case, triton_results):
-    tensors, calls = triton_results["cases"][_case_id(case)]
+    tensors, calls, launches = triton_results["cases"][_case_id(case)]
     assert calls == STEPS  # one kernel call per group per step: the Triton path ran, no fallback
+    # one launch per group per step for the group's 4 tensors (LAMB: moments, norms, step)
+    assert launches == STEPS * (3 if case[0] is LAMB else 1)
     assert_close_normwise(tensors, _run(case, foreach=True), RTOL)
 
 
@@ -153,7 +165,7 @@ def test_triton_kernels_match_foreach(case, triton_results):
 def test_triton_kernels_match_the_cpp_kernels(case, triton_results):
     """The C++ kernels make the same operations in the same order without fused multiply-adds, so
     the two agree more tightly than either does with torch's foreach kernels."""
-    tensors, _ = triton_results["cases"][_case_id(case)]
+    tensors, _, _ = triton_results["cases"][_case_id(case)]
     assert_close_normwise(tensors, _run(case, fused=True), CPP_RTOL)
 
 
@@ -217,6 +229,30 @@ def test_cuda_fused_step_runs_the_triton_kernel(case, monkeypatch):
         fused = _run(case, device="cuda", fused=True)
     assert len(calls) == STEPS
     assert_close_normwise(fused, _run(case, foreach=True), RTOL)
+
+
+@pytest.mark.gpu
+@cuda
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_cuda_fused_step_never_waits_for_the_device(case):
+    """The tables reach the device by an asynchronous copy and the bias corrections come from the
+    CPU step counters: torch's sync debug mode raises on any call that waits for the GPU."""
+    cls, hparams = case
+    params = [torch.randn(s, device="cuda", requires_grad=True) for s in (5003, 1000)]
+    if "fused" not in inspect.signature(cls).parameters:  # RMSprop: a group key
+        opt = cls([{"params": params, "fused": True}], **hparams)
+    else:
+        opt = cls(params, fused=True, **hparams)
+    for p in params:
+        p.grad = torch.randn_like(p)
+    opt.step()  # state allocated
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            opt.step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
 
 
 @pytest.mark.gpu
