@@ -250,21 +250,6 @@ def test_eightbit_state_keeps_its_own_path_under_fused():
     assert_close_normwise([runs[0][1]], [runs[1][1]], 1e-6)
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_tensors_fall_back_to_foreach(fused_warnings):
-    """LAMB has no Triton kernel for CUDA tensors (tests/optim/test_fused_triton.py has those that do)."""
-    results = []
-    for flags in ({"fused": True}, {"foreach": True}):
-        p = torch.linspace(-1, 1, 64, device="cuda").requires_grad_(True)
-        opt = _maker(LAMB, {"lr": 0.1}, **flags)([{"params": [p]}])
-        for step in range(3):
-            p.grad = torch.full_like(p, 0.1 * (step + 1))
-            opt.step()
-        results.append(p.detach().cpu())
-    assert torch.equal(results[0], results[1])
-
-
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", [CASES[1], CASES[9], CASES[20], CASES[23]], ids=_case_id)
 def test_tensors_larger_than_a_chunk_in_parallel(case, threads):
