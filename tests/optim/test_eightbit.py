@@ -252,18 +252,14 @@ def test_cuda_trajectory_stays_close_to_the_cpu_one(cls32, cls8, kwargs):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA; run where a GPU is lent")
 @pytest.mark.parametrize("cls32, cls8, kwargs", EIGHT_BIT)
-def test_cuda_step_never_waits_for_the_device(cls32, cls8, kwargs):
+def test_cuda_step_never_waits_for_the_device(cls32, cls8, kwargs, no_device_waits):
     """Quantising and dequantising stay on the device: torch's sync debug mode raises on any call
     that waits for the GPU (an ``.item()``, a copy to pageable memory) during a step."""
     w = torch.randn(5000, device="cuda", requires_grad=True)
     opt = cls8([w], **kwargs)
     w.grad = torch.randn_like(w)
     opt.step()  # state allocated
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
+    with no_device_waits():
         for _ in range(3):
             opt.step()
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
 

@@ -234,7 +234,7 @@ def test_cuda_fused_step_runs_the_triton_kernel(case, monkeypatch):
 @pytest.mark.gpu
 @cuda
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
-def test_cuda_fused_step_never_waits_for_the_device(case):
+def test_cuda_fused_step_never_waits_for_the_device(case, no_device_waits):
     """The tables reach the device by an asynchronous copy and the bias corrections come from the
     CPU step counters: torch's sync debug mode raises on any call that waits for the GPU."""
     cls, hparams = case
@@ -246,13 +246,9 @@ def test_cuda_fused_step_never_waits_for_the_device(case):
     for p in params:
         p.grad = torch.randn_like(p)
     opt.step()  # state allocated
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
+    with no_device_waits():
         for _ in range(3):
             opt.step()
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
 
 
 @pytest.mark.gpu
