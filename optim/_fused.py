@@ -13,8 +13,8 @@ with ``torch.utils.cpp_extension.load`` (cached on disk under ``TORCH_EXTENSIONS
 default ``~/.cache/torch_extensions``; the first build takes about a minute, later processes load
 it in well under a second), while Inductor compiles again for every new set of shapes and
 hyperparameters (learning-rate schedules change a scalar every step) and adds its own
-dispatch cost per call.  It is compiled with ``-O3 -fno-math-errno -ffp-contract=off`` (and
-``-fopenmp-simd`` for LAMB's vectorised norm sums) and no
+dispatch cost per call.  It is compiled with ``-O3 -fno-math-errno -ffp-contract=off -fopenmp``
+(OpenMP for ``at::parallel_for``'s threads and LAMB's vectorised norm sums) and no
 ``-march=native``, so a cache shared between machines stays valid: each loop is built for AVX-512,
 AVX2 and the baseline ISA and the CPU picks one when the library loads (function multiversioning,
 as torch's own kernels dispatch on CPU capability); ``-ffp-contract=off`` keeps every rounding
@@ -49,7 +49,13 @@ import torch
 
 SOURCE = os.path.join(os.path.dirname(__file__), "_fused_cpu.cpp")
 EXTENSION = "descent_fused_cpu"
-CFLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fopenmp-simd"]
+# -fopenmp: ``at::parallel_for`` is a header template whose ``#pragma omp parallel`` compiles into
+# this library, so without it every kernel ran on one thread whatever ``torch.set_num_threads``
+# said (half the speed of torch's fused kernels on two cores).  The library then needs
+# ``libgomp.so.1``, which torch's own ``libtorch_cpu`` has loaded already (torch/lib), so both
+# share one OpenMP runtime and its thread count.
+CFLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fopenmp"]
+LDFLAGS = ["-fopenmp"]
 
 # a build lock (torch's ``FileBaton``) older than this was left by a process killed mid-build:
 # builds take well under a minute, and torch would wait on the stale lock for ever
@@ -89,7 +95,9 @@ def _build():
         from torch.utils import cpp_extension
 
         cpp_extension.load(
-            name=EXTENSION, sources=[SOURCE], extra_cflags=CFLAGS, is_python_module=False, verbose=False,
+            # copies: torch appends to the lists it is given, which would change the next call's hash
+            name=EXTENSION, sources=[SOURCE], extra_cflags=list(CFLAGS), extra_ldflags=list(LDFLAGS),
+            is_python_module=False, verbose=False,
         )
     except Exception as error:  # a missing compiler or ninja, a failed build: all mean "use foreach"
         lines = str(error).strip().splitlines()
@@ -153,7 +161,7 @@ def _built_on_disk() -> bool:
             return False
         with open(os.path.join(directory, "build.ninja")) as file:
             rules = file.read()
-        if SOURCE not in rules or " ".join(CFLAGS) not in rules:
+        if SOURCE not in rules or " ".join(CFLAGS) not in rules or " ".join(LDFLAGS) not in rules:
             return False
         ninja = shutil.which("ninja")
         if ninja is None:

@@ -436,7 +436,7 @@ DESCENT_INLINE void lamb_moments_loop(const LambScalars<T> s, const T* __restric
                                       T* __restrict__ m, T* __restrict__ v, T* __restrict__ r_out, int64_t n,
                                       double* sums) {
   double weight_sq = 0, update_sq = 0;
-  // the pragma (-fopenmp-simd) lets the two sums be split over vector lanes; without it the
+  // the pragma (OpenMP's simd) lets the two sums be split over vector lanes; without it the
   // compiler must add in element order and the whole loop stays scalar
 #pragma omp simd reduction(+ : weight_sq, update_sq)
   for (int64_t i = 0; i < n; ++i) {
