@@ -161,7 +161,7 @@ def _built_on_disk() -> bool:
             return False
         with open(os.path.join(directory, "build.ninja")) as file:
             rules = file.read()
-        if SOURCE not in rules or " ".join(CFLAGS) not in rules or " ".join(LDFLAGS) not in rules:
+        if SOURCE not in rules or not _has_flags(rules, "cflags", CFLAGS) or not _has_flags(rules, "ldflags", LDFLAGS):
             return False
         ninja = shutil.which("ninja")
         if ninja is None:
@@ -170,6 +170,16 @@ def _built_on_disk() -> bool:
     except (OSError, subprocess.SubprocessError):
         return False
     return dry.returncode == 0 and "no work to do" in dry.stdout
+
+
+def _has_flags(rules: str, key: str, flags: list[str]) -> bool:
+    """Whether build.ninja's ``key = ...`` line holds ``flags`` as whole words in a row (as text,
+    ``-fopenmp`` would also match an earlier build's ``-fopenmp-simd``)."""
+    for line in rules.splitlines():
+        if line.startswith(f"{key} ="):
+            words = line.split("=", 1)[1].split()
+            return any(words[i:i + len(flags)] == flags for i in range(len(words) - len(flags) + 1))
+    return False
 
 
 def ready() -> bool:

@@ -68,7 +68,10 @@ def test_built_on_disk_is_loaded_and_ready(real_build, fresh_process):
     assert _fused.ready() and len(fresh_process) == 1
 
 
-@pytest.mark.parametrize("change", ["lock", "older_than_source", "other_flags", "no_library", "object_gone"])
+@pytest.mark.parametrize(
+    "change", ["lock", "older_than_source", "other_flags", "earlier_flags", "no_openmp_link", "no_library",
+               "object_gone"],
+)
 def test_a_build_that_would_compile_is_not_ready(real_build, fresh_process, change):
     """What ``cpp_extension.load`` would (re)build from, or wait on: each is refused."""
     target = _copy(real_build)
@@ -84,6 +87,15 @@ def test_a_build_that_would_compile_is_not_ready(real_build, fresh_process, chan
             text = file.read()
         with open(rules, "w") as file:
             file.write(text.replace(" ".join(_fused.CFLAGS), "-O2"))
+    elif change in ("earlier_flags", "no_openmp_link"):  # a build from before -fopenmp (-fopenmp-simd holds it as text)
+        rules = os.path.join(target, "build.ninja")
+        with open(rules) as file:
+            lines = file.read().splitlines()
+        key, old = ("cflags", "-fopenmp-simd") if change == "earlier_flags" else ("ldflags", "")
+        lines = [line.replace(" -fopenmp", f" {old}".rstrip()) if line.startswith(f"{key} =") else line
+                 for line in lines]
+        with open(rules, "w") as file:
+            file.write("\n".join(lines) + "\n")
     elif change == "no_library":
         os.remove(library)
     elif change == "object_gone":  # ninja itself would rebuild
