@@ -37,6 +37,8 @@ process's start-up (a training worker's), so no run waits a minute for the compi
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import shutil
@@ -57,9 +59,16 @@ EXTENSION = "descent_fused_cpu"
 CFLAGS = ["-O3", "-fno-math-errno", "-ffp-contract=off", "-fopenmp"]
 LDFLAGS = ["-fopenmp"]
 
-# a build lock (torch's ``FileBaton``) older than this was left by a process killed mid-build:
-# builds take well under a minute, and torch would wait on the stale lock for ever
-STALE_LOCK_S = 600.0
+# Every build or load of the extension holds an ``fcntl.flock`` on this file of the build
+# directory, which the kernel releases however its holder ends (kill -9 too).  torch's own lock,
+# the file ``lock`` (a ``FileBaton``, made for every load as well as every build), is left behind
+# by a process killed while holding it, and torch waits on it for ever: one killed worker hung
+# every later process's first fused step.  Under the flock, a ``lock`` file can only be such a
+# leftover, so the holder removes it before calling torch.
+BUILD_LOCK = "descent-build.lock"
+# how long a process waits for another's build (about a minute of one core; more on a loaded
+# machine) before it takes the foreach path
+BUILD_WAIT_S = 600.0
 
 # the operators with a Triton kernel (``optim._fused_triton``) for CUDA tensors; the others fall back there
 TRITON_OPS = frozenset({"adam_", "sgd_", "adagrad_", "lion_", "rmsprop_", "lamb_"})
@@ -110,9 +119,53 @@ def _build_outcome():
     """(operators, None) or (None, why not): the build is tried once per process."""
     with _lock:
         try:
-            return _build(), None
+            directory = _build_directory()
+            with _build_lock(directory, BUILD_WAIT_S):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(directory, "lock"))  # a killed process's: see BUILD_LOCK
+                return _build(), None
         except BuildError as error:
             return None, str(error)
+
+
+@contextlib.contextmanager
+def _build_lock(directory: str, wait_s: float):
+    """Hold the build directory's :data:`BUILD_LOCK`, waiting up to ``wait_s`` seconds for another
+    process's build; :class:`BuildError` after that."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(os.path.join(directory, BUILD_LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise BuildError(f"cannot lock the build directory {directory}: {error}") from error
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BuildError(f"another process has been building the extension in {directory} for over "
+                                     f"{wait_s:.0f} s") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _build_in_progress(directory: str) -> bool:
+    """Whether a process (this one's other thread too) holds :data:`BUILD_LOCK` now."""
+    try:
+        fd = os.open(os.path.join(directory, BUILD_LOCK), os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _tried() -> bool:
@@ -150,12 +203,13 @@ def _build_directory() -> str:
 def _built_on_disk() -> bool:
     """Whether ``cpp_extension.load`` would only load the library, not compile it: a library
     newer than the source, built with this source and these flags (torch rewrites build.ninja,
-    and so rebuilds, when either changes), no build in progress (its lock), and ninja, asked
-    for a dry run, with nothing to do.  Costs one ``ninja -n`` (milliseconds)."""
+    and so rebuilds, when either changes), no build in progress (:data:`BUILD_LOCK` held; torch's
+    ``lock`` file alone is a leftover the load removes), and ninja, asked for a dry run, with
+    nothing to do.  Costs one ``ninja -n`` (milliseconds)."""
     try:
         directory = _build_directory()
         library = os.path.join(directory, f"{EXTENSION}.so")
-        if os.path.exists(os.path.join(directory, "lock")) or not os.path.exists(library):
+        if _build_in_progress(directory) or not os.path.exists(library):
             return False
         if os.path.getmtime(library) < os.path.getmtime(SOURCE):
             return False
@@ -194,15 +248,6 @@ def ready() -> bool:
     return _build_outcome()[0] is not None
 
 
-def _clear_stale_lock() -> None:
-    try:
-        lock = os.path.join(_build_directory(), "lock")
-        if time.time() - os.path.getmtime(lock) > STALE_LOCK_S:
-            os.remove(lock)
-    except OSError:  # no lock (the usual case), or another process removed it first
-        pass
-
-
 def failure() -> str | None:
     """Why the extension did not build or load in this process; None when it did or was not tried."""
     return _build_outcome()[1] if _tried() else None
@@ -212,8 +257,6 @@ def warm() -> bool:
     """Build the extension (first use on a machine: about a minute of one core) or load it, in
     this process; True once it is usable.  What a training worker runs in a thread at start-up,
     so that its runs find :func:`ready` true."""
-    if not _tried():
-        _clear_stale_lock()
     return _build_outcome()[0] is not None
 
 

@@ -1,13 +1,18 @@
 """``optim._fused.ready`` never waits for a compiler: true once the extension is loaded here or
 sits built on disk (then loaded), false while it is not built, built with other flags, older
-than its source, being built (by another process's lock or this process's thread); ``warm``
-clears a lock a killed build left behind.  Builds are replaced by a fake that records calls,
-so no test here compiles anything."""
+than its source, being built (another process holding the build lock, or this process's
+thread); a lock a killed process left is no lock (the kernel releases the flock with its holder,
+and the torch lock file it leaves is removed), and a wait for another's build is bounded.  Builds
+are replaced by a fake that records calls, so no test here compiles anything."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -76,8 +81,9 @@ def test_a_build_that_would_compile_is_not_ready(real_build, fresh_process, chan
     """What ``cpp_extension.load`` would (re)build from, or wait on: each is refused."""
     target = _copy(real_build)
     library = os.path.join(target, f"{_fused.EXTENSION}.so")
-    if change == "lock":  # another process is building
-        open(os.path.join(target, "lock"), "w").close()
+    holder = None
+    if change == "lock":  # another process is building: it holds the build lock
+        holder = _hold_build_lock(target)
     elif change == "older_than_source":
         then = os.path.getmtime(_fused.SOURCE) - 60
         os.utime(library, (then, then))
@@ -100,8 +106,23 @@ def test_a_build_that_would_compile_is_not_ready(real_build, fresh_process, chan
         os.remove(library)
     elif change == "object_gone":  # ninja itself would rebuild
         os.remove(os.path.join(target, "_fused_cpu.o"))
-    assert not _fused.ready()
+    try:
+        assert not _fused.ready()
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
     assert fresh_process == []
+
+
+def _hold_build_lock(directory: str) -> subprocess.Popen:
+    """Another process holding the build directory's flock (as while it builds) until killed."""
+    code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(600)")
+    holder = subprocess.Popen([sys.executable, "-c", code, os.path.join(directory, _fused.BUILD_LOCK)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    return holder
 
 
 def test_a_build_in_progress_in_this_process_is_not_waited_for(real_build, fresh_process):
@@ -115,15 +136,53 @@ def test_a_build_in_progress_in_this_process_is_not_waited_for(real_build, fresh
     assert fresh_process == []
 
 
-def test_warm_builds_and_clears_a_lock_a_killed_build_left(real_build, fresh_process):
+@pytest.mark.parametrize("torch_lock_left", [True, False], ids=["torch-lock-left", "flock-only"])
+def test_a_process_killed_holding_the_lock_leaves_no_lock(real_build, fresh_process, torch_lock_left):
+    """kill -9 of a process mid-build or mid-load: the kernel releases its flock; torch's lock file,
+    which torch would wait on for ever, is removed by the next load, which runs at once."""
     target = _copy(real_build)
-    lock = os.path.join(target, "lock")
-    open(lock, "w").close()
-    recent = time.time() - 60  # a build running for a minute: kept
-    os.utime(lock, (recent, recent))
-    _fused._clear_stale_lock()
-    assert os.path.exists(lock)
-    old = time.time() - _fused.STALE_LOCK_S - 1
-    os.utime(lock, (old, old))
+    holder = _hold_build_lock(target)
+    if torch_lock_left:
+        open(os.path.join(target, "lock"), "w").close()
+    assert not _fused.ready()
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert _fused.ready()
+    assert not os.path.exists(os.path.join(target, "lock")) and len(fresh_process) == 1
+
+
+def test_a_wait_for_another_build_is_bounded(real_build, fresh_process, monkeypatch):
+    target = _copy(real_build)
+    monkeypatch.setattr(_fused, "BUILD_WAIT_S", 0.3)
+    holder = _hold_build_lock(target)
+    try:
+        assert not _fused.warm()
+        assert "another process has been building" in _fused.failure()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert fresh_process == []
+
+
+def test_the_build_lock_is_held_while_building(real_build, fresh_process, monkeypatch):
+    """The fake build looks at the lock from outside: held, and torch's leftover lock file gone."""
+    target = _copy(real_build)
+    open(os.path.join(target, "lock"), "w").close()
+    seen = []
+
+    def build():
+        fd = os.open(os.path.join(target, _fused.BUILD_LOCK), os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            seen.append("free")
+        except BlockingIOError:
+            seen.append("held")
+        finally:
+            os.close(fd)
+        seen.append(os.path.exists(os.path.join(target, "lock")))
+        return LOADED
+
+    monkeypatch.setattr(_fused, "_build", build)
     assert _fused.warm()
-    assert not os.path.exists(lock) and len(fresh_process) == 1
+    assert seen == ["held", False]
+    assert not _fused._build_in_progress(target)  # released after
