@@ -3,7 +3,8 @@
 For every solver that steps without a closure or a model, on ``n_params`` float32 parameters
 split into ``n_tensors`` tensors with fixed random gradients: our per-tensor loop
 (``foreach=False``), multi-tensor path (``foreach=True``) and, where the solver has one, fused
-path (``fused=True``, ``optim._fused``), and where torch has the algorithm,
+path (``fused=True``: the C++ kernels of ``optim._fused`` on the CPU, the Triton kernels of
+``optim._fused_triton`` on CUDA), and where torch has the algorithm,
 torch's for-loop, foreach and fused implementations (fused where torch supports it on the
 device).  Each is the median of ``repeats`` steps after a warm-up, with the device synchronized
 around every step.  Solvers torch lacks are compared with torch's Adam (foreach and fastest) as a
@@ -248,7 +249,7 @@ def _measure(builders: dict, n_params, n_tensors, device, repeats, best_of) -> d
             try:
                 opts[label] = build(params)
                 opts[label].step()  # fused/foreach support is checked on the first step
-            except (RuntimeError, ValueError, TypeError):
+            except (RuntimeError, ValueError, TypeError, Warning):  # Warning: our fused fell back to foreach
                 opts.pop(label, None)
                 continue
             params_of[label] = params
@@ -337,7 +338,7 @@ def _time_case(label: str, name: str, hparams: dict, dev, n_params, n_tensors, r
     flags = ((False, "ours loop"), (True, "ours foreach")) if _accepts_foreach(name) else ((None, "ours"),)
     for foreach, impl in flags:
         builders[impl] = lambda p, f=foreach: _ours(name, p, f, hparams)
-    if dev.type == "cpu" and _has_fused(name):
+    if _has_fused(name):  # the C++ kernels on the CPU, the Triton ones on CUDA; elsewhere the row is left out
         builders["ours fused"] = lambda p: _ours_fused(name, p, hparams)
     for impl in ("for-loop", "foreach", "fused"):
         builders[f"torch {impl}"] = lambda p, i=impl: _torch(reference, p, i, theirs_hparams)

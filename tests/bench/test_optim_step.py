@@ -4,6 +4,7 @@ bandwidths are computed from the times it measured, and its table reads back as 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from bench.optim_step import TORCH_COUNTERPARTS, VARIANTS, bytes_per_step, make_params, run_benchmark, table
 from bench.table import parse_markdown, render
@@ -140,3 +141,11 @@ def test_compile_seconds_builds_afresh_then_loads_from_the_cache():
     seconds = compile_seconds()
     assert list(seconds) == ["cold build", "cached load"]
     assert seconds["cold build"] > seconds["cached load"] > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA; run where a GPU is lent")
+def test_cuda_times_the_triton_kernels_as_ours_fused():
+    result = run_benchmark(device="cuda", n_params=100_000, n_tensors=5, repeats=3, only=["adam", "lamb"])
+    impls = {(row.optimizer, row.implementation) for row in result.rows}
+    assert {("adam", "ours fused"), ("lamb", "ours fused"), ("adam", "torch fused")} <= impls

@@ -25,4 +25,5 @@ def test_cpu_is_named_in_the_table():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA; run where a GPU is lent")
 def test_cuda_ends_where_the_cpu_ends():
     cpu, cuda = _losses("cpu"), _losses("cuda")
-    assert cuda == pytest.approx(cpu, rel=1e-4)
+    # a solver that reaches zero loss on one device can end a float32 rounding above it on the other
+    assert cuda == pytest.approx(cpu, rel=1e-4, abs=1e-6)
