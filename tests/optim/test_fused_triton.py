@@ -137,6 +137,8 @@ def _child(out: str) -> None:
         warnings.simplefilter("always")
         tensors = _run(CASES[1], dtype=torch.float64, fused=True)
     results["float64"] = (tensors, [str(w.message) for w in caught])
+    flat = torch.zeros(64)
+    results["aligned"] = [_fused_triton._Group([[flat[k:k + 8], flat[32:40]], []]).aligned for k in (0, 1, 2, 4)]
     torch.save(results, out)
 
 
@@ -171,6 +173,10 @@ def test_triton_kernels_match_the_cpp_kernels(case, triton_results):
 
 def test_the_triton_operators_are_the_ones_dispatch_names(triton_results):
     assert triton_results["ops"] == sorted(_fused.TRITON_OPS)
+
+
+def test_a_launch_is_aligned_when_every_address_is_a_multiple_of_16_bytes(triton_results):
+    assert triton_results["aligned"] == [True, False, False, True]  # float offsets 0, 1, 2, 4 of one buffer
 
 
 def test_float64_is_refused_with_a_warning_and_steps_through_foreach(triton_results):
@@ -276,6 +282,39 @@ def test_cuda_float64_falls_back_to_foreach(fused_warnings):
     with pytest.warns(RuntimeWarning, match="no Triton kernel for torch.float64 tensors"):
         fused = _run((RMSprop, {}), device="cuda", dtype=torch.float64, fused=True)
     assert_close_normwise(fused, _run((RMSprop, {}), device="cuda", dtype=torch.float64, foreach=True), 0.0)
+
+
+@pytest.mark.gpu
+@cuda
+@pytest.mark.parametrize("case", [CASES[1], CASES[8], CASES[18], CASES[21]], ids=_case_id)
+def test_cuda_parameters_at_unaligned_addresses(case, monkeypatch):
+    """Parameters that are views of one buffer at odd offsets (4 bytes past a 16-byte boundary): the
+    launches take the kernels' unaligned variant, and the steps agree with foreach as aligned ones do."""
+    from optim import _fused_triton
+
+    alignments = []
+    launch = _fused_triton._Group.launch
+
+    def recording(group, *args, **keywords):
+        alignments.append(group.aligned)
+        return launch(group, *args, **keywords)
+
+    monkeypatch.setattr(_fused_triton._Group, "launch", recording)
+    cls, hparams = case
+    results = []
+    for flags in ({"fused": True}, {"foreach": True}):
+        g = torch.Generator().manual_seed(0)
+        flat = torch.randn(1 + 5003 + 1000, generator=g).cuda()
+        params = [torch.nn.Parameter(flat[1:5004]), torch.nn.Parameter(flat[5004:])]
+        assert params[0].data_ptr() % 16 == 4
+        opt = cls([{"params": params, **flags}], **hparams) if cls is RMSprop else cls(params, **hparams, **flags)
+        for _ in range(STEPS):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=g).cuda()
+            opt.step()
+        results.append([p.detach().cpu() for p in params])
+    assert alignments and not any(alignments)
+    assert_close_normwise(results[0], results[1], RTOL)
 
 
 if __name__ == "__main__":
