@@ -38,7 +38,6 @@ process's start-up (a training worker's), so no run waits a minute for the compi
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import os
 import shutil
@@ -48,6 +47,11 @@ import time
 import warnings
 
 import torch
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so torch's own lock file alone guards a build there
+    fcntl = None
 
 SOURCE = os.path.join(os.path.dirname(__file__), "_fused_cpu.cpp")
 EXTENSION = "descent_fused_cpu"
@@ -121,17 +125,23 @@ def _build_outcome():
         try:
             directory = _build_directory()
             with _build_lock(directory, BUILD_WAIT_S):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(os.path.join(directory, "lock"))  # a killed process's: see BUILD_LOCK
+                if fcntl is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(os.path.join(directory, "lock"))  # a killed process's: see BUILD_LOCK
                 return _build(), None
         except BuildError as error:
             return None, str(error)
+        except OSError as error:  # the extension cache cannot be made or opened (a read-only home, say)
+            return None, f"{type(error).__name__}: {error}"
 
 
 @contextlib.contextmanager
 def _build_lock(directory: str, wait_s: float):
     """Hold the build directory's :data:`BUILD_LOCK`, waiting up to ``wait_s`` seconds for another
-    process's build; :class:`BuildError` after that."""
+    process's build; :class:`BuildError` after that.  Without ``fcntl`` (Windows) it holds nothing."""
+    if fcntl is None:
+        yield
+        return
     try:
         os.makedirs(directory, exist_ok=True)
         fd = os.open(os.path.join(directory, BUILD_LOCK), os.O_RDWR | os.O_CREAT, 0o644)
@@ -154,7 +164,10 @@ def _build_lock(directory: str, wait_s: float):
 
 
 def _build_in_progress(directory: str) -> bool:
-    """Whether a process (this one's other thread too) holds :data:`BUILD_LOCK` now."""
+    """Whether a process (this one's other thread too) holds :data:`BUILD_LOCK` now (without
+    ``fcntl``: whether torch's lock file is there)."""
+    if fcntl is None:
+        return os.path.exists(os.path.join(directory, "lock"))
     try:
         fd = os.open(os.path.join(directory, BUILD_LOCK), os.O_RDONLY)
     except FileNotFoundError:

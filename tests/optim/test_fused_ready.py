@@ -186,3 +186,23 @@ def test_the_build_lock_is_held_while_building(real_build, fresh_process, monkey
     assert _fused.warm()
     assert seen == ["held", False]
     assert not _fused._build_in_progress(target)  # released after
+
+
+def test_an_extension_cache_that_cannot_be_made_is_a_reason_not_an_error(fresh_process, monkeypatch):
+    def unwritable():
+        raise PermissionError(13, "Permission denied", "/home/user/.cache/torch_extensions")
+
+    monkeypatch.setattr(_fused, "_build_directory", unwritable)
+    assert not _fused.warm()
+    assert _fused.failure().startswith("PermissionError") and fresh_process == []
+
+
+def test_without_flock_torch_s_lock_file_is_the_sign_of_a_build(real_build, fresh_process, monkeypatch):
+    """Windows has no fcntl: a build there is guarded by torch's lock file alone, as before."""
+    target = _copy(real_build)
+    monkeypatch.setattr(_fused, "fcntl", None)
+    lock = os.path.join(target, "lock")
+    open(lock, "w").close()
+    assert not _fused.ready()
+    os.remove(lock)
+    assert _fused.ready() and len(fresh_process) == 1
