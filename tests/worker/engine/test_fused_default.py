@@ -123,16 +123,17 @@ def test_a_fused_run_equals_the_default_path_to_float32_rounding(solver, op, ker
         got, want = [v for _, v in fused_sink.series(name)], [v for _, v in plain_sink.series(name)]
         assert len(got) == len(want) > 0, name
         if name.endswith("accuracy"):  # a sample on a decision boundary may flip
-            assert got == pytest.approx(want, abs=2 / 300), name
+            assert got == pytest.approx(want, abs=1 / 300), name
         else:
             assert got == pytest.approx(want, rel=ROUNDING_DRIFT), name
     _assert_parameters_close(fused.model, plain.model)
 
 
-# Relative drift that float32 rounding differences grow to over these 4-epoch runs, with headroom:
-# measured on one thread (the worker tests' setting), at most 7e-5 in a loss and 1.3e-3 of the
-# largest weight in a parameter.  The first epoch's 1e-5 is what catches a wrong update: Adam's
-# step size 1 % off moves its losses by 1.6e-3.
+# Relative drift that float32 rounding differences grow to over these 4-epoch runs: measured on one
+# thread (the worker tests' setting), at most 7e-5 in a loss (bound 1e-3) and, in a parameter,
+# 5.7e-3 of the largest weight for Adam (2.1e-3 in the resume test; SGD and AdamW 3e-7), against a
+# bound of 1e-2.  The first epoch's 1e-5 is what catches a wrong update: Adam's step size 1 % off
+# moves its losses by 1.6e-3.
 ROUNDING_DRIFT = 1e-3
 
 
