@@ -470,15 +470,15 @@ class _Group:
         self.table = buffer[:words]
         self.scalars = buffer[words:].view(torch.float32)
 
-    def launch(self, kernel, *args, grid=None, aligned=True, **keywords) -> None:
-        """``kernel`` over ``grid`` (a program per chunk by default), with the table's constants;
-        ``aligned=False`` for a kernel that takes no ``ALIGNED``."""
+    def launch(self, kernel, *args, grid=None, pass_aligned=True, **keywords) -> None:
+        """``kernel`` over ``grid`` (a program per chunk by default), with the table's constants and
+        ``ALIGNED=self.aligned`` (``pass_aligned=False`` for a kernel that takes no ``ALIGNED``)."""
         grid = grid or (self.programs,)
         if not grid[0]:
             return  # only empty tensors
         device = self.table.device
         keywords.update(WIDTH=self.width, CHUNK=CHUNK, enable_fp_fusion=False, num_warps=NUM_WARPS)
-        if aligned:
+        if pass_aligned:
             keywords["ALIGNED"] = self.aligned
         keywords.setdefault("BLOCK", BLOCK)
         if device.type == "cuda" and device.index != torch.cuda.current_device():
@@ -594,7 +594,7 @@ def lamb_(params, grads, exp_avgs, exp_avg_sqs, bias_corrections1, bias_correcti
         b1=float(beta1), w1=1 - beta1, b2=float(beta2), w2=1 - beta2, eps=eps, wd=wd,
     )
     if group.programs:
-        group.launch(_lamb_ratio_kernel, group.table, sums, ratios, grid=(group.n_tensors,), aligned=False,
+        group.launch(_lamb_ratio_kernel, group.table, sums, ratios, grid=(group.n_tensors,), pass_aligned=False,
                      BLOCK=REDUCE_BLOCK)
     group.launch(
         _lamb_step_kernel, group.table, group.scalars, ratios, group.n_tensors, eps=eps, wd=wd, lr=float(lr),
