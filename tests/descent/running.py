@@ -46,13 +46,25 @@ class Up:
         )
 
     def child_pid(self, command: str) -> int:
-        """The pid of ``descent up``'s child ``descent <command>`` (``api``, ``worker``)."""
+        """The pid of ``descent up``'s first child ``descent <command>`` (``api``, ``worker``)."""
+        pids = self.child_pids(command)
+        if not pids:
+            raise LookupError(f"descent up has no `{command}` child")
+        return pids[0]
+
+    def child_pids(self, command: str) -> list[int]:
+        """The pids of ``descent up``'s children ``descent <command>`` (two for ``worker``: the
+        training worker and the lab worker)."""
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        pids = []
         for pid in children:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except FileNotFoundError:  # reaped since the list was read
+                continue
             if command.encode() in argv:
-                return int(pid)
-        raise LookupError(f"descent up has no `{command}` child among {children}")
+                pids.append(int(pid))
+        return pids
 
     @property
     def tokens_file(self) -> Path:
